@@ -1,0 +1,154 @@
+//! The data that flows through every stage: an [`Asset`] found by the scan, its
+//! [`AssetKind`], and the [`Reference`]s a transform finds inside it.
+//!
+//! Nothing here does I/O; these are plain values that stages pass along.
+
+use std::ops::Range;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// A file found in the source tree.
+#[derive(Debug, Clone)]
+pub struct Asset {
+    /// Path relative to the source root, `/`-separated, normalised (no `.`/`..`).
+    pub path: String,
+    /// Where the bytes live on disk.
+    pub source: PathBuf,
+    /// Classification by extension (never by sniffing content).
+    pub kind: AssetKind,
+    /// Size in bytes at scan time.
+    pub size: u64,
+}
+
+/// What a file is, decided from its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AssetKind {
+    Html,
+    Css,
+    Js,
+    Json,
+    WebManifest,
+    SourceMap,
+    Svg,
+    Png,
+    Jpeg,
+    Gif,
+    Webp,
+    Avif,
+    Ico,
+    Font,
+    Xml,
+    Text,
+    Other,
+}
+
+impl AssetKind {
+    /// Classify a relative path by its extension.
+    pub fn from_path(path: &str) -> AssetKind {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        let ext = match name.rsplit_once('.') {
+            Some((stem, ext)) if !stem.is_empty() => ext.to_ascii_lowercase(),
+            _ => return AssetKind::Other,
+        };
+        match ext.as_str() {
+            "html" | "htm" | "xhtml" => AssetKind::Html,
+            "css" => AssetKind::Css,
+            "js" | "mjs" | "cjs" => AssetKind::Js,
+            "json" => AssetKind::Json,
+            "webmanifest" => AssetKind::WebManifest,
+            "map" => AssetKind::SourceMap,
+            "svg" => AssetKind::Svg,
+            "png" | "apng" => AssetKind::Png,
+            "jpg" | "jpeg" | "jpe" | "jfif" => AssetKind::Jpeg,
+            "gif" => AssetKind::Gif,
+            "webp" => AssetKind::Webp,
+            "avif" => AssetKind::Avif,
+            "ico" | "cur" => AssetKind::Ico,
+            "woff" | "woff2" | "ttf" | "otf" | "eot" => AssetKind::Font,
+            "xml" | "rss" | "atom" | "xsl" => AssetKind::Xml,
+            "txt" | "md" | "csv" => AssetKind::Text,
+            _ => AssetKind::Other,
+        }
+    }
+
+    /// The name used in reports and the manifest.
+    pub fn name(self) -> &'static str {
+        match self {
+            AssetKind::Html => "html",
+            AssetKind::Css => "css",
+            AssetKind::Js => "js",
+            AssetKind::Json => "json",
+            AssetKind::WebManifest => "webmanifest",
+            AssetKind::SourceMap => "sourcemap",
+            AssetKind::Svg => "svg",
+            AssetKind::Png => "png",
+            AssetKind::Jpeg => "jpeg",
+            AssetKind::Gif => "gif",
+            AssetKind::Webp => "webp",
+            AssetKind::Avif => "avif",
+            AssetKind::Ico => "ico",
+            AssetKind::Font => "font",
+            AssetKind::Xml => "xml",
+            AssetKind::Text => "text",
+            AssetKind::Other => "other",
+        }
+    }
+
+    /// Whether the kind is text that kiln parses for references.
+    pub fn is_text(self) -> bool {
+        matches!(
+            self,
+            AssetKind::Html
+                | AssetKind::Css
+                | AssetKind::Js
+                | AssetKind::Json
+                | AssetKind::WebManifest
+                | AssetKind::SourceMap
+                | AssetKind::Svg
+                | AssetKind::Xml
+                | AssetKind::Text
+        )
+    }
+}
+
+/// How a reference uses its target; this decides whether the target gets a
+/// content-hashed name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RefKind {
+    /// A resource the page loads (image, stylesheet, script, font, icon): the
+    /// target is hashed and the reference rewritten.
+    Embed,
+    /// A static or dynamic ES module import (only relative or root-relative
+    /// specifiers; bare specifiers are left to import maps).
+    Import,
+    /// A `sourceMappingURL` comment.
+    SourceMap,
+    /// A link a person follows (`<a href>`, `<iframe src>`, canonical links):
+    /// checked and rewritten if the target was renamed anyway, but it never makes
+    /// its target hashed, so shared links keep working.
+    Navigation,
+}
+
+impl RefKind {
+    /// Whether this reference makes its target a candidate for a hashed name.
+    pub fn fingerprints_target(self) -> bool {
+        !matches!(self, RefKind::Navigation)
+    }
+}
+
+/// A URL found inside a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    /// Byte range of the URL as written, inside the transformed bytes.
+    pub span: Range<usize>,
+    /// The URL with the host language's escapes decoded (HTML entities, CSS or
+    /// JS escapes); query and fragment included; percent-encoding kept.
+    pub url: String,
+    pub kind: RefKind,
+    /// 1-based line and column in the source file, for diagnostics.
+    pub line: u32,
+    pub col: u32,
+}

@@ -1,0 +1,553 @@
+//! What kiln will do: `kiln.toml` and the command-line flags resolved into one
+//! [`Config`], defaults applied. The file is parsed strictly: an unknown key or a
+//! bad value is an error that names the key and its line.
+
+use std::path::{Path, PathBuf};
+
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::diag::LineIndex;
+use crate::error::ConfigError;
+
+/// The name kiln looks for in the source directory, then in the working directory.
+pub const CONFIG_FILE: &str = "kiln.toml";
+
+/// Files never read from the source tree (besides the output directory).
+pub const DEFAULT_EXCLUDE: &[&str] = &[
+    ".git/**",
+    ".hg/**",
+    ".svn/**",
+    "**/.DS_Store",
+    "**/Thumbs.db",
+    "kiln.toml",
+    ".kilnignore",
+    ".kiln-cache/**",
+];
+
+/// Files that keep their names whatever the hash policy says: URLs that other
+/// software requests by name.
+pub const DEFAULT_KEEP_NAMES: &[&str] = &[
+    "favicon.ico",
+    "apple-touch-icon*.png",
+    "robots.txt",
+    "humans.txt",
+    "ads.txt",
+    "app-ads.txt",
+    "sitemap*.xml",
+    ".well-known/**",
+    "*.webmanifest",
+    "manifest.json",
+    "sw.js",
+    "service-worker.js",
+    "_headers",
+    "_redirects",
+    "CNAME",
+];
+
+pub const DEFAULT_CACHE_HASHED: &str = "public, max-age=31536000, immutable";
+pub const DEFAULT_CACHE_HTML: &str = "public, max-age=0, must-revalidate, stale-if-error=86400";
+pub const DEFAULT_CACHE_OTHER: &str = "public, max-age=3600";
+
+/// Which files get content-hashed names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum HashPolicy {
+    /// Files referenced from the tree (HTML, `keep_names` and unreferenced files keep their names).
+    #[default]
+    Referenced,
+    /// Every file but HTML and `keep_names` (for backends that resolve names through a manifest).
+    All,
+    /// No file is renamed.
+    None,
+}
+
+/// A list of globs, matched against `/`-separated paths relative to the source root.
+/// A pattern without `/` matches at any depth (as in `.gitignore`).
+#[derive(Debug, Clone)]
+pub struct GlobList {
+    patterns: Vec<String>,
+    set: GlobSet,
+}
+
+impl GlobList {
+    pub fn new<S: AsRef<str>>(patterns: &[S]) -> Result<GlobList, (usize, globset::Error)> {
+        let mut builder = GlobSetBuilder::new();
+        for (i, p) in patterns.iter().enumerate() {
+            builder.add(compile_glob(p.as_ref()).map_err(|e| (i, e))?);
+        }
+        Ok(GlobList {
+            patterns: patterns.iter().map(|p| p.as_ref().to_owned()).collect(),
+            set: builder.build().map_err(|e| (0, e))?,
+        })
+    }
+
+    pub fn is_match(&self, path: &str) -> bool {
+        self.set.is_match(path)
+    }
+
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
+    }
+}
+
+fn compile_glob(pattern: &str) -> Result<globset::Glob, globset::Error> {
+    let pattern = pattern.trim_start_matches('/');
+    let full = if pattern.contains('/') {
+        pattern.to_owned()
+    } else {
+        format!("**/{pattern}")
+    };
+    GlobBuilder::new(&full).literal_separator(true).build()
+}
+
+/// Precompression settings.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
+pub struct CompressOptions {
+    /// Write `.gz` siblings. Default: true.
+    pub gzip: bool,
+    /// Write `.br` siblings. Default: true.
+    pub brotli: bool,
+    /// Files smaller than this many bytes are not precompressed. Default: 256.
+    pub min_size: u64,
+    /// A variant is kept only when it saves at least this fraction of the bytes. Default: 0.05.
+    pub min_saving: f64,
+}
+
+impl Default for CompressOptions {
+    fn default() -> Self {
+        CompressOptions {
+            gzip: true,
+            brotli: true,
+            min_size: 256,
+            min_saving: 0.05,
+        }
+    }
+}
+
+/// Cache-Control values by class of file, plus rules by glob that win over them.
+#[derive(Debug, Clone)]
+pub struct CacheControlOptions {
+    pub hashed: String,
+    pub html: String,
+    pub other: String,
+    pub rules: Vec<(GlobList, String)>,
+}
+
+impl Default for CacheControlOptions {
+    fn default() -> Self {
+        CacheControlOptions {
+            hashed: DEFAULT_CACHE_HASHED.into(),
+            html: DEFAULT_CACHE_HTML.into(),
+            other: DEFAULT_CACHE_OTHER.into(),
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// Which manifest and header formats are written besides `kiln-manifest.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputFormats {
+    pub rev_manifest: bool,
+    pub django: bool,
+    pub propshaft: bool,
+    pub headers: bool,
+    pub nginx: bool,
+}
+
+impl Default for OutputFormats {
+    fn default() -> Self {
+        OutputFormats {
+            rev_manifest: true,
+            django: true,
+            propshaft: true,
+            headers: true,
+            nginx: true,
+        }
+    }
+}
+
+/// Everything a build needs, resolved from defaults, `kiln.toml` and flags.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub source: PathBuf,
+    pub output: PathBuf,
+    /// URL path the site is served under; always starts and ends with `/`. Default: `/`.
+    pub base: String,
+    pub exclude: GlobList,
+    pub hash: HashPolicy,
+    /// Characters of the hash in file names. Default: 8.
+    pub hash_length: usize,
+    pub keep_names: GlobList,
+    pub immutable: GlobList,
+    /// Also write hashed files under their original names. Default: true.
+    pub keep_originals: bool,
+    pub compress: CompressOptions,
+    pub cache_control: CacheControlOptions,
+    pub outputs: OutputFormats,
+    /// Any diagnostic fails the build. Default: false.
+    pub strict: bool,
+    /// Replace a non-empty output directory that kiln did not write. Default: false.
+    pub force: bool,
+    /// Worker threads; `None` uses one per core.
+    pub jobs: Option<usize>,
+    /// The configuration file that was read, if any.
+    pub config_file: Option<PathBuf>,
+}
+
+impl Config {
+    /// A configuration with every default, for `source` → `output`.
+    pub fn new(source: impl Into<PathBuf>, output: impl Into<PathBuf>) -> Config {
+        Config {
+            source: source.into(),
+            output: output.into(),
+            base: "/".into(),
+            exclude: GlobList::new(DEFAULT_EXCLUDE).expect("default globs are valid"),
+            hash: HashPolicy::Referenced,
+            hash_length: 8,
+            keep_names: GlobList::new(DEFAULT_KEEP_NAMES).expect("default globs are valid"),
+            immutable: GlobList::new::<&str>(&[]).expect("empty glob list"),
+            keep_originals: true,
+            compress: CompressOptions::default(),
+            cache_control: CacheControlOptions::default(),
+            outputs: OutputFormats::default(),
+            strict: false,
+            force: false,
+            jobs: None,
+            config_file: None,
+        }
+    }
+}
+
+/// What the user typed on the command line; `None` means "not given".
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub source: Option<PathBuf>,
+    pub output: Option<PathBuf>,
+    pub config: Option<PathBuf>,
+    pub base: Option<String>,
+    pub hash: Option<HashPolicy>,
+    pub strict: bool,
+    pub force: bool,
+    pub jobs: Option<usize>,
+}
+
+/// `kiln.toml` as written. Every key is optional; unknown keys are errors.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    source: Option<String>,
+    output: Option<String>,
+    base: Option<Spanned<String>>,
+    exclude: Option<Vec<Spanned<String>>>,
+    hash: Option<HashPolicy>,
+    hash_length: Option<Spanned<usize>>,
+    keep_names: Option<Vec<Spanned<String>>>,
+    immutable: Option<Vec<Spanned<String>>>,
+    keep_originals: Option<bool>,
+    strict: Option<bool>,
+    jobs: Option<usize>,
+    compress: Option<FileCompress>,
+    cache_control: Option<FileCacheControl>,
+    outputs: Option<FileOutputs>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileCompress {
+    gzip: Option<bool>,
+    brotli: Option<bool>,
+    min_size: Option<u64>,
+    min_saving: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileCacheControl {
+    hashed: Option<String>,
+    html: Option<String>,
+    other: Option<String>,
+    #[serde(default)]
+    rules: Vec<FileCacheRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileCacheRule {
+    glob: Spanned<String>,
+    value: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileOutputs {
+    rev_manifest: Option<bool>,
+    django: Option<bool>,
+    propshaft: Option<bool>,
+    headers: Option<bool>,
+    nginx: Option<bool>,
+}
+
+/// Resolve the configuration: find and read `kiln.toml`, apply flags over it.
+pub fn resolve(overrides: Overrides) -> Result<Config, ConfigError> {
+    let cwd_source = overrides.source.clone();
+    let config_path = match &overrides.config {
+        Some(p) => Some(p.clone()),
+        None => find_config(cwd_source.as_deref()),
+    };
+    let (file, text) = match &config_path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+                path: path.clone(),
+                line: None,
+                col: None,
+                message: format!("cannot read configuration: {e}"),
+            })?;
+            (parse_file(path, &text)?, text)
+        }
+        None => (FileConfig::default(), String::new()),
+    };
+    let path = config_path
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(CONFIG_FILE));
+    let at = |span: std::ops::Range<usize>, message: String| {
+        let (line, col) = LineIndex::new(text.as_bytes()).line_col(span.start);
+        ConfigError {
+            path: path.clone(),
+            line: Some(line),
+            col: Some(col),
+            message,
+        }
+    };
+    let config_dir = config_path
+        .as_deref()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+
+    let source = overrides
+        .source
+        .or_else(|| file.source.as_ref().map(|s| config_dir.join(s)))
+        .unwrap_or_else(|| PathBuf::from("."));
+    let output = overrides
+        .output
+        .or_else(|| file.output.as_ref().map(|s| config_dir.join(s)))
+        .unwrap_or_else(|| PathBuf::from("kiln-out"));
+    let mut config = Config::new(source, output);
+    config.config_file = config_path;
+
+    if let Some(base) = &file.base {
+        config.base =
+            normalise_base(base.get_ref()).map_err(|m| at(base.span(), format!("`base`: {m}")))?;
+    }
+    if let Some(base) = &overrides.base {
+        config.base = normalise_base(base).map_err(|m| ConfigError {
+            path: "--base".into(),
+            line: None,
+            col: None,
+            message: m,
+        })?;
+    }
+    let globs = |key: &str, defaults: &[&str], given: &Option<Vec<Spanned<String>>>| {
+        let mut patterns: Vec<String> = defaults.iter().map(|s| s.to_string()).collect();
+        let given = given.as_deref().unwrap_or(&[]);
+        patterns.extend(given.iter().map(|s| s.get_ref().clone()));
+        GlobList::new(&patterns).map_err(|(i, e)| {
+            let span = given
+                .get(i.saturating_sub(defaults.len()))
+                .map(|s| s.span())
+                .unwrap_or(0..0);
+            at(span, format!("`{key}`: invalid glob: {}", e.kind()))
+        })
+    };
+    config.exclude = globs("exclude", DEFAULT_EXCLUDE, &file.exclude)?;
+    config.keep_names = globs("keep_names", DEFAULT_KEEP_NAMES, &file.keep_names)?;
+    config.immutable = globs("immutable", &[], &file.immutable)?;
+    config.hash = overrides.hash.or(file.hash).unwrap_or_default();
+    if let Some(len) = &file.hash_length {
+        let n = *len.get_ref();
+        if !(4..=32).contains(&n) {
+            return Err(at(
+                len.span(),
+                format!("`hash_length` must be between 4 and 32, got {n}"),
+            ));
+        }
+        config.hash_length = n;
+    }
+    config.keep_originals = file.keep_originals.unwrap_or(true);
+    config.strict = overrides.strict || file.strict.unwrap_or(false);
+    config.force = overrides.force;
+    config.jobs = overrides.jobs.or(file.jobs).filter(|&n| n > 0);
+    if let Some(c) = &file.compress {
+        let d = CompressOptions::default();
+        config.compress = CompressOptions {
+            gzip: c.gzip.unwrap_or(d.gzip),
+            brotli: c.brotli.unwrap_or(d.brotli),
+            min_size: c.min_size.unwrap_or(d.min_size),
+            min_saving: match &c.min_saving {
+                Some(s) if !(0.0..1.0).contains(s.get_ref()) => {
+                    return Err(at(
+                        s.span(),
+                        "`compress.min_saving` must be a fraction in [0, 1)".into(),
+                    ));
+                }
+                Some(s) => *s.get_ref(),
+                None => d.min_saving,
+            },
+        };
+    }
+    if let Some(c) = file.cache_control {
+        let d = CacheControlOptions::default();
+        let mut rules = Vec::new();
+        for rule in c.rules {
+            let glob = GlobList::new(&[rule.glob.get_ref()]).map_err(|(_, e)| {
+                at(
+                    rule.glob.span(),
+                    format!("`cache_control.rules.glob`: invalid glob: {}", e.kind()),
+                )
+            })?;
+            rules.push((glob, rule.value));
+        }
+        config.cache_control = CacheControlOptions {
+            hashed: c.hashed.unwrap_or(d.hashed),
+            html: c.html.unwrap_or(d.html),
+            other: c.other.unwrap_or(d.other),
+            rules,
+        };
+    }
+    if let Some(o) = file.outputs {
+        let d = OutputFormats::default();
+        config.outputs = OutputFormats {
+            rev_manifest: o.rev_manifest.unwrap_or(d.rev_manifest),
+            django: o.django.unwrap_or(d.django),
+            propshaft: o.propshaft.unwrap_or(d.propshaft),
+            headers: o.headers.unwrap_or(d.headers),
+            nginx: o.nginx.unwrap_or(d.nginx),
+        };
+    }
+    Ok(config)
+}
+
+fn find_config(source: Option<&Path>) -> Option<PathBuf> {
+    let in_source = source.map(|s| s.join(CONFIG_FILE));
+    in_source
+        .into_iter()
+        .chain(std::iter::once(PathBuf::from(CONFIG_FILE)))
+        .find(|p| p.is_file())
+}
+
+fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        let (line, col) = match e.span() {
+            Some(span) => {
+                let (l, c) = LineIndex::new(text.as_bytes()).line_col(span.start);
+                (Some(l), Some(c))
+            }
+            None => (None, None),
+        };
+        ConfigError {
+            path: path.to_path_buf(),
+            line,
+            col,
+            message: e.message().trim().to_owned(),
+        }
+    })
+}
+
+fn normalise_base(base: &str) -> Result<String, String> {
+    if base.contains("://") || base.starts_with("//") {
+        return Err(format!(
+            "must be a URL path such as `/docs/`, not a full URL (`{base}`)"
+        ));
+    }
+    let trimmed = base.trim_matches('/');
+    if trimmed.split('/').any(|s| s == ".." || s == ".") {
+        return Err(format!("must not contain `.` or `..` segments (`{base}`)"));
+    }
+    Ok(if trimmed.is_empty() {
+        "/".into()
+    } else {
+        format!("/{trimmed}/")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kiln.toml");
+        std::fs::write(&path, text).unwrap();
+        resolve(Overrides {
+            config: Some(path),
+            source: Some(dir.path().into()),
+            ..Overrides::default()
+        })
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let err = parse("base = \"/\"\nhash_lenght = 4\n").unwrap_err();
+        assert_eq!(err.line, Some(2));
+        assert!(err.message.contains("hash_lenght"), "{}", err.message);
+    }
+
+    #[test]
+    fn bad_value_names_key_and_line() {
+        let err = parse("\n\nhash = \"sometimes\"\n").unwrap_err();
+        assert_eq!(err.line, Some(3));
+        assert!(err.message.contains("sometimes"), "{}", err.message);
+        let err = parse("hash_length = 2\n").unwrap_err();
+        assert!(err.message.contains("hash_length"), "{}", err.message);
+        assert_eq!(err.line, Some(1));
+    }
+
+    #[test]
+    fn nested_unknown_key_is_an_error() {
+        let err = parse("[compress]\nzstd = true\n").unwrap_err();
+        assert_eq!(err.line, Some(2));
+        assert!(err.message.contains("zstd"));
+    }
+
+    #[test]
+    fn invalid_glob_is_located() {
+        let err = parse("exclude = [\"ok/**\", \"bad[\"]\n").unwrap_err();
+        assert!(err.message.contains("exclude"), "{}", err.message);
+        assert_eq!((err.line, err.col), (Some(1), Some(21)));
+    }
+
+    #[test]
+    fn base_is_normalised() {
+        assert_eq!(normalise_base("docs").unwrap(), "/docs/");
+        assert_eq!(normalise_base("/a/b/").unwrap(), "/a/b/");
+        assert_eq!(normalise_base("").unwrap(), "/");
+        assert!(normalise_base("https://x.example/").is_err());
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kiln.toml");
+        std::fs::write(&path, "hash = \"all\"\nbase = \"/a/\"\n").unwrap();
+        let config = resolve(Overrides {
+            config: Some(path),
+            hash: Some(HashPolicy::None),
+            base: Some("/b".into()),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert_eq!(config.hash, HashPolicy::None);
+        assert_eq!(config.base, "/b/");
+    }
+
+    #[test]
+    fn globs_without_slash_match_at_any_depth() {
+        let globs = GlobList::new(&["*.pdf", "docs/*.txt"]).unwrap();
+        assert!(globs.is_match("a.pdf"));
+        assert!(globs.is_match("x/y/a.pdf"));
+        assert!(globs.is_match("docs/a.txt"));
+        assert!(!globs.is_match("docs/x/a.txt"));
+    }
+}

@@ -1,0 +1,132 @@
+//! The kiln binary: parse the command line, run the library, print, and map
+//! the outcome to an exit code.
+
+mod cli;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Mutex;
+
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use kiln::report::{Progress, Stage, Summary};
+
+/// Exit codes, documented in the README.
+#[derive(Debug, Clone, Copy)]
+enum Exit {
+    Success = 0,
+    /// The build finished with errors, or with any diagnostic under `--strict`.
+    BuildFailed = 1,
+    /// Bad flags, configuration, or source/output directories.
+    Usage = 2,
+    /// The output could not be written.
+    Output = 3,
+}
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let code = match cli.command {
+        cli::Command::Build(args) => build(&args),
+    };
+    ExitCode::from(code as u8)
+}
+
+fn build(args: &cli::BuildArgs) -> Exit {
+    let config = match kiln::config::resolve(args.overrides()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Usage;
+        }
+    };
+    let progress = Reporter::new(args.quiet || args.json);
+    let outcome = match kiln::build(&config, &progress) {
+        Ok(o) => o,
+        Err(e) => {
+            progress.finish();
+            eprintln!("error: {e}");
+            return match e {
+                kiln::Error::Io { .. } | kiln::Error::OutputCollision(_) => Exit::Output,
+                _ => Exit::Usage,
+            };
+        }
+    };
+    progress.finish();
+    let annotate = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true");
+    for d in &outcome.diagnostics {
+        eprintln!("{d}");
+        if annotate {
+            eprintln!("{}", d.github_annotation());
+        }
+    }
+    let summary = Summary::new(&outcome, &config.output, config.strict);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).expect("summary serialises")
+        );
+    } else if !args.quiet {
+        print!("{}", summary.to_text());
+    }
+    if summary.ok {
+        Exit::Success
+    } else {
+        Exit::BuildFailed
+    }
+}
+
+/// A progress bar on a terminal; one line per stage elsewhere (CI logs).
+struct Reporter {
+    bar: Option<ProgressBar>,
+    plain: bool,
+    current: Mutex<Option<Stage>>,
+}
+
+impl Reporter {
+    fn new(quiet: bool) -> Reporter {
+        let tty = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+        let bar = (!quiet && tty).then(|| {
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template("{prefix:>9} [{bar:30}] {pos}/{len} {elapsed}")
+                    .expect("template is valid")
+                    .progress_chars("=> "),
+            );
+            bar
+        });
+        Reporter {
+            bar,
+            plain: !quiet && !tty,
+            current: Mutex::new(None),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for Reporter {
+    fn stage(&self, stage: Stage, total: usize) {
+        *self.current.lock().expect("no panics while locked") = Some(stage);
+        if let Some(bar) = &self.bar {
+            bar.set_prefix(stage.name());
+            bar.set_length(total as u64);
+            bar.set_position(0);
+        } else if self.plain && stage != Stage::Done {
+            if total > 0 {
+                eprintln!("kiln: {} ({total} files)", stage.name());
+            } else {
+                eprintln!("kiln: {}", stage.name());
+            }
+        }
+    }
+
+    fn advance(&self) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+    }
+}

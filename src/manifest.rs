@@ -1,0 +1,210 @@
+//! `kiln-manifest.json`, the contract with everything downstream (deploy,
+//! backends, budgets), and the adapters that backends read: a flat
+//! `rev-manifest.json`, Django's `staticfiles.json` and Propshaft's
+//! `.manifest.json`. All are serialised with sorted keys.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::asset::AssetKind;
+use crate::config::CompressOptions;
+
+/// File name of kiln's own manifest, at the root of the output directory.
+pub const MANIFEST_FILE: &str = "kiln-manifest.json";
+/// Version of the manifest schema (see `docs/manifest.md`).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The whole build, by source path.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    pub schema: u32,
+    pub generator: String,
+    /// URL path the site is served under.
+    pub base: String,
+    /// The precompression settings the variants were made with.
+    pub compression: CompressOptions,
+    /// Every source file, by its path relative to the source root.
+    pub files: BTreeMap<String, FileEntry>,
+}
+
+/// One source file and what became of it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FileEntry {
+    /// Path of the output, relative to the output root.
+    pub output: String,
+    pub kind: AssetKind,
+    /// `Content-Type`, with `charset=utf-8` for text.
+    pub content_type: String,
+    /// `Cache-Control` for `output`.
+    pub cache_control: String,
+    /// Whether `output` carries a content hash.
+    pub hashed: bool,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// Size of `output + ".gz"`, when that variant was kept.
+    pub gzip: Option<u64>,
+    /// Size of `output + ".br"`, when that variant was kept.
+    pub brotli: Option<u64>,
+    /// blake3 of the output bytes, hex.
+    pub blake3: String,
+    /// Subresource integrity (`sha384-…`) of the output bytes.
+    pub integrity: String,
+    /// Other paths with the same bytes (the original name of a hashed file).
+    #[serde(default)]
+    pub aliases: Vec<Alias>,
+}
+
+/// A second copy of an output under another path, with its own cache policy.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Alias {
+    pub path: String,
+    pub cache_control: String,
+}
+
+/// One file to serve: an output or an alias, with its headers.
+#[derive(Debug, Clone, Copy)]
+pub struct Served<'a> {
+    pub path: &'a str,
+    pub source: &'a str,
+    pub entry: &'a FileEntry,
+    pub cache_control: &'a str,
+}
+
+impl Manifest {
+    /// Every path served, sorted: outputs and aliases.
+    pub fn served(&self) -> Vec<Served<'_>> {
+        let mut out: Vec<Served<'_>> = self
+            .files
+            .iter()
+            .flat_map(|(source, entry)| {
+                std::iter::once(Served {
+                    path: &entry.output,
+                    source,
+                    entry,
+                    cache_control: &entry.cache_control,
+                })
+                .chain(entry.aliases.iter().map(move |a| Served {
+                    path: &a.path,
+                    source,
+                    entry,
+                    cache_control: &a.cache_control,
+                }))
+            })
+            .collect();
+        out.sort_by(|a, b| a.path.cmp(b.path));
+        out
+    }
+
+    /// Pretty JSON with sorted keys and a final newline.
+    pub fn to_json(&self) -> String {
+        sorted_json(self)
+    }
+
+    /// A flat `{ source: output }` map of renamed files (gulp-rev, Laravel Mix…).
+    pub fn rev_manifest(&self) -> String {
+        sorted_json(&self.renamed())
+    }
+
+    /// Django's `ManifestStaticFilesStorage` format.
+    pub fn django(&self) -> String {
+        #[derive(Serialize)]
+        struct Staticfiles<'a> {
+            paths: BTreeMap<&'a str, &'a str>,
+            version: &'static str,
+        }
+        sorted_json(&Staticfiles {
+            paths: self.renamed(),
+            version: "1.1",
+        })
+    }
+
+    /// Propshaft's `.manifest.json`: every asset with its digested path and integrity.
+    pub fn propshaft(&self) -> String {
+        #[derive(Serialize)]
+        struct Entry<'a> {
+            digested_path: &'a str,
+            integrity: &'a str,
+        }
+        let map: BTreeMap<&str, Entry<'_>> = self
+            .files
+            .iter()
+            .filter(|(_, e)| e.kind != AssetKind::Html)
+            .map(|(s, e)| {
+                (
+                    s.as_str(),
+                    Entry {
+                        digested_path: &e.output,
+                        integrity: &e.integrity,
+                    },
+                )
+            })
+            .collect();
+        sorted_json(&map)
+    }
+
+    fn renamed(&self) -> BTreeMap<&str, &str> {
+        self.files
+            .iter()
+            .filter(|(s, e)| **s != e.output)
+            .map(|(s, e)| (s.as_str(), e.output.as_str()))
+            .collect()
+    }
+}
+
+/// Serialise through `serde_json::Value`, whose maps are sorted.
+fn sorted_json<T: Serialize>(value: &T) -> String {
+    let value = serde_json::to_value(value).expect("manifest types serialise");
+    let mut s = serde_json::to_string_pretty(&value).expect("values serialise");
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(output: &str, kind: AssetKind) -> FileEntry {
+        FileEntry {
+            output: output.into(),
+            kind,
+            content_type: "text/css; charset=utf-8".into(),
+            cache_control: "public".into(),
+            hashed: true,
+            bytes_in: 10,
+            bytes_out: 9,
+            gzip: None,
+            brotli: Some(5),
+            blake3: "00".into(),
+            integrity: "sha384-x".into(),
+            aliases: vec![Alias {
+                path: "a.css".into(),
+                cache_control: "short".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn adapters_list_renamed_files() {
+        let mut files = BTreeMap::new();
+        files.insert("a.css".to_string(), entry("a.h.css", AssetKind::Css));
+        let mut page = entry("i.html", AssetKind::Html);
+        page.aliases.clear();
+        files.insert("i.html".to_string(), page);
+        let m = Manifest {
+            schema: SCHEMA_VERSION,
+            generator: "kiln test".into(),
+            base: "/".into(),
+            compression: CompressOptions::default(),
+            files,
+        };
+        assert_eq!(m.rev_manifest(), "{\n  \"a.css\": \"a.h.css\"\n}\n");
+        assert!(m.django().contains("\"version\": \"1.1\""));
+        assert!(m.propshaft().contains("digested_path"));
+        assert!(!m.propshaft().contains("i.html"));
+        let served: Vec<&str> = m.served().iter().map(|s| s.path).collect();
+        assert_eq!(served, ["a.css", "a.h.css", "i.html"]);
+        let back: Manifest = serde_json::from_str(&m.to_json()).unwrap();
+        assert_eq!(back, m);
+    }
+}

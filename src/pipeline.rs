@@ -1,0 +1,444 @@
+//! The build, stage by stage: scan → transform → link → emit → manifests.
+//! This is the only module that knows the order of the stages.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use rayon::prelude::*;
+use sha2::{Digest, Sha384};
+
+use crate::asset::{Asset, AssetKind};
+use crate::compress::{is_compressible, precompress};
+use crate::config::Config;
+use crate::diag::Diagnostic;
+use crate::emit::{self, OutputDir};
+use crate::error::{Error, Result};
+use crate::headers::{cache_control, content_type, headers_file, nginx_conf};
+use crate::link::{Linked, Processed, link};
+use crate::manifest::{Alias, FileEntry, MANIFEST_FILE, Manifest, SCHEMA_VERSION};
+use crate::report::{Progress, Stage};
+use crate::scan::{ScanOptions, scan};
+use crate::transform::{TransformOptions, transform};
+
+/// Names of the generated files, at the output root.
+pub const REV_MANIFEST_FILE: &str = "rev-manifest.json";
+pub const DJANGO_FILE: &str = "staticfiles.json";
+pub const PROPSHAFT_FILE: &str = ".manifest.json";
+pub const HEADERS_FILE: &str = "_headers";
+pub const NGINX_FILE: &str = "kiln-nginx.conf";
+
+/// What a build did.
+#[derive(Debug)]
+pub struct BuildOutcome {
+    pub manifest: Manifest,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Time spent on each file (transform and emit), by source path.
+    pub timings: Vec<(String, Duration)>,
+    pub files_written: usize,
+    pub files_removed: usize,
+    pub duration: Duration,
+}
+
+impl BuildOutcome {
+    /// Whether the build should fail: an error, or any diagnostic under `strict`.
+    pub fn failed(&self, strict: bool) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| strict || d.severity == crate::diag::Severity::Error)
+    }
+}
+
+/// Run a build.
+pub fn build(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
+    match config.jobs {
+        Some(n) => rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .map_err(|e| Error::io(&config.source, std::io::Error::other(e)))?
+            .install(|| run(config, progress)),
+        None => run(config, progress),
+    }
+}
+
+fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
+    let started = Instant::now();
+    let out = emit::prepare(config)?;
+
+    progress.stage(Stage::Scan, 0);
+    let scanned = scan(
+        &config.source,
+        &ScanOptions {
+            exclude: &config.exclude,
+            skip_dir: out.inside_source.then(|| out.root.clone()),
+        },
+    );
+    let mut diagnostics = scanned.diagnostics;
+
+    progress.stage(Stage::Transform, scanned.assets.len());
+    let options = TransformOptions::default();
+    let results: Vec<Transformed> = scanned
+        .assets
+        .into_par_iter()
+        .map(|asset| {
+            let t = Instant::now();
+            let result = process(&asset, &options);
+            progress.advance();
+            Transformed {
+                asset,
+                result,
+                time: t.elapsed(),
+            }
+        })
+        .collect();
+    let mut assets = Vec::with_capacity(results.len());
+    let mut processed = Vec::with_capacity(results.len());
+    let mut timings = Vec::with_capacity(results.len());
+    for Transformed {
+        asset,
+        result,
+        time,
+    } in results
+    {
+        match result {
+            Ok((p, diags)) => {
+                diagnostics.extend(diags);
+                timings.push((asset.path.clone(), time));
+                assets.push(asset);
+                processed.push(p);
+            }
+            Err(d) => diagnostics.push(d),
+        }
+    }
+    let bytes_in: Vec<u64> = assets.iter().map(|a| a.size).collect();
+
+    progress.stage(Stage::Link, assets.len());
+    let (linked, link_diags) = link(&assets, processed, config);
+    diagnostics.extend(link_diags);
+
+    progress.stage(Stage::Emit, assets.len());
+    let emitted = emit_all(config, &out, &assets, linked, &bytes_in, progress);
+    let mut files = BTreeMap::new();
+    let mut keep: HashSet<PathBuf> = HashSet::new();
+    let mut files_written = 0;
+    for (i, result) in emitted.into_iter().enumerate() {
+        match result {
+            Ok(e) => {
+                files_written += e.written;
+                keep.extend(e.paths.into_iter().map(PathBuf::from));
+                timings[i].1 += e.time;
+                files.insert(assets[i].path.clone(), e.entry);
+            }
+            Err(d) => diagnostics.push(d),
+        }
+    }
+    for opaque in &scanned.opaque {
+        match emit::copy_opaque(&out.root, opaque, &config.source.join(opaque)) {
+            Ok(w) => {
+                files_written += usize::from(w);
+                keep.insert(opaque.clone());
+            }
+            Err(e) => {
+                diagnostics.push(Diagnostic::error(config.source.join(opaque), e.to_string()))
+            }
+        }
+    }
+
+    progress.stage(Stage::Manifest, 0);
+    let manifest = Manifest {
+        schema: SCHEMA_VERSION,
+        generator: crate::generator(),
+        base: config.base.clone(),
+        compression: config.compress.clone(),
+        files,
+    };
+    files_written += write_generated(config, &out, &manifest, &mut keep, &mut diagnostics)?;
+    let files_removed = emit::remove_stale(&out.root, &keep)?;
+    progress.stage(Stage::Done, 0);
+
+    diagnostics.sort_by(|a, b| (&a.path, a.line, a.col).cmp(&(&b.path, b.line, b.col)));
+    timings.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(BuildOutcome {
+        manifest,
+        diagnostics,
+        timings,
+        files_written,
+        files_removed,
+        duration: started.elapsed(),
+    })
+}
+
+/// One file after the transform stage: processed, or unreadable.
+struct Transformed {
+    asset: Asset,
+    result: std::result::Result<(Processed, Vec<Diagnostic>), Diagnostic>,
+    time: Duration,
+}
+
+/// Renders one generated file from the manifest.
+type Render = fn(&Manifest) -> String;
+
+/// Read and transform one file. Diagnostics get the file's path.
+fn process(
+    asset: &Asset,
+    options: &TransformOptions,
+) -> std::result::Result<(Processed, Vec<Diagnostic>), Diagnostic> {
+    let bytes = std::fs::read(&asset.source)
+        .map_err(|e| Diagnostic::error(&asset.source, format!("cannot read file: {e}")))?;
+    let input_hash = blake3::hash(&bytes);
+    if !asset.kind.is_text() {
+        return Ok((
+            Processed {
+                bytes: None,
+                hash: input_hash,
+                refs: Vec::new(),
+                base: None,
+            },
+            Vec::new(),
+        ));
+    }
+    let t = transform(asset.kind, &asset.path, bytes, options);
+    let hash = blake3::hash(&t.bytes);
+    let keep = !t.refs.is_empty() || hash != input_hash;
+    let diagnostics = t
+        .diagnostics
+        .into_iter()
+        .map(|mut d| {
+            d.path = asset.source.clone();
+            d
+        })
+        .collect();
+    Ok((
+        Processed {
+            bytes: keep.then_some(t.bytes),
+            hash,
+            refs: t.refs,
+            base: t.base,
+        },
+        diagnostics,
+    ))
+}
+
+/// One file written: its manifest entry and the paths it occupies.
+struct Emitted {
+    entry: FileEntry,
+    paths: Vec<String>,
+    written: usize,
+    time: Duration,
+}
+
+/// Write every file, hashed names first, then other assets, then HTML, so that
+/// a build killed part-way never leaves a page pointing at a missing file.
+fn emit_all(
+    config: &Config,
+    out: &OutputDir,
+    assets: &[Asset],
+    linked: Vec<Linked>,
+    bytes_in: &[u64],
+    progress: &dyn Progress,
+) -> Vec<std::result::Result<Emitted, Diagnostic>> {
+    let group = |i: usize| -> u8 {
+        if linked[i].hashed {
+            0
+        } else if assets[i].kind != AssetKind::Html {
+            1
+        } else {
+            2
+        }
+    };
+    let mut order: Vec<usize> = (0..assets.len()).collect();
+    // Within a group, largest first: big files do not form the tail.
+    order.sort_by_key(|&i| (group(i), std::cmp::Reverse(bytes_in[i])));
+    let groups: Vec<u8> = order.iter().map(|&i| group(i)).collect();
+    let mut results: Vec<Option<std::result::Result<Emitted, Diagnostic>>> =
+        (0..assets.len()).map(|_| None).collect();
+    let linked: Vec<std::sync::Mutex<Option<Linked>>> = linked
+        .into_iter()
+        .map(|l| std::sync::Mutex::new(Some(l)))
+        .collect();
+    for g in 0..=2u8 {
+        let members: Vec<usize> = order
+            .iter()
+            .zip(&groups)
+            .filter(|(_, gg)| **gg == g)
+            .map(|(i, _)| *i)
+            .collect();
+        let done: Vec<(usize, std::result::Result<Emitted, Diagnostic>)> = members
+            .par_iter()
+            .with_max_len(1)
+            .map(|&i| {
+                let l = linked[i]
+                    .lock()
+                    .expect("no panics while locked")
+                    .take()
+                    .expect("emitted once");
+                let r = emit_one(config, out, &assets[i], l, bytes_in[i]);
+                progress.advance();
+                (i, r)
+            })
+            .collect();
+        for (i, r) in done {
+            results[i] = Some(r);
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.expect("every file emitted"))
+        .collect()
+}
+
+fn emit_one(
+    config: &Config,
+    out: &OutputDir,
+    asset: &Asset,
+    linked: Linked,
+    bytes_in: u64,
+) -> std::result::Result<Emitted, Diagnostic> {
+    let started = Instant::now();
+    let fail = |e: Error| Diagnostic::error(&asset.source, format!("cannot write output: {e}"));
+    let bytes = match linked.bytes {
+        Some(b) => b,
+        None => std::fs::read(&asset.source)
+            .map_err(|e| Diagnostic::error(&asset.source, format!("cannot read file: {e}")))?,
+    };
+    let content_type = content_type(&asset.path, asset.kind);
+    let blake3_hex = linked.hash.to_hex().to_string();
+    let mut paths = vec![linked.output.clone()];
+    let alias = (linked.hashed && config.keep_originals).then(|| Alias {
+        path: asset.path.clone(),
+        cache_control: cache_control(&asset.path, asset.kind, false, config),
+    });
+    if let Some(a) = &alias {
+        paths.push(a.path.clone());
+    }
+
+    let previous = out.previous.as_ref().and_then(|m| {
+        let e = m.files.get(&asset.path)?;
+        (e.blake3 == blake3_hex && e.output == linked.output && m.compression == config.compress)
+            .then_some(e)
+    });
+    let (gzip, brotli, variants) = if !is_compressible(&content_type) {
+        (None, None, None)
+    } else if let Some(prev) = previous.filter(|p| variants_exist(&out.root, &paths, p)) {
+        (prev.gzip, prev.brotli, None)
+    } else {
+        let v = precompress(&bytes, &config.compress);
+        (
+            v.gzip.as_ref().map(|b| b.len() as u64),
+            v.brotli.as_ref().map(|b| b.len() as u64),
+            Some(v),
+        )
+    };
+
+    let mut written = 0;
+    let mut all_paths = Vec::new();
+    for path in &paths {
+        written += usize::from(emit::write_atomic(&out.root, path, &bytes).map_err(fail)?);
+        if let Some(v) = &variants {
+            if let Some(gz) = &v.gzip {
+                written += usize::from(
+                    emit::write_atomic(&out.root, format!("{path}.gz"), gz).map_err(fail)?,
+                );
+            }
+            if let Some(br) = &v.brotli {
+                written += usize::from(
+                    emit::write_atomic(&out.root, format!("{path}.br"), br).map_err(fail)?,
+                );
+            }
+        }
+        if gzip.is_some() {
+            all_paths.push(format!("{path}.gz"));
+        }
+        if brotli.is_some() {
+            all_paths.push(format!("{path}.br"));
+        }
+    }
+    all_paths.extend(paths);
+    let entry = FileEntry {
+        output: linked.output,
+        kind: asset.kind,
+        content_type,
+        cache_control: cache_control(&asset.path, asset.kind, linked.hashed, config),
+        hashed: linked.hashed,
+        bytes_in,
+        bytes_out: bytes.len() as u64,
+        gzip,
+        brotli,
+        blake3: blake3_hex,
+        integrity: integrity(&bytes),
+        aliases: alias.into_iter().collect(),
+    };
+    Ok(Emitted {
+        entry,
+        paths: all_paths,
+        written,
+        time: started.elapsed(),
+    })
+}
+
+fn variants_exist(root: &std::path::Path, paths: &[String], prev: &FileEntry) -> bool {
+    paths.iter().all(|p| {
+        let size = |suffix: &str| {
+            std::fs::metadata(root.join(format!("{p}{suffix}")))
+                .map(|m| m.len())
+                .ok()
+        };
+        prev.gzip.is_none_or(|n| size(".gz") == Some(n))
+            && prev.brotli.is_none_or(|n| size(".br") == Some(n))
+    })
+}
+
+/// Subresource integrity of the final bytes.
+pub fn integrity(bytes: &[u8]) -> String {
+    let digest = Sha384::digest(bytes);
+    format!(
+        "sha384-{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
+}
+
+/// Write the manifests and header files; returns how many files changed.
+fn write_generated(
+    config: &Config,
+    out: &OutputDir,
+    manifest: &Manifest,
+    keep: &mut HashSet<PathBuf>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Result<usize> {
+    let formats = config.outputs;
+    let generated: [(&str, bool, Render); 6] = [
+        (
+            REV_MANIFEST_FILE,
+            formats.rev_manifest,
+            Manifest::rev_manifest,
+        ),
+        (DJANGO_FILE, formats.django, Manifest::django),
+        (PROPSHAFT_FILE, formats.propshaft, Manifest::propshaft),
+        (HEADERS_FILE, formats.headers, headers_file),
+        (NGINX_FILE, formats.nginx, nginx_conf),
+        // Last: the manifest says the build is complete.
+        (MANIFEST_FILE, true, Manifest::to_json),
+    ];
+    let mut written = 0;
+    for (name, enabled, render) in generated {
+        if !enabled {
+            continue;
+        }
+        if keep.contains(&PathBuf::from(name)) {
+            diagnostics.push(Diagnostic::warning(
+                config.source.join(name),
+                format!(
+                    "the source has a file named `{name}`; kiln's generated {name} replaces it"
+                ),
+            ));
+        }
+        written += usize::from(emit::write_atomic(
+            &out.root,
+            name,
+            render(manifest).as_bytes(),
+        )?);
+        keep.insert(PathBuf::from(name));
+    }
+    Ok(written)
+}

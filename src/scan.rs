@@ -1,0 +1,223 @@
+//! The walk: find every file under the source root that belongs in the build.
+//!
+//! Dot-folders (`.well-known/`) are kept; `exclude` globs and `.kilnignore` files
+//! (gitignore syntax) are honoured; the output directory is skipped when it lies
+//! inside the source; symbolic links are followed only while they stay inside
+//! the source tree, and loops are reported, never followed. Classification is
+//! by extension. This stage reads no file contents.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::asset::{Asset, AssetKind};
+use crate::config::GlobList;
+use crate::diag::Diagnostic;
+
+/// Name of the per-directory ignore file (gitignore syntax).
+pub const IGNORE_FILE: &str = ".kilnignore";
+
+/// Options for [`scan`].
+pub struct ScanOptions<'a> {
+    pub exclude: &'a GlobList,
+    /// A directory to skip (the output directory when it lies inside the source).
+    pub skip_dir: Option<PathBuf>,
+}
+
+/// What the walk found: the assets (sorted by path) and diagnostics.
+#[derive(Debug, Default)]
+pub struct Scanned {
+    pub assets: Vec<Asset>,
+    /// Files whose names are not UTF-8: copied through, but left out of manifests.
+    pub opaque: Vec<PathBuf>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Walk `root` (which must be a directory) and collect its assets.
+pub fn scan(root: &Path, options: &ScanOptions<'_>) -> Scanned {
+    let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let skip_dir = options
+        .skip_dir
+        .as_ref()
+        .and_then(|d| d.canonicalize().ok());
+    let mut found = Scanned::default();
+    let escaped = Arc::new(Mutex::new(Vec::new()));
+
+    let walker = ignore::WalkBuilder::new(root)
+        .standard_filters(false)
+        .hidden(false)
+        .follow_links(true)
+        .add_custom_ignore_filename(IGNORE_FILE)
+        .sort_by_file_name(|a, b| a.cmp(b))
+        .filter_entry({
+            let canonical_root = canonical_root.clone();
+            let escaped = Arc::clone(&escaped);
+            move |entry| {
+                if entry.depth() == 0 {
+                    return true;
+                }
+                if let Some(skip) = &skip_dir
+                    && entry.file_type().is_some_and(|t| t.is_dir())
+                    && entry.path().canonicalize().ok().as_ref() == Some(skip)
+                {
+                    return false;
+                }
+                if entry.path_is_symlink() {
+                    match entry.path().canonicalize() {
+                        Ok(target) if target.starts_with(&canonical_root) => true,
+                        Ok(target) => {
+                            escaped
+                                .lock()
+                                .expect("no panics while locked")
+                                .push((entry.path().to_path_buf(), target));
+                            false
+                        }
+                        // A dangling link: let the walker report it.
+                        Err(_) => true,
+                    }
+                } else {
+                    true
+                }
+            }
+        })
+        .build();
+
+    for result in walker {
+        let entry = match result {
+            Ok(entry) => entry,
+            Err(err) => {
+                found.diagnostics.push(walk_diagnostic(root, err));
+                continue;
+            }
+        };
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
+            continue;
+        }
+        let Ok(relative) = entry.path().strip_prefix(root) else {
+            continue;
+        };
+        let Some(path) = relative_path(relative) else {
+            found.diagnostics.push(Diagnostic::warning(
+                entry.path(),
+                "file name is not valid UTF-8: copied unchanged, but not listed in manifests and never rewritten",
+            ));
+            found.opaque.push(relative.to_path_buf());
+            continue;
+        };
+        if options.exclude.is_match(&path) {
+            continue;
+        }
+        let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+        found.assets.push(Asset {
+            kind: AssetKind::from_path(&path),
+            path,
+            source: entry.path().to_path_buf(),
+            size,
+        });
+    }
+    let escaped = std::mem::take(&mut *escaped.lock().expect("no panics while locked"));
+    for (link, target) in escaped {
+        found.diagnostics.push(Diagnostic::warning(
+            link,
+            format!(
+                "symbolic link points outside the source directory (to {}): not followed",
+                target.display()
+            ),
+        ));
+    }
+    found.assets.sort_by(|a, b| a.path.cmp(&b.path));
+    found
+}
+
+/// A `/`-separated relative path, or `None` when a component is not UTF-8.
+fn relative_path(relative: &Path) -> Option<String> {
+    let parts: Option<Vec<&str>> = relative
+        .components()
+        .map(|c| c.as_os_str().to_str())
+        .collect();
+    Some(parts?.join("/"))
+}
+
+fn walk_diagnostic(root: &Path, err: ignore::Error) -> Diagnostic {
+    match err {
+        ignore::Error::WithPath { path, err } => match *err {
+            ignore::Error::Loop { child, .. } => {
+                Diagnostic::warning(child, "symbolic link loop: not followed")
+            }
+            other => Diagnostic::error(path, other.to_string()),
+        },
+        ignore::Error::WithDepth { err, .. } => walk_diagnostic(root, *err),
+        ignore::Error::Loop { child, .. } => {
+            Diagnostic::warning(child, "symbolic link loop: not followed")
+        }
+        other => Diagnostic::error(root, other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(scanned: &Scanned) -> Vec<&str> {
+        scanned.assets.iter().map(|a| a.path.as_str()).collect()
+    }
+
+    #[test]
+    fn keeps_dot_folders_and_honours_excludes() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for p in [
+            ".well-known/security.txt",
+            "a/b.css",
+            "a/c.map",
+            ".git/HEAD",
+            "x.tmp",
+        ] {
+            std::fs::create_dir_all(root.join(p).parent().unwrap()).unwrap();
+            std::fs::write(root.join(p), "x").unwrap();
+        }
+        std::fs::write(root.join(IGNORE_FILE), "*.tmp\n").unwrap();
+        let exclude = GlobList::new(&[".git/**", ".kilnignore", "*.map"]).unwrap();
+        let scanned = scan(
+            root,
+            &ScanOptions {
+                exclude: &exclude,
+                skip_dir: None,
+            },
+        );
+        assert_eq!(paths(&scanned), [".well-known/security.txt", "a/b.css"]);
+        assert!(scanned.diagnostics.is_empty());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_outside_and_loops_are_reported_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.txt"), "s").unwrap();
+        let root = dir.path();
+        std::fs::create_dir(root.join("d")).unwrap();
+        std::fs::write(root.join("d/in.txt"), "i").unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.join("out")).unwrap();
+        std::os::unix::fs::symlink(root.join("d"), root.join("d/loop")).unwrap();
+        std::os::unix::fs::symlink(root.join("d/in.txt"), root.join("alias.txt")).unwrap();
+        let exclude = GlobList::new::<&str>(&[]).unwrap();
+        let scanned = scan(
+            root,
+            &ScanOptions {
+                exclude: &exclude,
+                skip_dir: None,
+            },
+        );
+        assert_eq!(paths(&scanned), ["alias.txt", "d/in.txt"]);
+        let messages: Vec<String> = scanned
+            .diagnostics
+            .iter()
+            .map(|d| d.message.clone())
+            .collect();
+        assert!(
+            messages.iter().any(|m| m.contains("outside the source")),
+            "{messages:?}"
+        );
+        assert!(messages.iter().any(|m| m.contains("loop")), "{messages:?}");
+    }
+}

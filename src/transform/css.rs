@@ -1,0 +1,369 @@
+//! CSS references with lightningcss: `url()` (including inside `image-set()`,
+//! `@font-face` sources and custom properties), `@import`, and the
+//! `sourceMappingURL` comment.
+//!
+//! lightningcss parses and reports each URL with its position; this module maps
+//! the position back to the exact bytes of the URL in the source, so that the
+//! rewrite touches nothing else.
+
+use std::convert::Infallible;
+use std::ops::Range;
+use std::sync::{Arc, RwLock};
+
+use lightningcss::rules::CssRule;
+use lightningcss::stylesheet::{ParserOptions, StyleAttribute, StyleSheet};
+use lightningcss::values::image::Image;
+use lightningcss::values::url::Url;
+use lightningcss::visit_types;
+use lightningcss::visitor::{Visit, VisitTypes, Visitor};
+
+use super::{Extracted, reference, source_mapping_url};
+use crate::asset::RefKind;
+use crate::diag::{Diagnostic, LineIndex};
+
+/// References in a stylesheet.
+pub fn extract_stylesheet(text: &str) -> Extracted {
+    let warnings = Arc::new(RwLock::new(Vec::new()));
+    let options = ParserOptions {
+        error_recovery: true,
+        warnings: Some(warnings.clone()),
+        ..ParserOptions::default()
+    };
+    let mut found = Extracted::default();
+    let index = LineIndex::new(text.as_bytes());
+    match StyleSheet::parse(text, options) {
+        Ok(mut sheet) => {
+            let mut urls = UrlCollector::default();
+            let _ = sheet.visit(&mut urls);
+            collect(text, &index, urls, &mut found);
+        }
+        Err(e) => found.diagnostics.push(parse_error(&e)),
+    }
+    for w in warnings.read().map(|w| w.clone()).unwrap_or_default() {
+        let mut d = parse_error(&w);
+        d.message = format!("{} (kept as written; browsers ignore it)", d.message);
+        found.diagnostics.push(d);
+    }
+    if let Some(span) = source_mapping_url(text) {
+        found.refs.push(reference(
+            &index,
+            span.clone(),
+            text[span].to_owned(),
+            RefKind::SourceMap,
+        ));
+    }
+    found
+}
+
+/// References in the declarations of a `style` attribute. `offset` is where
+/// `text` starts in the document, and `index` maps document offsets.
+pub fn extract_declarations(text: &str, offset: usize, index: &LineIndex<'_>) -> Extracted {
+    let mut found = Extracted::default();
+    let options = ParserOptions {
+        error_recovery: true,
+        ..ParserOptions::default()
+    };
+    if let Ok(mut attr) = StyleAttribute::parse(text, options) {
+        let mut urls = UrlCollector::default();
+        let _ = attr.visit(&mut urls);
+        collect_at(text, offset, index, urls, &mut found);
+    }
+    found
+}
+
+/// References in a `<style>` element whose text starts at `offset` in the document.
+pub fn extract_embedded(text: &str, offset: usize, index: &LineIndex<'_>) -> Extracted {
+    let mut found = Extracted::default();
+    let options = ParserOptions {
+        error_recovery: true,
+        ..ParserOptions::default()
+    };
+    match StyleSheet::parse(text, options) {
+        Ok(mut sheet) => {
+            let mut urls = UrlCollector::default();
+            let _ = sheet.visit(&mut urls);
+            collect_at(text, offset, index, urls, &mut found);
+        }
+        Err(e) => {
+            let (line, col) = index.line_col(offset);
+            found.diagnostics.push(
+                Diagnostic::warning("", format!("in <style> element: {}", e.kind)).at(line, col),
+            );
+        }
+    }
+    found
+}
+
+fn collect(text: &str, index: &LineIndex<'_>, urls: UrlCollector, found: &mut Extracted) {
+    collect_at(text, 0, index, urls, found)
+}
+
+fn collect_at(
+    text: &str,
+    offset: usize,
+    index: &LineIndex<'_>,
+    urls: UrlCollector,
+    found: &mut Extracted,
+) {
+    for seen in urls.seen {
+        let span = offset_of(text, seen.line, seen.column).and_then(|at| {
+            // lightningcss may report the position of the whitespace before a
+            // value; failing an exact match, take the URL's next occurrence.
+            url_span(text, skip_space(text.as_bytes(), at)).or_else(|| {
+                let window = &text[at..text.len().min(at + 4096)];
+                window
+                    .find(&seen.url)
+                    .map(|i| at + i..at + i + seen.url.len())
+            })
+        });
+        match span {
+            Some(span) if text[span.clone()] == *seen.url => {
+                let span = span.start + offset..span.end + offset;
+                found
+                    .refs
+                    .push(reference(index, span, seen.url, RefKind::Embed));
+            }
+            Some(span) if text[span.clone()].contains('\\') => {
+                let (line, col) = index.line_col(span.start + offset);
+                found.diagnostics.push(
+                    Diagnostic::warning(
+                        "",
+                        format!(
+                            "URL `{}` is written with CSS escapes: left as written",
+                            seen.url
+                        ),
+                    )
+                    .at(line, col),
+                );
+            }
+            _ => {
+                let (line, col) = index.line_col(offset);
+                found.diagnostics.push(
+                    Diagnostic::warning(
+                        "",
+                        format!(
+                            "could not locate URL `{}` in the source: left as written",
+                            seen.url
+                        ),
+                    )
+                    .at(line, col),
+                );
+            }
+        }
+    }
+}
+
+fn parse_error<T: std::fmt::Display>(e: &lightningcss::error::Error<T>) -> Diagnostic {
+    let d = Diagnostic::warning("", format!("CSS: {}", e.kind));
+    match &e.loc {
+        Some(loc) => d.at(loc.line + 1, loc.column),
+        None => d,
+    }
+}
+
+struct SeenUrl {
+    url: String,
+    line: u32,
+    column: u32,
+}
+
+#[derive(Default)]
+struct UrlCollector {
+    seen: Vec<SeenUrl>,
+}
+
+impl<'i> Visitor<'i> for UrlCollector {
+    type Error = Infallible;
+
+    fn visit_types(&self) -> VisitTypes {
+        visit_types!(URLS | IMAGES | RULES | PROPERTIES | TOKENS)
+    }
+
+    fn visit_url(&mut self, url: &mut Url<'i>) -> Result<(), Self::Error> {
+        self.seen.push(SeenUrl {
+            url: url.url.to_string(),
+            // `Url` positions have 1-based lines, unlike rule positions.
+            line: url.loc.line.saturating_sub(1),
+            column: url.loc.column,
+        });
+        Ok(())
+    }
+
+    fn visit_image(&mut self, image: &mut Image<'i>) -> Result<(), Self::Error> {
+        // lightningcss does not descend into `image-set()` options by itself.
+        if let Image::ImageSet(set) = image {
+            for option in &mut set.options {
+                self.visit_image(&mut option.image)?;
+            }
+            return Ok(());
+        }
+        image.visit_children(self)
+    }
+
+    fn visit_rule(&mut self, rule: &mut CssRule<'i>) -> Result<(), Self::Error> {
+        if let CssRule::Import(import) = rule {
+            self.seen.push(SeenUrl {
+                url: import.url.to_string(),
+                line: import.loc.line,
+                column: import.loc.column,
+            });
+        }
+        rule.visit_children(self)
+    }
+}
+
+/// Byte offset of a cssparser position: 0-based line, 1-based column counted in
+/// UTF-16 code units; lines end at `\n`, `\r\n`, `\r` or form feed.
+fn offset_of(text: &str, line: u32, column: u32) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    for _ in 0..line {
+        let end = bytes[i..]
+            .iter()
+            .position(|&b| matches!(b, b'\n' | b'\r' | 0x0C))?
+            + i;
+        i = end + 1;
+        if bytes[end] == b'\r' && bytes.get(i) == Some(&b'\n') {
+            i += 1;
+        }
+    }
+    let mut units = 0;
+    for (off, ch) in text[i..].char_indices() {
+        if units + 1 >= column {
+            return Some(i + off);
+        }
+        units += ch.len_utf16() as u32;
+    }
+    Some(text.len())
+}
+
+/// The span of the URL text of the `url(…)`, string or `@import` starting at `at`.
+fn url_span(text: &str, mut at: usize) -> Option<Range<usize>> {
+    let bytes = text.as_bytes();
+    if starts_with_ignore_case(&bytes[at..], b"@import") {
+        at = skip_space(bytes, at + "@import".len());
+    }
+    if starts_with_ignore_case(&bytes[at..], b"url(") {
+        at = skip_space(bytes, at + 4);
+        return match bytes.get(at)? {
+            b'"' | b'\'' => string_span(bytes, at),
+            _ => {
+                let start = at;
+                while at < bytes.len()
+                    && !matches!(bytes[at], b')' | b' ' | b'\t' | b'\n' | b'\r' | 0x0C)
+                {
+                    at += if bytes[at] == b'\\' { 2 } else { 1 };
+                }
+                Some(start..at.min(bytes.len()))
+            }
+        };
+    }
+    match bytes.get(at)? {
+        b'"' | b'\'' => string_span(bytes, at),
+        _ => None,
+    }
+}
+
+fn string_span(bytes: &[u8], at: usize) -> Option<Range<usize>> {
+    let quote = bytes[at];
+    let mut i = at + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b if b == quote => return Some(at + 1..i),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+fn skip_space(bytes: &[u8], mut at: usize) -> usize {
+    while at < bytes.len() && matches!(bytes[at], b' ' | b'\t' | b'\n' | b'\r' | 0x0C) {
+        at += 1;
+    }
+    at
+}
+
+fn starts_with_ignore_case(bytes: &[u8], prefix: &[u8]) -> bool {
+    bytes.len() >= prefix.len() && bytes[..prefix.len()].eq_ignore_ascii_case(prefix)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn urls(css: &str) -> Vec<String> {
+        let found = extract_stylesheet(css);
+        found
+            .refs
+            .iter()
+            .map(|r| {
+                assert_eq!(
+                    &css[r.span.clone()],
+                    r.url,
+                    "span must cover the URL exactly"
+                );
+                r.url.clone()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn finds_every_url_form() {
+        let css = "@import \"base.css\";\n@import url(print.css) print;\n\
+            a { background: url(a.png) }\n\
+            b { background: url( 'b c.png' ) }\n\
+            c { background-image: image-set(\"c.png\" 1x, url(\"c@2x.png\") 2x) }\n\
+            @font-face { font-family: X; src: url(f.woff2) format(\"woff2\"), url(f.ttf) }\n\
+            .é { --icon: url(é.svg) }\n\
+            /*# sourceMappingURL=x.css.map */";
+        let mut got = urls(css);
+        got.sort();
+        let mut want = vec![
+            "base.css",
+            "print.css",
+            "a.png",
+            "b c.png",
+            "c.png",
+            "c@2x.png",
+            "f.woff2",
+            "f.ttf",
+            "é.svg",
+            "x.css.map",
+        ];
+        want.sort();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn positions_survive_crlf_and_astral_characters() {
+        let css = "/* 😀 */\r\n.a{}\r\n.b { background: url(\"x.png\") }";
+        assert_eq!(urls(css), ["x.png"]);
+        let r = &extract_stylesheet(css).refs[0];
+        assert_eq!(r.line, 3);
+    }
+
+    #[test]
+    fn data_urls_and_externals_are_reported_for_the_linker_to_skip() {
+        let css = "a{background:url(data:image/png;base64,AAAA)} b{background:url(https://x.example/a.png)}";
+        assert_eq!(urls(css).len(), 2);
+    }
+
+    #[test]
+    fn invalid_css_gives_a_located_warning() {
+        let found =
+            extract_stylesheet("a { color: red }\nc{background:url(ok.png)}\n.b[ { width: 1px }");
+        assert!(!found.diagnostics.is_empty());
+        assert!(found.diagnostics[0].line.is_some());
+        assert!(found.refs.iter().any(|r| r.url == "ok.png"));
+    }
+
+    #[test]
+    fn style_attribute_offsets_are_document_offsets() {
+        let doc = "<p style=\"background: url('/a.png')\">";
+        let index = LineIndex::new(doc.as_bytes());
+        let value = "background: url('/a.png')";
+        let found = extract_declarations(value, 10, &index);
+        assert_eq!(&doc[found.refs[0].span.clone()], "/a.png");
+    }
+}

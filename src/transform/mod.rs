@@ -1,0 +1,162 @@
+//! The transform interface: a pure function of (bytes, kind, options) to
+//! (bytes, references, diagnostics). Later stages (minifiers, image optimisers)
+//! plug in here; today every kind passes its bytes through unchanged while the
+//! references are extracted with real parsers.
+//!
+//! A transform never fails: a file it cannot parse is emitted as it came, with a
+//! diagnostic. It does no I/O and knows nothing of other files, so its result can
+//! be cached by input hash and options.
+
+pub mod css;
+pub mod html;
+pub mod js;
+pub mod webmanifest;
+
+use crate::asset::{AssetKind, Reference};
+use crate::diag::{Diagnostic, LineIndex};
+
+/// Options shared by every transform. (Empty until the minifiers land.)
+#[derive(Debug, Clone, Default)]
+pub struct TransformOptions {}
+
+/// The result of transforming one file.
+#[derive(Debug, Clone, Default)]
+pub struct Transformed {
+    /// The output bytes; references are still written as in the source.
+    pub bytes: Vec<u8>,
+    /// References inside `bytes`, sorted by position, not overlapping.
+    pub refs: Vec<Reference>,
+    /// Problems found; their `path` is empty until the pipeline fills it in.
+    pub diagnostics: Vec<Diagnostic>,
+    /// An HTML document's `<base href>`: its references resolve against it.
+    pub base: Option<String>,
+}
+
+/// Transform one file. `path` is the asset's relative path (it decides, for
+/// instance, whether a `.json` file is a web app manifest).
+pub fn transform(
+    kind: AssetKind,
+    path: &str,
+    bytes: Vec<u8>,
+    _options: &TransformOptions,
+) -> Transformed {
+    let extracted = match kind {
+        AssetKind::Html => html::extract(&bytes),
+        AssetKind::Css => with_text(&bytes, css::extract_stylesheet),
+        AssetKind::Js => with_text(&bytes, js::extract),
+        AssetKind::WebManifest => with_text(&bytes, webmanifest::extract),
+        AssetKind::Json if is_manifest_json(path) => with_text(&bytes, webmanifest::extract),
+        _ => Extracted::default(),
+    };
+    let mut refs = extracted.refs;
+    refs.sort_by_key(|r| r.span.start);
+    refs.dedup_by(|b, a| b.span.start < a.span.end);
+    Transformed {
+        bytes,
+        refs,
+        diagnostics: extracted.diagnostics,
+        base: extracted.base,
+    }
+}
+
+fn is_manifest_json(path: &str) -> bool {
+    path.rsplit('/').next() == Some("manifest.json")
+}
+
+/// References and diagnostics found by an extractor.
+#[derive(Debug, Default)]
+pub struct Extracted {
+    pub refs: Vec<Reference>,
+    pub diagnostics: Vec<Diagnostic>,
+    pub base: Option<String>,
+}
+
+fn with_text(bytes: &[u8], extract: fn(&str) -> Extracted) -> Extracted {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => extract(text),
+        Err(e) => Extracted {
+            diagnostics: vec![invalid_utf8(bytes, e)],
+            ..Extracted::default()
+        },
+    }
+}
+
+/// The diagnostic for text that is not UTF-8; the file passes through unchanged.
+pub fn invalid_utf8(bytes: &[u8], e: std::str::Utf8Error) -> Diagnostic {
+    let (line, col) = LineIndex::new(bytes).line_col(e.valid_up_to());
+    Diagnostic::warning(
+        "",
+        format!(
+            "invalid UTF-8 at byte {}: file copied unchanged, its references not rewritten",
+            e.valid_up_to()
+        ),
+    )
+    .at(line, col)
+}
+
+/// A reference found at `span` (byte offsets in `text`), located for diagnostics.
+pub(crate) fn reference(
+    index: &LineIndex<'_>,
+    span: std::ops::Range<usize>,
+    url: String,
+    kind: crate::asset::RefKind,
+) -> Reference {
+    let (line, col) = index.line_col(span.start);
+    Reference {
+        span,
+        url,
+        kind,
+        line,
+        col,
+    }
+}
+
+/// Find a `sourceMappingURL` comment (`//# sourceMappingURL=…` or
+/// `/*# sourceMappingURL=… */`) and return the span of its URL.
+pub fn source_mapping_url(text: &str) -> Option<std::ops::Range<usize>> {
+    const KEY: &str = "sourceMappingURL=";
+    let at = text.rfind(KEY)?;
+    let before = text[..at].trim_end_matches([' ', '\t']);
+    if !(before.ends_with("//#")
+        || before.ends_with("//@")
+        || before.ends_with("/*#")
+        || before.ends_with("/*@"))
+    {
+        return None;
+    }
+    let start = at + KEY.len();
+    let len = text[start..]
+        .find(|c: char| c.is_whitespace() || c == '*')
+        .unwrap_or(text.len() - start);
+    (len > 0).then(|| start..start + len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_source_mapping_urls() {
+        let js = "f();\n//# sourceMappingURL=app.js.map\n";
+        assert_eq!(&js[source_mapping_url(js).unwrap()], "app.js.map");
+        let css = "a{}\n/*# sourceMappingURL=a.css.map */";
+        assert_eq!(&css[source_mapping_url(css).unwrap()], "a.css.map");
+        assert_eq!(source_mapping_url("let sourceMappingURL=1"), None);
+    }
+
+    #[test]
+    fn invalid_utf8_is_located() {
+        let t = transform(
+            AssetKind::Css,
+            "a.css",
+            b"a{}\nb{color:\xff}".to_vec(),
+            &TransformOptions::default(),
+        );
+        assert_eq!(t.bytes, b"a{}\nb{color:\xff}");
+        assert_eq!(t.diagnostics.len(), 1);
+        assert_eq!(
+            (t.diagnostics[0].line, t.diagnostics[0].col),
+            (Some(2), Some(9))
+        );
+    }
+}
