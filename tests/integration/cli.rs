@@ -1,0 +1,85 @@
+//! The command line: help, version, JSON summary, configuration errors.
+
+use predicates::prelude::*;
+
+use crate::util::{Site, build, fixture_path, kiln};
+
+#[test]
+fn version_and_help() {
+    kiln()
+        .arg("--version")
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with(format!(
+            "kiln {}",
+            env!("CARGO_PKG_VERSION")
+        )));
+    kiln()
+        .args(["build", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Examples:").and(predicate::str::contains("--strict")));
+}
+
+#[test]
+fn json_summary_is_the_only_thing_on_stdout() {
+    let built = build(&fixture_path("site"), &["--json"]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    let summary: serde_json::Value = serde_json::from_str(&built.stdout).expect("stdout is JSON");
+    assert_eq!(summary["ok"], true);
+    let files = built.manifest().files.len() as u64;
+    assert_eq!(summary["total"]["files"], files);
+    assert!(
+        summary["kinds"]["css"]["brotli"].as_u64().unwrap()
+            < summary["kinds"]["css"]["bytes_in"].as_u64().unwrap()
+    );
+    assert_eq!(summary["slowest"].as_array().unwrap().len(), 5);
+}
+
+#[test]
+fn human_summary_has_a_table_per_kind() {
+    let built = build(&fixture_path("site"), &[]);
+    for header in ["kind", "files", "gzip", "brotli", "saved"] {
+        assert!(built.stdout.contains(header), "{}", built.stdout);
+    }
+    assert!(built.stdout.lines().any(|l| l.starts_with("css ")));
+    assert!(built.stdout.lines().any(|l| l.starts_with("total ")));
+    let quiet = build(&fixture_path("site"), &["--quiet"]);
+    assert_eq!(quiet.stdout, "");
+}
+
+#[test]
+fn configuration_errors_name_the_key_and_line() {
+    let site = Site::new()
+        .file("index.html", "x")
+        .file("kiln.toml", "base = \"/\"\n\n[compress]\nlevel = 3\n");
+    let built = build(site.path(), &[]);
+    assert_eq!(built.code, 2);
+    assert!(
+        built
+            .stderr
+            .contains("kiln.toml:4:1: unknown field `level`"),
+        "{}",
+        built.stderr
+    );
+    let site = Site::new()
+        .file("index.html", "x")
+        .file("kiln.toml", "hash = \"sometimes\"\n");
+    let built = build(site.path(), &[]);
+    assert_eq!(built.code, 2);
+    assert!(built.stderr.contains("kiln.toml:1:8"), "{}", built.stderr);
+}
+
+#[test]
+fn flags_override_the_configuration_file() {
+    let site = Site::new()
+        .file("index.html", "<img src=a.png>")
+        .file("a.png", "png")
+        .file("kiln.toml", "hash = \"none\"\nbase = \"/x/\"\n");
+    let from_file = build(site.path(), &[]).manifest();
+    assert!(!from_file.files["a.png"].hashed);
+    assert_eq!(from_file.base, "/x/");
+    let overridden = build(site.path(), &["--hash", "referenced", "--base", "/"]).manifest();
+    assert!(overridden.files["a.png"].hashed);
+    assert_eq!(overridden.base, "/");
+}

@@ -1,0 +1,8 @@
+//! Integration tests: the real `kiln` binary on fixture trees.
+
+mod bad_input;
+mod cli;
+mod hashing;
+mod outputs;
+mod site;
+mod util;
