@@ -6,7 +6,8 @@
 # Env:   KILN              kiln binary (default: ${CARGO_TARGET_DIR:-target}/release/kiln,
 #                          built with cargo if missing)
 #        KILN_BENCH_CACHE  doc tree, outputs and results (default: ~/.cache/kiln-bench)
-# Needs: Debian/Ubuntu (apt), python3; installs python3.11-doc, hyperfine and time.
+# Needs: Debian/Ubuntu (apt) and python3; installs python3.11-doc, hyperfine and time.
+# Results (hyperfine Markdown/JSON, /usr/bin/time report, summary.md) go to $CACHE/results.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,39 +22,34 @@ APT_UPDATED=no
 log() { echo "bench: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# --- packages ---------------------------------------------------------------
 apt_update_once() {
-    if [[ $APT_UPDATED == no ]]; then
-        $SUDO apt-get update -qq
-        APT_UPDATED=yes
-    fi
+    [[ $APT_UPDATED == yes ]] || $SUDO apt-get update -qq
+    APT_UPDATED=yes
 }
-
 is_installed() {
     [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true) == "install ok installed" ]]
 }
-
 ensure_pkg() {
-    if ! is_installed "$1"; then
-        apt_update_once
-        log "installing $1"
-        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null
-    fi
-}
-
-# python3.11-doc is bookworm's name; elsewhere fall back to the generic python3-doc.
-choose_doc_package() {
-    is_installed "$DOC_PKG" && return
+    is_installed "$1" && return
     apt_update_once
-    local policy
-    policy=$(apt-cache policy "$DOC_PKG")
-    if [[ $policy != *"Candidate: "[0-9]* ]]; then
-        log "$DOC_PKG not available here, using python3-doc"
-        DOC_PKG=python3-doc
-    fi
+    log "installing $1"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null
 }
 
-# --- kiln binary ------------------------------------------------------------
+# python3.11-doc is bookworm's name; where it does not exist, use the generic python3-doc.
+ensure_doc_package() {
+    if ! is_installed "$DOC_PKG"; then
+        apt_update_once
+        local policy
+        policy=$(apt-cache policy "$DOC_PKG")
+        if [[ $policy != *"Candidate: "[0-9]* ]]; then
+            log "$DOC_PKG not available here, using python3-doc"
+            DOC_PKG=python3-doc
+        fi
+    fi
+    ensure_pkg "$DOC_PKG"
+}
+
 find_kiln() {
     if [[ -z ${KILN:-} ]]; then
         KILN=${CARGO_TARGET_DIR:-target}/release/kiln
@@ -63,7 +59,6 @@ find_kiln() {
     KILN=$(realpath "$KILN")
 }
 
-# --- corpora ----------------------------------------------------------------
 file_count() { find "$1" -type f | wc -l; }
 size_mib() { du -sbL "$1" | awk '{printf "%.1f", $1 / 1048576}'; }
 
@@ -89,13 +84,10 @@ assemble_docs() {
     log "doc tree: $tree, $(file_count "$tree") files, $(size_mib "$tree") MiB"
 }
 
-# --- measurements -----------------------------------------------------------
 # The shell command hyperfine runs, every word quoted.
-kiln_cmd() {
-    printf '%q ' "$KILN" build "$1" -o "$2" --quiet "${EXTRA_ARGS[@]}"
-}
+kiln_cmd() { printf '%q ' "$KILN" build "$1" -o "$2" --quiet "${EXTRA_ARGS[@]}"; }
 
-# hyperfine NAME SRC OUT [HYPERFINE OPTIONS...]; exports $RESULTS/NAME.{md,json}.
+# run_hyperfine NAME SRC OUT [HYPERFINE OPTIONS...]: exports $RESULTS/NAME.{md,json}.
 run_hyperfine() {
     local name=$1 src=$2 out=$3
     shift 3
@@ -104,19 +96,22 @@ run_hyperfine() {
         "$(kiln_cmd "$src" "$out")"
 }
 
-# "mean ± sd" (or just the mean with "mean") from a hyperfine JSON export.
+# "mean ± sd unit" (or "mean unit" with a second argument "mean") from a hyperfine JSON export.
 hf_time() {
     python3 - "$1" "${2:-sd}" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))["results"][0]
-fmt = lambda s: f"{s * 1000:.1f} ms" if s < 1 else f"{s:.2f} s"
-print(fmt(r["mean"]) if sys.argv[2] == "mean" else f"{fmt(r['mean'])} ± {fmt(r['stddev'])}")
+scale, unit, digits = (1000, "ms", 1) if r["mean"] < 1 else (1, "s", 2)
+mean, sd = r["mean"] * scale, (r["stddev"] or 0) * scale
+print(f"{mean:.{digits}f} {unit}" + ("" if sys.argv[2] == "mean" else f" ± {sd:.{digits}f} {unit}"))
 EOF
 }
 
-# Parse `/usr/bin/time -v` output into "WALL_S CPU_S MAXRSS_KB" (CPU = user + sys).
+# Parse `/usr/bin/time -v` output (file $1, $2 cores) into
+# "WALL_S CPU_S MAXRSS_MIB EFFICIENCY", where CPU = user + sys and
+# parallel efficiency = (user + sys) / (wall * cores).
 parse_time_v() {
-    awk -F': ' '
+    awk -F': ' -v cores="$2" '
         /User time \(seconds\)/ { user = $2 }
         /System time \(seconds\)/ { sys = $2 }
         /Maximum resident set size/ { rss = $2 }
@@ -124,52 +119,60 @@ parse_time_v() {
             n = split($NF, part, ":"); wall = 0
             for (i = 1; i <= n; i++) wall = wall * 60 + part[i]
         }
-        END { printf "%.2f %.2f %d\n", wall, user + sys, rss }' "$1"
+        END {
+            efficiency = wall > 0 ? 100 * (user + sys) / (wall * cores) : 0
+            printf "%.2f %.2f %.0f %.0f%%\n", wall, user + sys, rss / 1024, efficiency
+        }' "$1"
 }
 
 # One cold build under /usr/bin/time -v; sets RSS_MIB and EFFICIENCY.
 measure_resources() {
-    local src=$1 out=$2 report=$RESULTS/$3-time.txt wall cpu rss cores
+    local src=$1 out=$2 report=$RESULTS/$3-time.txt cores wall cpu
+    cores=$(nproc)
     rm -rf "$out"
     /usr/bin/time -v -o "$report" "$KILN" build "$src" -o "$out" --quiet "${EXTRA_ARGS[@]}"
-    read -r wall cpu rss < <(parse_time_v "$report")
-    cores=$(nproc)
-    RSS_MIB=$(awk -v k="$rss" 'BEGIN {printf "%.0f", k / 1024}')
-    EFFICIENCY=$(awk -v c="$cpu" -v w="$wall" -v n="$cores" 'BEGIN {printf "%.0f%%", 100 * c / (w * n)}')
+    read -r wall cpu RSS_MIB EFFICIENCY < <(parse_time_v "$report" "$cores")
     log "$3 cold: wall ${wall}s, user+sys ${cpu}s, max RSS ${RSS_MIB} MiB," \
-        "parallel efficiency $EFFICIENCY of $cores cores"
+        "parallel efficiency (user+sys)/(wall*nproc) = $EFFICIENCY on $cores cores"
 }
 
-# --- main -------------------------------------------------------------------
+# The README table: one row per corpus ("–" where a measurement is not taken).
+print_summary() {
+    local fixture=$1 docs=$2
+    echo "| corpus | files | input (MiB) | cold build | no-op rebuild | peak RSS (MiB) | CPU efficiency |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    echo "| fixtures/site | $(file_count "$fixture") | $(size_mib "$fixture")" \
+        "| $(hf_time "$RESULTS/fixture.json") | – | – | – |"
+    echo "| Python 3.11 docs | $(file_count "$docs") | $(size_mib "$docs")" \
+        "| $(hf_time "$RESULTS/python-docs.json") | $(hf_time "$RESULTS/python-docs-noop.json" mean)" \
+        "| $RSS_MIB | $EFFICIENCY |"
+}
+
 main() {
     cd "$REPO"
     mkdir -p "$RESULTS" "$CACHE/out"
     ensure_pkg hyperfine
     ensure_pkg time
-    choose_doc_package
-    ensure_pkg "$DOC_PKG"
+    ensure_doc_package
     assemble_docs
     find_kiln
-    log "$("$KILN" --version), $(nproc) cores, extra args: ${EXTRA_ARGS[*]:-none}"
+    log "$("$KILN" --version), $(nproc) cores, extra kiln args: ${EXTRA_ARGS[*]:-none}"
 
     local fixture=$REPO/fixtures/site docs=$CACHE/python-docs
     local fixture_out=$CACHE/out/fixture docs_out=$CACHE/out/python-docs
-    run_hyperfine fixture "$fixture" "$fixture_out" --warmup 1 --runs 5 --prepare "rm -rf $(printf %q "$fixture_out")"
-    run_hyperfine python-docs "$docs" "$docs_out" --runs 3 --prepare "rm -rf $(printf %q "$docs_out")"
-    # Output left by the last cold run: this rebuild has nothing to change.
+    run_hyperfine fixture "$fixture" "$fixture_out" --warmup 1 --runs 5 \
+        --prepare "rm -rf $(printf %q "$fixture_out")"
+    run_hyperfine python-docs "$docs" "$docs_out" --runs 3 \
+        --prepare "rm -rf $(printf %q "$docs_out")"
+    # The last cold run left its output: this rebuild finds nothing to change.
     run_hyperfine python-docs-noop "$docs" "$docs_out" --warmup 1 --runs 5
     measure_resources "$docs" "$docs_out" python-docs
 
-    {
-        echo "| corpus | files | input (MiB) | cold build (mean ± sd) | no-op rebuild | peak RSS (MiB) | CPU efficiency |"
-        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
-        echo "| fixtures/site | $(file_count "$fixture") | $(size_mib "$fixture") | $(hf_time "$RESULTS/fixture.json") | – | – | – |"
-        echo "| Python 3.11 docs | $(file_count "$docs") | $(size_mib "$docs") | $(hf_time "$RESULTS/python-docs.json")" \
-            "| $(hf_time "$RESULTS/python-docs-noop.json" mean) | $RSS_MIB | $EFFICIENCY |"
-    } | tee "$RESULTS/summary.md"
+    print_summary "$fixture" "$docs" | tee "$RESULTS/summary.md"
     log "results in $RESULTS"
 }
 
+# Sourcing the script (for testing its functions) does not run it.
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
     main "$@"
 fi

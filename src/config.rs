@@ -64,7 +64,8 @@ pub enum HashPolicy {
 }
 
 /// A list of globs, matched against `/`-separated paths relative to the source root.
-/// A pattern without `/` matches at any depth (as in `.gitignore`).
+/// A pattern without `/` matches at any depth; a leading `/` anchors it at the
+/// root (as in `.gitignore`).
 #[derive(Debug, Clone)]
 pub struct GlobList {
     patterns: Vec<String>,
@@ -93,8 +94,9 @@ impl GlobList {
 }
 
 fn compile_glob(pattern: &str) -> Result<globset::Glob, globset::Error> {
-    let pattern = pattern.trim_start_matches('/');
-    let full = if pattern.contains('/') {
+    let full = if let Some(anchored) = pattern.strip_prefix('/') {
+        anchored.to_owned()
+    } else if pattern.contains('/') {
         pattern.to_owned()
     } else {
         format!("**/{pattern}")
@@ -544,7 +546,9 @@ mod tests {
 
     #[test]
     fn globs_without_slash_match_at_any_depth() {
-        let globs = GlobList::new(&["*.pdf", "docs/*.txt"]).unwrap();
+        let globs = GlobList::new(&["*.pdf", "docs/*.txt", "/robots.txt"]).unwrap();
+        assert!(globs.is_match("robots.txt"));
+        assert!(!globs.is_match("x/robots.txt"));
         assert!(globs.is_match("a.pdf"));
         assert!(globs.is_match("x/y/a.pdf"));
         assert!(globs.is_match("docs/a.txt"));

@@ -86,7 +86,13 @@ pub fn link(
             }
             for &v in &component {
                 let p = slots[v].take().expect("each file is linked once");
-                let (bytes, hash) = substitute(p, &targets[v], assets, &names);
+                let (bytes, hash) = substitute(
+                    config.immutable.is_match(&assets[v].path),
+                    p,
+                    &targets[v],
+                    assets,
+                    &names,
+                );
                 linked[v] = Some(Linked {
                     output: names[v].clone().expect("named above"),
                     hashed: true,
@@ -97,7 +103,13 @@ pub fn link(
         } else {
             let v = component[0];
             let p = slots[v].take().expect("each file is linked once");
-            let (bytes, hash) = substitute(p, &targets[v], assets, &names);
+            let (bytes, hash) = substitute(
+                config.immutable.is_match(&assets[v].path),
+                p,
+                &targets[v],
+                assets,
+                &names,
+            );
             let output = if hashed[v] {
                 hashed_path(&assets[v].path, &short_hash(&hash, config.hash_length))
             } else {
@@ -255,6 +267,7 @@ fn edits(
 }
 
 fn substitute(
+    frozen: bool,
     p: Processed,
     targets: &[Option<usize>],
     assets: &[Asset],
@@ -263,6 +276,12 @@ fn substitute(
     let Some(bytes) = p.bytes else {
         return (None, p.hash);
     };
+    if frozen {
+        // An `immutable` file keeps its name, so it must keep its bytes too:
+        // its references still resolve through the original names kept beside
+        // hashed files.
+        return (Some(bytes), p.hash);
+    }
     let edits = edits(&bytes, &p.refs, targets, assets, names);
     if edits.is_empty() {
         return (Some(bytes), p.hash);

@@ -101,7 +101,7 @@ impl Manifest {
         sorted_json(self)
     }
 
-    /// A flat `{ source: output }` map of renamed files (gulp-rev, Laravel Mix…).
+    /// A flat `{ source: output }` map of renamed files (the gulp-rev format).
     pub fn rev_manifest(&self) -> String {
         sorted_json(&self.renamed())
     }
@@ -113,8 +113,16 @@ impl Manifest {
             paths: BTreeMap<&'a str, &'a str>,
             version: &'static str,
         }
+        // Django raises for a file missing from the manifest, so list every
+        // asset, renamed or not.
+        let paths = self
+            .files
+            .iter()
+            .filter(|(_, e)| e.kind != AssetKind::Html)
+            .map(|(s, e)| (s.as_str(), e.output.as_str()))
+            .collect();
         sorted_json(&Staticfiles {
-            paths: self.renamed(),
+            paths,
             version: "1.1",
         })
     }

@@ -134,6 +134,9 @@ fn backend_manifests_agree_with_kiln_manifest() {
         assert_eq!(propshaft[source]["integrity"], m.files[source].integrity);
     }
     assert_eq!(django["version"], "1.1");
+    // Django raises for unlisted files, so unrenamed assets map to themselves.
+    assert_eq!(django["paths"]["robots.txt"], "robots.txt");
+    assert!(django["paths"].get("index.html").is_none());
 }
 
 #[test]
@@ -191,4 +194,26 @@ fn cache_rules_and_output_formats_are_configurable() {
         !m.files.contains_key("kiln.toml"),
         "the config file is not part of the site"
     );
+}
+
+#[test]
+fn manifest_and_headers_snapshot() {
+    let site = crate::util::Site::new()
+        .file(
+            "index.html",
+            "<link rel=stylesheet href=\"css/a.css\"><a href=\"notes.txt\">notes</a>\n",
+        )
+        .file(
+            "css/a.css",
+            "body { background: url(../img/dot.png) }\n".repeat(20),
+        )
+        .file("img/dot.png", b"\x89PNG dot")
+        .file("notes.txt", "plain notes\n");
+    let built = build(site.path(), &[]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    let manifest = built
+        .text("kiln-manifest.json")
+        .replace(env!("CARGO_PKG_VERSION"), "VERSION");
+    insta::assert_snapshot!("manifest", manifest);
+    insta::assert_snapshot!("headers", built.text("_headers"));
 }
