@@ -130,7 +130,9 @@ measure_resources() {
     local src=$1 out=$2 report=$RESULTS/$3-time.txt cores wall cpu
     cores=$(nproc)
     rm -rf "$out"
-    /usr/bin/time -v -o "$report" "$KILN" build "$src" -o "$out" --quiet "${EXTRA_ARGS[@]}"
+    # The corpus has real broken links: keep its diagnostics out of the log.
+    /usr/bin/time -v -o "$report" "$KILN" build "$src" -o "$out" --quiet "${EXTRA_ARGS[@]}" \
+        2>"$RESULTS/$3-diagnostics.txt"
     read -r wall cpu RSS_MIB EFFICIENCY < <(parse_time_v "$report" "$cores")
     log "$3 cold: wall ${wall}s, user+sys ${cpu}s, max RSS ${RSS_MIB} MiB," \
         "parallel efficiency (user+sys)/(wall*nproc) = $EFFICIENCY on $cores cores"
