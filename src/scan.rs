@@ -89,8 +89,16 @@ pub fn scan(root: &Path, options: &ScanOptions<'_>) -> Scanned {
                 continue;
             }
         };
-        if !entry.file_type().is_some_and(|t| t.is_file()) {
-            continue;
+        match entry.file_type() {
+            Some(t) if t.is_file() => {}
+            Some(t) if t.is_dir() => continue,
+            _ => {
+                found.diagnostics.push(Diagnostic::warning(
+                    entry.path(),
+                    "not a regular file (a FIFO, socket or device): skipped",
+                ));
+                continue;
+            }
         }
         let Ok(relative) = entry.path().strip_prefix(root) else {
             continue;
@@ -153,19 +161,36 @@ fn relative_path(relative: &Path) -> Option<String> {
 }
 
 fn walk_diagnostic(root: &Path, err: ignore::Error) -> Diagnostic {
-    match err {
-        ignore::Error::WithPath { path, err } => match *err {
-            ignore::Error::Loop { child, .. } => {
-                Diagnostic::warning(child, "symbolic link loop: not followed")
+    let mut path = root.to_path_buf();
+    let mut err = err;
+    loop {
+        err = match err {
+            ignore::Error::WithPath { path: p, err } => {
+                path = p;
+                *err
             }
-            other => Diagnostic::error(path, other.to_string()),
-        },
-        ignore::Error::WithDepth { err, .. } => walk_diagnostic(root, *err),
-        ignore::Error::Loop { child, .. } => {
-            Diagnostic::warning(child, "symbolic link loop: not followed")
+            ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+                *err
+            }
+            other => break walk_error(path, other),
         }
-        other => Diagnostic::error(root, other.to_string()),
     }
+}
+
+fn walk_error(path: PathBuf, err: ignore::Error) -> Diagnostic {
+    if let ignore::Error::Loop { child, .. } = err {
+        return Diagnostic::warning(child, "symbolic link loop: not followed");
+    }
+    let missing = err
+        .io_error()
+        .is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound);
+    if missing && path.is_symlink() {
+        return Diagnostic::error(
+            path,
+            "broken symbolic link (its target does not exist): skipped",
+        );
+    }
+    Diagnostic::error(path, err.to_string())
 }
 
 #[cfg(test)]

@@ -179,6 +179,11 @@ fn symlink_loops_escapes_and_unreadable_files_are_reported() {
         site.path().join("dangling.txt"),
     )
     .unwrap();
+    let fifo = std::process::Command::new("mkfifo")
+        .arg(site.path().join("fifo"))
+        .status()
+        .unwrap();
+    assert!(fifo.success());
     let built = build(site.path(), &[]);
     assert_eq!(
         built.code, 1,
@@ -187,7 +192,8 @@ fn symlink_loops_escapes_and_unreadable_files_are_reported() {
     );
     assert_diagnostic(&built.stderr, "loop");
     assert_diagnostic(&built.stderr, "outside the source directory");
-    assert_diagnostic(&built.stderr, "dangling.txt");
+    assert_diagnostic(&built.stderr, "dangling.txt: error: broken symbolic link");
+    assert_diagnostic(&built.stderr, "fifo: warning: not a regular file");
     assert!(!built.out.join("outside/secret.txt").exists());
     let m = built.manifest();
     assert!(m.files["a.png"].hashed, "the rest of the build completed");
