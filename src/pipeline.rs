@@ -116,6 +116,7 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
     progress.stage(Stage::Link, assets.len());
     let (linked, link_diags) = link(&assets, processed, config);
     diagnostics.extend(link_diags);
+    check_collisions(&assets, &linked, config)?;
 
     progress.stage(Stage::Emit, assets.len());
     let emitted = emit_all(config, &out, &assets, linked, &bytes_in, progress);
@@ -178,6 +179,21 @@ struct Transformed {
 
 /// Renders one generated file from the manifest.
 type Render = fn(&Manifest) -> String;
+
+/// Two files must never be written to one path: a hashed name that equals
+/// another source file's path (or its original-name copy) is refused.
+fn check_collisions(assets: &[Asset], linked: &[Linked], config: &Config) -> Result<()> {
+    let mut taken: HashSet<&str> = HashSet::with_capacity(assets.len() * 2);
+    for (asset, l) in assets.iter().zip(linked) {
+        let alias = (l.hashed && config.keep_originals).then_some(asset.path.as_str());
+        for path in std::iter::once(l.output.as_str()).chain(alias) {
+            if !taken.insert(path) {
+                return Err(Error::OutputCollision(path.to_owned()));
+            }
+        }
+    }
+    Ok(())
+}
 
 /// Read and transform one file. Diagnostics get the file's path.
 fn process(

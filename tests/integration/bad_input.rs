@@ -243,3 +243,16 @@ fn diagnostics_become_github_annotations_in_actions() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_hashed_name_that_collides_with_a_source_file_is_refused() {
+    // Find the name kiln gives a.css, then add a source file of that name.
+    let site = Site::new()
+        .file("index.html", "<link rel=stylesheet href=a.css>")
+        .file("a.css", "p{}");
+    let hashed = build(site.path(), &[]).output_of("a.css");
+    site.write(&hashed, "p{}");
+    let built = build(site.path(), &["--hash", "all"]);
+    assert_eq!(built.code, 3, "{}", built.stderr);
+    assert_diagnostic(&built.stderr, "same output path");
+}
