@@ -48,6 +48,9 @@ pub struct BuildArgs {
     /// Which files get content-hashed names.
     #[arg(long, value_enum)]
     pub hash: Option<HashPolicy>,
+    /// Do not minify: only rename files and rewrite references.
+    #[arg(long)]
+    pub no_minify: bool,
     /// Fail the build on any diagnostic, warnings included.
     #[arg(long)]
     pub strict: bool,
@@ -76,6 +79,7 @@ impl BuildArgs {
             strict: self.strict,
             force: self.force,
             jobs: self.jobs,
+            no_minify: self.no_minify,
         }
     }
 }

@@ -10,6 +10,11 @@ use toml::Spanned;
 
 use crate::diag::LineIndex;
 use crate::error::ConfigError;
+use crate::transform::TransformOptions;
+use crate::transform::css::CssOptions;
+use crate::transform::html::HtmlOptions;
+use crate::transform::js::JsOptions;
+use swc_core::ecma::ast::EsVersion;
 
 /// The name kiln looks for in the source directory, then in the working directory.
 pub const CONFIG_FILE: &str = "kiln.toml";
@@ -188,6 +193,10 @@ pub struct Config {
     pub compress: CompressOptions,
     pub cache_control: CacheControlOptions,
     pub outputs: OutputFormats,
+    /// What the transforms do (minifiers and their options).
+    pub transform: TransformOptions,
+    /// Files each minifier leaves alone.
+    pub skip: MinifySkip,
     /// Any diagnostic fails the build. Default: false.
     pub strict: bool,
     /// Replace a non-empty output directory that kiln did not write. Default: false.
@@ -214,6 +223,8 @@ impl Config {
             compress: CompressOptions::default(),
             cache_control: CacheControlOptions::default(),
             outputs: OutputFormats::default(),
+            transform: TransformOptions::minify(),
+            skip: MinifySkip::default(),
             strict: false,
             force: false,
             jobs: None,
@@ -233,6 +244,8 @@ pub struct Overrides {
     pub strict: bool,
     pub force: bool,
     pub jobs: Option<usize>,
+    /// `--no-minify`: only rewrite references.
+    pub no_minify: bool,
 }
 
 /// `kiln.toml` as written. Every key is optional; unknown keys are errors.
@@ -253,6 +266,46 @@ struct FileConfig {
     compress: Option<FileCompress>,
     cache_control: Option<FileCacheControl>,
     outputs: Option<FileOutputs>,
+    minify: Option<bool>,
+    css: Option<FileCss>,
+    js: Option<FileJs>,
+    html: Option<FileHtml>,
+    json: Option<FileJson>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileCss {
+    enabled: Option<bool>,
+    skip: Option<Vec<Spanned<String>>>,
+    targets: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileJs {
+    enabled: Option<bool>,
+    skip: Option<Vec<Spanned<String>>>,
+    ecma: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileHtml {
+    enabled: Option<bool>,
+    skip: Option<Vec<Spanned<String>>>,
+    collapse_whitespace: Option<bool>,
+    remove_comments: Option<bool>,
+    templates: Option<bool>,
+    minify_css: Option<bool>,
+    minify_js: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileJson {
+    enabled: Option<bool>,
+    skip: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -399,6 +452,7 @@ pub fn resolve(overrides: Overrides) -> Result<Config, ConfigError> {
             },
         };
     }
+    resolve_minify(&file, overrides.no_minify, &mut config, &at, &globs)?;
     if let Some(c) = file.cache_control {
         let d = CacheControlOptions::default();
         let mut rules = Vec::new();
@@ -429,6 +483,165 @@ pub fn resolve(overrides: Overrides) -> Result<Config, ConfigError> {
         };
     }
     Ok(config)
+}
+
+/// Files each minifier leaves alone (`skip` globs per kind).
+#[derive(Debug, Clone)]
+pub struct MinifySkip {
+    pub css: GlobList,
+    pub js: GlobList,
+    pub html: GlobList,
+    pub json: GlobList,
+}
+
+impl Default for MinifySkip {
+    fn default() -> Self {
+        let none = || GlobList::new::<&str>(&[]).expect("empty glob list");
+        MinifySkip {
+            css: none(),
+            js: none(),
+            html: none(),
+            json: none(),
+        }
+    }
+}
+
+impl MinifySkip {
+    /// The transform options for one file: minifiers whose `skip` globs match are off.
+    pub fn options_for(&self, path: &str, options: &TransformOptions) -> TransformOptions {
+        let mut o = *options;
+        if self.css.is_match(path) {
+            o.css = None;
+        }
+        if self.js.is_match(path) {
+            o.js = None;
+        }
+        if self.html.is_match(path) {
+            o.html = None;
+        }
+        if self.json.is_match(path) {
+            o.json = false;
+        }
+        o
+    }
+}
+
+type At<'a> = dyn Fn(std::ops::Range<usize>, String) -> ConfigError + 'a;
+type Globs<'a> =
+    dyn Fn(&str, &[&str], &Option<Vec<Spanned<String>>>) -> Result<GlobList, ConfigError> + 'a;
+
+/// `minify`, `[css]`, `[js]`, `[html]`, `[json]` and `--no-minify`.
+fn resolve_minify(
+    file: &FileConfig,
+    no_minify: bool,
+    config: &mut Config,
+    at: &At<'_>,
+    globs: &Globs<'_>,
+) -> Result<(), ConfigError> {
+    let on = !no_minify && file.minify.unwrap_or(true);
+    let css = match file.css.as_ref().and_then(|c| c.targets.as_ref()) {
+        Some(query) => CssOptions::from_query(query.get_ref())
+            .map_err(|e| at(query.span(), format!("`css.targets`: {e}")))?,
+        None => match browserslist_entry() {
+            Some((source, query)) => CssOptions::from_query(&query).map_err(|e| ConfigError {
+                path: source,
+                line: None,
+                col: None,
+                message: format!("browserslist: {e}"),
+            })?,
+            None => CssOptions::default(),
+        },
+    };
+    let js = match file.js.as_ref().and_then(|j| j.ecma.as_ref()) {
+        Some(ecma) => JsOptions {
+            ecma: parse_ecma(ecma.get_ref()).ok_or_else(|| {
+                at(
+                    ecma.span(),
+                    format!(
+                        "`js.ecma` must be one of es5, es2015 … es2022, esnext; got `{}`",
+                        ecma.get_ref()
+                    ),
+                )
+            })?,
+        },
+        None => JsOptions::default(),
+    };
+    let enabled = |e: Option<bool>| on && e.unwrap_or(true);
+    let h = file.html.as_ref();
+    let html = HtmlOptions {
+        css: h.and_then(|h| h.minify_css).unwrap_or(true).then_some(css),
+        js: h.and_then(|h| h.minify_js).unwrap_or(true).then_some(js),
+        collapse_whitespace: h.and_then(|h| h.collapse_whitespace).unwrap_or(true),
+        remove_comments: h.and_then(|h| h.remove_comments).unwrap_or(true),
+        templates: h.and_then(|h| h.templates).unwrap_or(false),
+    };
+    config.transform = TransformOptions {
+        css: enabled(file.css.as_ref().and_then(|c| c.enabled)).then_some(css),
+        js: enabled(file.js.as_ref().and_then(|j| j.enabled)).then_some(js),
+        html: enabled(h.and_then(|h| h.enabled)).then_some(html),
+        json: enabled(file.json.as_ref().and_then(|j| j.enabled)),
+    };
+    config.skip = MinifySkip {
+        css: globs(
+            "css.skip",
+            &[],
+            &file.css.as_ref().and_then(|c| c.skip.clone()),
+        )?,
+        js: globs(
+            "js.skip",
+            &[],
+            &file.js.as_ref().and_then(|c| c.skip.clone()),
+        )?,
+        html: globs("html.skip", &[], &h.and_then(|c| c.skip.clone()))?,
+        json: globs(
+            "json.skip",
+            &[],
+            &file.json.as_ref().and_then(|c| c.skip.clone()),
+        )?,
+    };
+    Ok(())
+}
+
+fn parse_ecma(name: &str) -> Option<EsVersion> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "es5" => EsVersion::Es5,
+        "es2015" | "es6" => EsVersion::Es2015,
+        "es2016" => EsVersion::Es2016,
+        "es2017" => EsVersion::Es2017,
+        "es2018" => EsVersion::Es2018,
+        "es2019" => EsVersion::Es2019,
+        "es2020" => EsVersion::Es2020,
+        "es2021" => EsVersion::Es2021,
+        "es2022" => EsVersion::Es2022,
+        "esnext" => EsVersion::EsNext,
+        _ => return None,
+    })
+}
+
+/// A `browserslist` query from the working directory: `package.json`'s
+/// `browserslist` field, else `.browserslistrc`.
+fn browserslist_entry() -> Option<(PathBuf, String)> {
+    let package = PathBuf::from("package.json");
+    if let Ok(text) = std::fs::read_to_string(&package)
+        && let Ok(json) = serde_json::from_str::<serde_json::Value>(&text)
+    {
+        match &json["browserslist"] {
+            serde_json::Value::String(q) => return Some((package, q.clone())),
+            serde_json::Value::Array(items) => {
+                let queries: Vec<&str> = items.iter().filter_map(|v| v.as_str()).collect();
+                return Some((package, queries.join(", ")));
+            }
+            _ => {}
+        }
+    }
+    let rc = PathBuf::from(".browserslistrc");
+    let text = std::fs::read_to_string(&rc).ok()?;
+    let queries: Vec<&str> = text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty() && !l.starts_with('['))
+        .collect();
+    (!queries.is_empty()).then(|| (rc, queries.join(", ")))
 }
 
 fn find_config(source: Option<&Path>) -> Option<PathBuf> {

@@ -77,12 +77,12 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
     let mut diagnostics = scanned.diagnostics;
 
     progress.stage(Stage::Transform, scanned.assets.len());
-    let options = TransformOptions::default();
     let results: Vec<Transformed> = scanned
         .assets
         .into_par_iter()
         .map(|asset| {
             let t = Instant::now();
+            let options = config.skip.options_for(&asset.path, &config.transform);
             let result = process(&asset, &options);
             progress.advance();
             Transformed {

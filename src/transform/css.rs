@@ -10,15 +10,20 @@ use std::convert::Infallible;
 use std::ops::Range;
 use std::sync::{Arc, RwLock};
 
+use lightningcss::dependencies::{Dependency, DependencyOptions};
 use lightningcss::rules::CssRule;
-use lightningcss::stylesheet::{ParserOptions, StyleAttribute, StyleSheet};
+use lightningcss::stylesheet::{
+    MinifyOptions, ParserOptions, PrinterOptions, StyleAttribute, StyleSheet,
+};
+use lightningcss::targets::{Browsers, Targets};
 use lightningcss::values::image::Image;
 use lightningcss::values::url::Url;
 use lightningcss::visit_types;
 use lightningcss::visitor::{Visit, VisitTypes, Visitor};
 
+use super::placeholder::{Restore, css_string_contents, css_unquoted_safe, restore};
 use super::{Extracted, reference, source_mapping_url};
-use crate::asset::RefKind;
+use crate::asset::{RefKind, Reference};
 use crate::diag::{Diagnostic, LineIndex};
 
 /// References in a stylesheet.
@@ -92,6 +97,135 @@ pub fn extract_embedded(text: &str, offset: usize, index: &LineIndex<'_>) -> Ext
         }
     }
     found
+}
+
+/// The browsers kiln compiles CSS for unless told otherwise: what was widely
+/// available in 2023 (see `docs/config.md`).
+pub const DEFAULT_TARGETS: &str =
+    "chrome >= 109, edge >= 109, firefox >= 115, safari >= 15.6, ios_saf >= 15.6, samsung >= 21";
+
+/// How CSS is minified (files, `<style>` elements and `style` attributes alike).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CssOptions {
+    /// Browsers to compile for: vendor prefixes and syntax follow them.
+    pub targets: Option<Browsers>,
+}
+
+impl CssOptions {
+    /// Options for a browserslist query.
+    pub fn from_query(query: &str) -> Result<CssOptions, String> {
+        Browsers::from_browserslist(query.split(',').map(str::trim))
+            .map(|targets| CssOptions { targets })
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Default for CssOptions {
+    fn default() -> Self {
+        CssOptions::from_query(DEFAULT_TARGETS).expect("the default query is valid")
+    }
+}
+
+/// Minified CSS with the references found in it (spans into `code`).
+#[derive(Debug)]
+pub struct MinifiedCss {
+    pub code: String,
+    pub refs: Vec<Reference>,
+}
+
+/// Minify a stylesheet. A stylesheet lightningcss cannot parse is an error
+/// (the caller then keeps the file as written): minifying around a syntax
+/// error could drop rules a browser would keep.
+pub fn minify_stylesheet(text: &str, options: &CssOptions) -> Result<MinifiedCss, Diagnostic> {
+    let targets = Targets::from(options.targets);
+    let mut sheet =
+        StyleSheet::parse(text, ParserOptions::default()).map_err(|e| not_minified(&e))?;
+    sheet
+        .minify(MinifyOptions {
+            targets,
+            ..MinifyOptions::default()
+        })
+        .map_err(|e| not_minified(&e))?;
+    let printed = sheet
+        .to_css(printer(targets))
+        .map_err(|e| not_minified(&e))?;
+    Ok(restore_urls(
+        printed.code,
+        printed.dependencies.unwrap_or_default(),
+    ))
+}
+
+/// Minify the declarations of a `style` attribute.
+pub fn minify_declarations(text: &str, options: &CssOptions) -> Option<MinifiedCss> {
+    let targets = Targets::from(options.targets);
+    let mut attr = StyleAttribute::parse(text, ParserOptions::default()).ok()?;
+    attr.minify(MinifyOptions {
+        targets,
+        ..MinifyOptions::default()
+    });
+    let printed = attr.to_css(printer(targets)).ok()?;
+    Some(restore_urls(
+        printed.code,
+        printed.dependencies.unwrap_or_default(),
+    ))
+}
+
+fn printer<'a>(targets: Targets) -> PrinterOptions<'a> {
+    PrinterOptions {
+        minify: true,
+        targets,
+        analyze_dependencies: Some(DependencyOptions {
+            remove_imports: false,
+        }),
+        ..PrinterOptions::default()
+    }
+}
+
+fn not_minified<T: std::fmt::Display>(e: &lightningcss::error::Error<T>) -> Diagnostic {
+    let mut d = parse_error(e);
+    d.message = format!("{}: file kept as written, not minified", d.message);
+    d
+}
+
+/// Put the URLs back where lightningcss printed placeholders, unquoted when
+/// that is safe, and report where they are.
+fn restore_urls(code: String, dependencies: Vec<Dependency>) -> MinifiedCss {
+    let mut restores: Vec<Restore> = Vec::new();
+    let mut urls: Vec<(String, u32, u32)> = Vec::new();
+    for dep in dependencies {
+        let (url, placeholder, loc, import) = match dep {
+            Dependency::Url(d) => (d.url, d.placeholder, d.loc.start, false),
+            Dependency::Import(d) => (d.url, d.placeholder, d.loc.start, true),
+        };
+        let token = format!("\"{placeholder}\"");
+        if restores.iter().any(|r| r.token == token) {
+            continue;
+        }
+        let quoted = import || !css_unquoted_safe(&url);
+        restores.push(Restore {
+            token,
+            before: if quoted { "\"".into() } else { String::new() },
+            url_text: if quoted {
+                css_string_contents(&url)
+            } else {
+                url.clone()
+            },
+            after: if quoted { "\"".into() } else { String::new() },
+        });
+        urls.push((url, loc.line, loc.column));
+    }
+    let (code, spans) = restore(&code, &restores);
+    let refs = spans
+        .into_iter()
+        .map(|(span, i)| Reference {
+            span,
+            url: urls[i].0.clone(),
+            kind: RefKind::Embed,
+            line: urls[i].1,
+            col: urls[i].2,
+        })
+        .collect();
+    MinifiedCss { code, refs }
 }
 
 fn collect(text: &str, index: &LineIndex<'_>, urls: UrlCollector, found: &mut Extracted) {

@@ -7,11 +7,16 @@
 use std::cell::RefCell;
 use std::ops::Range;
 
-use lol_html::html_content::{Element, TextChunk};
-use lol_html::{HtmlRewriter, Settings, element, text};
+use std::cell::Cell;
+use std::rc::Rc;
 
+use lol_html::html_content::{Element, TextChunk, TextType};
+use lol_html::{HtmlRewriter, Settings, doc_comments, doc_text, element, text};
+
+use super::css::CssOptions;
+use super::js::{JsOptions, ScriptKind};
 use super::{Extracted, css, invalid_utf8, js, reference};
-use crate::asset::RefKind;
+use crate::asset::{RefKind, Reference};
 use crate::diag::{Diagnostic, LineIndex};
 
 /// `<meta name|property>` values whose `content` is an image URL.
@@ -47,8 +52,45 @@ const LOADING_RELS: &[&str] = &[
 #[derive(Clone, Copy, PartialEq)]
 enum Inline {
     Style,
-    Script,
+    Script(ScriptKind),
     Other,
+}
+
+/// How HTML is minified. Whitespace between elements is collapsed, never
+/// removed (CSS decides what renders inline), except inside `<head>`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HtmlOptions {
+    /// Minify `<style>` elements and `style` attributes. Default: the CSS options.
+    pub css: Option<CssOptions>,
+    /// Minify inline scripts. Default: the JS options.
+    pub js: Option<JsOptions>,
+    /// Collapse runs of whitespace in text to one space or newline. Default: true.
+    pub collapse_whitespace: bool,
+    /// Remove comments (conditional comments and `<!--!`/`<!--#` are kept). Default: true.
+    pub remove_comments: bool,
+    /// Leave text holding template syntax (`{{ }}`, `{% %}`, `{# #}`) and all
+    /// comments as written. Default: false.
+    pub templates: bool,
+}
+
+impl Default for HtmlOptions {
+    fn default() -> Self {
+        HtmlOptions {
+            css: Some(CssOptions::default()),
+            js: Some(JsOptions::default()),
+            collapse_whitespace: true,
+            remove_comments: true,
+            templates: false,
+        }
+    }
+}
+
+/// A replacement of source bytes, with the references inside the new text
+/// (spans relative to it).
+struct Edit {
+    range: Range<usize>,
+    text: String,
+    refs: Vec<Reference>,
 }
 
 struct State<'a> {
@@ -58,60 +100,116 @@ struct State<'a> {
     inline: Inline,
     buffer: String,
     buffer_span: Option<Range<usize>>,
+    minify: Option<HtmlOptions>,
+    edits: Vec<Edit>,
+    /// Depth of elements whose whitespace renders as written (`<pre>`…).
+    preserve: Rc<Cell<u32>>,
+    /// Between `<head>` and the first element of the body.
+    in_head: Rc<Cell<bool>>,
 }
 
 /// References in an HTML document. The document's `<base href>`, if any, is
 /// returned as [`Extracted::base`].
 pub fn extract(bytes: &[u8]) -> Extracted {
-    let text = match std::str::from_utf8(bytes) {
-        Ok(text) => text,
-        Err(e) => {
-            return Extracted {
-                diagnostics: vec![invalid_utf8(bytes, e)],
-                ..Extracted::default()
-            };
-        }
-    };
+    match std::str::from_utf8(bytes) {
+        Ok(text) => run(text, None).0,
+        Err(e) => Extracted {
+            diagnostics: vec![invalid_utf8(bytes, e)],
+            ..Extracted::default()
+        },
+    }
+}
+
+/// A minified document with its references (spans into `code`).
+#[derive(Debug)]
+pub struct MinifiedHtml {
+    pub code: String,
+    pub found: Extracted,
+}
+
+/// Minify an HTML document: collapse whitespace, drop comments, minify
+/// inline CSS and JavaScript; attributes and everything else stay byte for
+/// byte.
+pub fn minify(bytes: &[u8], options: &HtmlOptions) -> Result<MinifiedHtml, Diagnostic> {
+    let text = std::str::from_utf8(bytes).map_err(|e| invalid_utf8(bytes, e))?;
+    let (mut found, edits) = run(text, Some(*options));
+    let (code, refs) = apply_edits(text, std::mem::take(&mut found.refs), edits);
+    found.refs = refs;
+    Ok(MinifiedHtml { code, found })
+}
+
+fn run(text: &str, minify: Option<HtmlOptions>) -> (Extracted, Vec<Edit>) {
     let state = RefCell::new(State {
         text,
-        index: LineIndex::new(bytes),
+        index: LineIndex::new(text.as_bytes()),
         found: Extracted::default(),
         inline: Inline::Other,
         buffer: String::new(),
         buffer_span: None,
+        minify,
+        edits: Vec::new(),
+        preserve: Rc::new(Cell::new(0)),
+        in_head: Rc::new(Cell::new(false)),
     });
-    let settings = Settings::new()
+    let mut settings = Settings::new()
         .append_element_content_handler(element!("*", |el| {
             on_element(el, &mut state.borrow_mut());
             Ok(())
         }))
         .append_element_content_handler(text!("style, script", |chunk| {
-            on_text(chunk, &mut state.borrow_mut());
+            on_raw_text(chunk, &mut state.borrow_mut());
             Ok(())
         }))
         .with_strict(false);
+    if minify.is_some() {
+        settings = settings
+            .append_document_content_handler(doc_text!(|chunk| {
+                on_data_text(chunk, &mut state.borrow_mut());
+                Ok(())
+            }))
+            .append_document_content_handler(doc_comments!(|comment| {
+                on_comment(comment, &mut state.borrow_mut());
+                Ok(())
+            }));
+    }
     let mut rewriter = HtmlRewriter::new(settings, |_: &[u8]| {});
-    let result = rewriter.write(bytes).and_then(|()| rewriter.end());
+    let result = rewriter
+        .write(text.as_bytes())
+        .and_then(|()| rewriter.end());
     let mut state = state.into_inner();
     if let Err(e) = result {
         state.found.diagnostics.push(Diagnostic::warning(
             "",
             format!("HTML could not be parsed ({e}): references after this point not rewritten"),
         ));
+        state.edits.clear();
     }
-    state.found
+    (state.found, state.edits)
 }
+
+/// Elements in which whitespace renders as written.
+const PRESERVE: &[&str] = &["pre", "textarea", "listing", "plaintext", "xmp"];
+/// Elements that belong in `<head>`; any other element starts the body.
+const HEAD: &[&str] = &[
+    "html", "head", "title", "meta", "link", "style", "script", "base", "noscript", "template",
+];
 
 fn on_element(el: &mut Element<'_, '_>, state: &mut State<'_>) {
     let tag = el.tag_name();
     state.inline = match tag.as_str() {
         "style" => Inline::Style,
-        "script" if el.get_attribute("src").is_none() && is_js_type(el.get_attribute("type")) => {
-            Inline::Script
+        "script" if el.get_attribute("src").is_none() => {
+            match script_kind(el.get_attribute("type")) {
+                Some(kind) => Inline::Script(kind),
+                None => Inline::Other,
+            }
         }
         "script" => Inline::Other,
         _ => state.inline,
     };
+    if state.minify.is_some() {
+        track_context(el, &tag, state);
+    }
     let rel = el
         .get_attribute("rel")
         .unwrap_or_default()
@@ -130,7 +228,7 @@ fn on_element(el: &mut Element<'_, '_>, state: &mut State<'_>) {
         if tag == "base" && name == "href" {
             if state.found.base.is_none() {
                 state.found.base = Some(decode_character_references(
-                    state.text[trim_span(state.text, span)].as_ref(),
+                    &state.text[trim_span(state.text, span)],
                 ));
             }
         } else if name == "style" {
@@ -146,7 +244,32 @@ fn on_element(el: &mut Element<'_, '_>, state: &mut State<'_>) {
     }
 }
 
-fn on_text(chunk: &mut TextChunk<'_>, state: &mut State<'_>) {
+/// Keep track of `<pre>`-like elements and of the head, for whitespace.
+fn track_context(el: &mut Element<'_, '_>, tag: &str, state: &mut State<'_>) {
+    if PRESERVE.contains(&tag) {
+        let depth = Rc::clone(&state.preserve);
+        depth.set(depth.get() + 1);
+        let closed = el.on_end_tag(Box::new(move |_| {
+            depth.set(depth.get().saturating_sub(1));
+            Ok(())
+        }));
+        if closed.is_err() {
+            // No end tag can come: whitespace stays preserved to the end, the safe side.
+        }
+    }
+    if tag == "head" {
+        let in_head = Rc::clone(&state.in_head);
+        in_head.set(true);
+        let _ = el.on_end_tag(Box::new(move |_| {
+            in_head.set(false);
+            Ok(())
+        }));
+    } else if !HEAD.contains(&tag) {
+        state.in_head.set(false);
+    }
+}
+
+fn on_raw_text(chunk: &mut TextChunk<'_>, state: &mut State<'_>) {
     if state.inline == Inline::Other {
         return;
     }
@@ -173,6 +296,10 @@ fn on_text(chunk: &mut TextChunk<'_>, state: &mut State<'_>) {
     let Some(span) = span.filter(|s| s.start != usize::MAX && !buffer.trim().is_empty()) else {
         return;
     };
+    if let Some(edit) = minify_raw_text(&buffer, &span, state) {
+        state.edits.push(edit);
+        return;
+    }
     let found = match state.inline {
         Inline::Style => css::extract_embedded(&buffer, span.start, &state.index),
         _ => js::extract_at(&buffer, span.start, &state.index),
@@ -181,8 +308,190 @@ fn on_text(chunk: &mut TextChunk<'_>, state: &mut State<'_>) {
     state.found.diagnostics.extend(found.diagnostics);
 }
 
+/// Minify the contents of a `<style>` or `<script>` element, when asked and
+/// when it gets smaller; `None` keeps it as written.
+fn minify_raw_text(buffer: &str, span: &Range<usize>, state: &mut State<'_>) -> Option<Edit> {
+    let options = state.minify?;
+    let located = |d: Diagnostic, state: &State<'_>| {
+        let (line, col) = state.index.line_col(span.start);
+        let (dl, dc) = (d.line.unwrap_or(1), d.col.unwrap_or(1));
+        let col = if dl == 1 { col + dc - 1 } else { dc };
+        Diagnostic {
+            line: Some(line + dl - 1),
+            col: Some(col),
+            ..d
+        }
+    };
+    let relocate = |refs: Vec<Reference>, state: &State<'_>| -> Vec<Reference> {
+        let (line, col) = state.index.line_col(span.start);
+        refs.into_iter()
+            .map(|r| Reference {
+                col: if r.line == 1 { col + r.col - 1 } else { r.col },
+                line: line + r.line - 1,
+                ..r
+            })
+            .collect()
+    };
+    let (code, refs) = match state.inline {
+        Inline::Style => match css::minify_stylesheet(buffer, options.css.as_ref()?) {
+            Ok(m) => (m.code, m.refs),
+            Err(d) => {
+                let d = located(d, state);
+                state.found.diagnostics.push(d);
+                return None;
+            }
+        },
+        Inline::Script(kind) => match js::minify(buffer, kind, true, options.js.as_ref()?) {
+            Ok(m) => (m.code, m.refs),
+            Err(d) => {
+                let d = located(d, state);
+                state.found.diagnostics.push(d);
+                return None;
+            }
+        },
+        Inline::Other => return None,
+    };
+    (code.len() < buffer.len()).then(|| Edit {
+        range: span.clone(),
+        text: code,
+        refs: relocate(refs, state),
+    })
+}
+
+/// Collapse whitespace in text that renders.
+fn on_data_text(chunk: &mut TextChunk<'_>, state: &mut State<'_>) {
+    let Some(options) = state.minify else { return };
+    if !options.collapse_whitespace
+        || chunk.text_type() != TextType::Data
+        || state.preserve.get() > 0
+    {
+        return;
+    }
+    let text = chunk.as_str();
+    let location = chunk.source_location().bytes();
+    if location.len() != text.len() || (options.templates && has_template_syntax(text)) {
+        return;
+    }
+    let drop_all = state.in_head.get() && text.bytes().all(is_space_byte);
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !is_space_byte(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && is_space_byte(bytes[i]) {
+            i += 1;
+        }
+        let run = &text[start..i];
+        let replacement = if drop_all {
+            ""
+        } else if run.contains('\n') {
+            "\n"
+        } else {
+            " "
+        };
+        if run != replacement {
+            state.edits.push(Edit {
+                range: location.start + start..location.start + i,
+                text: replacement.to_owned(),
+                refs: Vec::new(),
+            });
+        }
+    }
+}
+
+fn on_comment(comment: &mut lol_html::html_content::Comment<'_>, state: &mut State<'_>) {
+    let Some(options) = state.minify else { return };
+    if !options.remove_comments || options.templates {
+        return;
+    }
+    let text = comment.text();
+    let keep = text.starts_with("[if")
+        || text.starts_with("<![endif]")
+        || text.starts_with('!')
+        || text.starts_with('#');
+    if !keep {
+        state.edits.push(Edit {
+            range: comment.source_location().bytes(),
+            text: String::new(),
+            refs: Vec::new(),
+        });
+    }
+}
+
+fn has_template_syntax(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%") || text.contains("{#")
+}
+
+fn is_space_byte(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0C)
+}
+
+/// Apply the edits to the source and move every reference to its place in
+/// the output: references outside edits shift, references inside an edit's
+/// new text are placed where that text lands.
+fn apply_edits(text: &str, refs: Vec<Reference>, mut edits: Vec<Edit>) -> (String, Vec<Reference>) {
+    edits.sort_by_key(|e| e.range.start);
+    let mut out = String::with_capacity(text.len());
+    let mut moved = Vec::with_capacity(refs.len());
+    let mut refs = refs;
+    refs.sort_by_key(|r| r.span.start);
+    let mut pending = refs.into_iter().peekable();
+    let mut at = 0;
+    for edit in edits {
+        if edit.range.start < at {
+            continue; // overlapping edits cannot happen; be safe
+        }
+        let delta = out.len() as isize - at as isize;
+        while let Some(r) = pending.next_if(|r| r.span.start < edit.range.start) {
+            moved.push(shift(r, delta));
+        }
+        // A reference inside replaced text is replaced by the edit's own.
+        while pending.next_if(|r| r.span.start < edit.range.end).is_some() {}
+        out.push_str(&text[at..edit.range.start]);
+        let base = out.len();
+        out.push_str(&edit.text);
+        moved.extend(edit.refs.into_iter().map(|r| Reference {
+            span: r.span.start + base..r.span.end + base,
+            ..r
+        }));
+        at = edit.range.end;
+    }
+    let delta = out.len() as isize - at as isize;
+    moved.extend(pending.map(|r| shift(r, delta)));
+    out.push_str(&text[at..]);
+    (out, moved)
+}
+
+fn shift(r: Reference, delta: isize) -> Reference {
+    Reference {
+        span: (r.span.start as isize + delta) as usize..(r.span.end as isize + delta) as usize,
+        ..r
+    }
+}
+
 fn on_style_attribute(span: Range<usize>, state: &mut State<'_>) {
     let raw = &state.text[span.clone()];
+    if let Some(options) = state.minify.and_then(|m| m.css)
+        && !raw.contains('&')
+        && let Some(m) = css::minify_declarations(raw, &options)
+        && m.code.len() < raw.len()
+    {
+        let (line, col) = state.index.line_col(span.start);
+        let refs = m
+            .refs
+            .into_iter()
+            .map(|r| Reference { line, col, ..r })
+            .collect();
+        state.edits.push(Edit {
+            range: span,
+            text: m.code,
+            refs,
+        });
+        return;
+    }
     if !raw.contains("url(") && !raw.contains("URL(") {
         return;
     }
@@ -220,13 +529,19 @@ fn push_url(span: Range<usize>, kind: RefKind, state: &mut State<'_>) {
         .push(reference(&state.index, span, url, kind));
 }
 
-fn is_js_type(ty: Option<String>) -> bool {
-    match ty {
-        None => true,
-        Some(t) => matches!(
-            t.trim().to_ascii_lowercase().as_str(),
-            "" | "module" | "text/javascript" | "application/javascript" | "text/ecmascript"
-        ),
+/// The kind of an inline or external script from its `type`, or `None` for
+/// data blocks (`application/ld+json`, templates).
+fn script_kind(ty: Option<String>) -> Option<ScriptKind> {
+    match ty
+        .as_deref()
+        .map(|t| t.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("" | "text/javascript" | "application/javascript" | "text/ecmascript") => {
+            Some(ScriptKind::Classic)
+        }
+        Some("module") => Some(ScriptKind::Module),
+        _ => None,
     }
 }
 

@@ -253,3 +253,338 @@ const other = new URL("x.png", location.href);
         assert_eq!(found.diagnostics.len(), 1);
     }
 }
+
+/// How JavaScript is minified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JsOptions {
+    /// The newest syntax the output may use. Default: ES2020.
+    pub ecma: swc_core::ecma::ast::EsVersion,
+}
+
+impl Default for JsOptions {
+    fn default() -> Self {
+        JsOptions {
+            ecma: swc_core::ecma::ast::EsVersion::Es2020,
+        }
+    }
+}
+
+/// How a script is loaded, which decides what the minifier may assume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptKind {
+    /// An ES module (`type="module"`, `.mjs`): strict, its own scope, top-level
+    /// names may be mangled.
+    Module,
+    /// A classic script: top-level names are globals and stay.
+    Classic,
+    /// Decide from the syntax: a file with `import`/`export` is a module.
+    Detect,
+}
+
+/// Minified JavaScript with the references found in it (spans into `code`).
+#[derive(Debug)]
+pub struct MinifiedJs {
+    pub code: String,
+    pub refs: Vec<crate::asset::Reference>,
+}
+
+/// Minify a script or module with swc (compress and mangle). `inline` output
+/// goes into an HTML `<script>` element, so `</script` is escaped. A file that
+/// does not parse, or that the minifier cannot handle, is an error: the caller
+/// keeps it as written.
+pub fn minify(
+    text: &str,
+    kind: ScriptKind,
+    inline: bool,
+    options: &JsOptions,
+) -> Result<MinifiedJs, Diagnostic> {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    let run = || {
+        swc_core::common::GLOBALS.set(&Default::default(), || {
+            minify_in_globals(text, kind, inline, options)
+        })
+    };
+    catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|_| {
+        Err(Diagnostic::warning(
+            "",
+            "the JavaScript minifier failed on this file: kept as written",
+        ))
+    })
+}
+
+fn minify_in_globals(
+    text: &str,
+    kind: ScriptKind,
+    inline: bool,
+    options: &JsOptions,
+) -> Result<MinifiedJs, Diagnostic> {
+    use swc_core::common::comments::SingleThreadedComments;
+    use swc_core::common::sync::Lrc;
+    use swc_core::common::{FileName, Mark, SourceMap};
+    use swc_core::ecma::ast::Program;
+    use swc_core::ecma::codegen::text_writer::{JsWriter, omit_trailing_semi};
+    use swc_core::ecma::codegen::{Config, Emitter};
+    use swc_core::ecma::minifier::optimize;
+    use swc_core::ecma::minifier::option::{
+        CompressOptions, ExtraOptions, MangleOptions, MinifyOptions, TopLevelOptions,
+    };
+    use swc_core::ecma::transforms::base::fixer::fixer;
+    use swc_core::ecma::transforms::base::resolver;
+    use swc_core::ecma::visit::VisitMutWith;
+
+    let index = LineIndex::new(text.as_bytes());
+    let cm: Lrc<SourceMap> = Default::default();
+    let fm = cm.new_source_file(Lrc::new(FileName::Anon), text.to_owned());
+    let comments = SingleThreadedComments::default();
+    let syntax = Syntax::Es(EsSyntax {
+        import_attributes: true,
+        explicit_resource_management: true,
+        ..EsSyntax::default()
+    });
+    let start = fm.start_pos.0 as usize;
+    let error = |e: swc_core::ecma::parser::error::Error| {
+        let at = (e.span().lo.0 as usize).saturating_sub(start);
+        let (line, col) = index.line_col(at);
+        Diagnostic::warning(
+            "",
+            format!(
+                "JavaScript syntax error: {}: kept as written, not minified",
+                e.kind().msg()
+            ),
+        )
+        .at(line, col)
+    };
+    let mut parser = Parser::new(syntax, StringInput::from(&*fm), Some(&comments));
+    let program = match kind {
+        ScriptKind::Module => parser.parse_module().map(Program::Module),
+        ScriptKind::Classic => parser.parse_script().map(Program::Script),
+        ScriptKind::Detect => parser.parse_program(),
+    }
+    .map_err(error)?;
+    if let Some(e) = parser.take_errors().into_iter().next() {
+        return Err(error(e));
+    }
+    let is_module = program.is_module();
+    let licenses = license_comments(&comments);
+
+    let mut marker = Marker {
+        nonce: blake3::hash(text.as_bytes()).to_hex()[..12].to_owned(),
+        start,
+        index: &index,
+        found: Vec::new(),
+    };
+    let mut program = program;
+    program.visit_mut_with(&mut marker);
+
+    let unresolved_mark = Mark::new();
+    let top_level_mark = Mark::new();
+    let program = program.apply(resolver(unresolved_mark, top_level_mark, false));
+    let minify_options = MinifyOptions {
+        compress: Some(CompressOptions {
+            ecma: options.ecma,
+            module: is_module,
+            top_level: is_module.then_some(TopLevelOptions { functions: true }),
+            ..CompressOptions::default()
+        }),
+        mangle: Some(MangleOptions {
+            top_level: Some(is_module),
+            ..MangleOptions::default()
+        }),
+        ..MinifyOptions::default()
+    };
+    let extra = ExtraOptions {
+        unresolved_mark,
+        top_level_mark,
+        mangle_name_cache: None,
+    };
+    let program =
+        optimize(program, cm.clone(), None, None, &minify_options, &extra).apply(fixer(None));
+
+    let mut buf = Vec::with_capacity(text.len() / 2);
+    {
+        let mut emitter = Emitter {
+            cfg: Config::default()
+                .with_minify(true)
+                .with_target(options.ecma),
+            cm: cm.clone(),
+            comments: None,
+            wr: omit_trailing_semi(JsWriter::new(cm.clone(), "\n", &mut buf, None)),
+        };
+        emitter.emit_program(&program).map_err(|e| {
+            Diagnostic::warning(
+                "",
+                format!("could not print minified JavaScript ({e}): kept as written"),
+            )
+        })?;
+    }
+    let mut code = String::from_utf8(buf).map_err(|_| {
+        Diagnostic::warning("", "minified JavaScript is not UTF-8: kept as written")
+    })?;
+    if inline {
+        code = escape_script_end(&code);
+    }
+    let mut head = String::new();
+    for comment in &licenses {
+        head.push_str(comment);
+        head.push('\n');
+    }
+    if !head.is_empty() {
+        let at = if code.starts_with("#!") {
+            code.find('\n').map_or(code.len(), |i| i + 1)
+        } else {
+            0
+        };
+        code.insert_str(at, &head);
+    }
+    let restores: Vec<Restore> = marker
+        .found
+        .iter()
+        .map(|f| Restore {
+            token: f.token.clone(),
+            before: String::new(),
+            url_text: js_string_contents(&f.url),
+            after: String::new(),
+        })
+        .collect();
+    let (code, spans) = restore(&code, &restores);
+    let refs = spans
+        .into_iter()
+        .map(|(span, i)| {
+            let f = &marker.found[i];
+            crate::asset::Reference {
+                span,
+                url: f.url.clone(),
+                kind: f.kind,
+                line: f.line,
+                col: f.col,
+            }
+        })
+        .collect();
+    Ok(MinifiedJs { code, refs })
+}
+
+use super::placeholder::{Restore, js_string_contents, restore};
+
+/// `/*! … */`, `@license` and `@preserve` comments, in source order, as written.
+fn license_comments(comments: &swc_core::common::comments::SingleThreadedComments) -> Vec<String> {
+    use swc_core::common::comments::CommentKind;
+    let (leading, trailing) = comments.borrow_all();
+    let mut found: Vec<(u32, String)> = leading
+        .values()
+        .chain(trailing.values())
+        .flatten()
+        .filter(|c| {
+            c.text.starts_with('!') || c.text.contains("@license") || c.text.contains("@preserve")
+        })
+        .map(|c| {
+            let text = match c.kind {
+                CommentKind::Block => format!("/*{}*/", c.text),
+                CommentKind::Line => format!("//{}", c.text),
+            };
+            (c.span.lo.0, text)
+        })
+        .collect();
+    found.sort();
+    found.dedup();
+    found.into_iter().map(|(_, t)| t).collect()
+}
+
+/// `</script` cannot appear inside an inline script; `<\/script` means the same
+/// in every JavaScript context where it can occur (strings, templates, regexps).
+fn escape_script_end(code: &str) -> String {
+    let lower = code.to_ascii_lowercase();
+    let mut out = String::with_capacity(code.len());
+    let mut at = 0;
+    for (i, _) in lower.match_indices("</script") {
+        out.push_str(&code[at..i + 1]);
+        out.push('\\');
+        at = i + 1;
+    }
+    out.push_str(&code[at..]);
+    out
+}
+
+struct Found {
+    token: String,
+    url: String,
+    kind: RefKind,
+    line: u32,
+    col: u32,
+}
+
+/// Replaces each reference string with a unique placeholder before minifying.
+struct Marker<'a, 'i> {
+    nonce: String,
+    start: usize,
+    index: &'a LineIndex<'i>,
+    found: Vec<Found>,
+}
+
+impl Marker<'_, '_> {
+    fn mark(&mut self, s: &mut Str, kind: RefKind) {
+        let Some(value) = s.value.as_str().map(str::to_owned) else {
+            return;
+        };
+        if kind == RefKind::Import
+            && !(value.starts_with("./") || value.starts_with("../") || value.starts_with('/'))
+        {
+            return;
+        }
+        let (line, col) = self
+            .index
+            .line_col((s.span.lo.0 as usize).saturating_sub(self.start));
+        let token = format!("kiln{}r{}", self.nonce, self.found.len());
+        s.value = token.as_str().into();
+        s.raw = None;
+        self.found.push(Found {
+            token,
+            url: value,
+            kind,
+            line,
+            col,
+        });
+    }
+}
+
+impl swc_core::ecma::visit::VisitMut for Marker<'_, '_> {
+    fn visit_mut_import_decl(&mut self, n: &mut ImportDecl) {
+        if !n.type_only {
+            self.mark(&mut n.src, RefKind::Import);
+        }
+    }
+
+    fn visit_mut_export_all(&mut self, n: &mut ExportAll) {
+        self.mark(&mut n.src, RefKind::Import);
+    }
+
+    fn visit_mut_named_export(&mut self, n: &mut NamedExport) {
+        if let Some(src) = &mut n.src {
+            self.mark(src, RefKind::Import);
+        }
+    }
+
+    fn visit_mut_call_expr(&mut self, n: &mut CallExpr) {
+        use swc_core::ecma::visit::VisitMutWith;
+        if let Callee::Import(_) = n.callee
+            && let Some(arg) = n.args.first_mut()
+            && let Expr::Lit(Lit::Str(s)) = &mut *arg.expr
+        {
+            self.mark(s, RefKind::Import);
+        }
+        n.visit_mut_children_with(self);
+    }
+
+    fn visit_mut_new_expr(&mut self, n: &mut NewExpr) {
+        use swc_core::ecma::visit::VisitMutWith;
+        if let Expr::Ident(callee) = &*n.callee
+            && callee.sym == *"URL"
+            && let Some(args) = &mut n.args
+            && args.len() >= 2
+            && is_import_meta_url(&args[1].expr)
+            && let Expr::Lit(Lit::Str(s)) = &mut *args[0].expr
+        {
+            self.mark(s, RefKind::Embed);
+        }
+        n.visit_mut_children_with(self);
+    }
+}

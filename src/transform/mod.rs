@@ -10,14 +10,39 @@
 pub mod css;
 pub mod html;
 pub mod js;
+pub mod json;
+pub mod placeholder;
 pub mod webmanifest;
 
 use crate::asset::{AssetKind, Reference};
 use crate::diag::{Diagnostic, LineIndex};
 
-/// Options shared by every transform. (Empty until the minifiers land.)
-#[derive(Debug, Clone, Default)]
-pub struct TransformOptions {}
+/// What the transforms do beyond extracting references. `Default` only
+/// extracts (every file passes through); [`TransformOptions::minify`] turns
+/// every minifier on.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TransformOptions {
+    /// Minify CSS files.
+    pub css: Option<css::CssOptions>,
+    /// Minify JavaScript files.
+    pub js: Option<js::JsOptions>,
+    /// Minify HTML documents (and what is inline in them).
+    pub html: Option<html::HtmlOptions>,
+    /// Minify JSON, web app manifests and source maps.
+    pub json: bool,
+}
+
+impl TransformOptions {
+    /// Every minifier on, with default options.
+    pub fn minify() -> TransformOptions {
+        TransformOptions {
+            css: Some(css::CssOptions::default()),
+            js: Some(js::JsOptions::default()),
+            html: Some(html::HtmlOptions::default()),
+            json: true,
+        }
+    }
+}
 
 /// The result of transforming one file.
 #[derive(Debug, Clone, Default)]
@@ -38,24 +63,109 @@ pub fn transform(
     kind: AssetKind,
     path: &str,
     bytes: Vec<u8>,
-    _options: &TransformOptions,
+    options: &TransformOptions,
 ) -> Transformed {
-    let extracted = match kind {
-        AssetKind::Html => html::extract(&bytes),
-        AssetKind::Css => with_text(&bytes, css::extract_stylesheet),
-        AssetKind::Js => with_text(&bytes, js::extract),
-        AssetKind::WebManifest => with_text(&bytes, webmanifest::extract),
-        AssetKind::Json if is_manifest_json(path) => with_text(&bytes, webmanifest::extract),
-        _ => Extracted::default(),
+    match minify(kind, path, &bytes, options) {
+        Some(Ok(m)) if m.code.len() < bytes.len() => finish(m.code.into_bytes(), m.found),
+        Some(Err(d)) => {
+            // Kept as written: its references still count.
+            let mut found = extract(kind, path, &bytes);
+            found.diagnostics = vec![d];
+            finish(bytes, found)
+        }
+        _ => {
+            let found = extract(kind, path, &bytes);
+            finish(bytes, found)
+        }
+    }
+}
+
+/// Minified text and what was found in it.
+struct Minified {
+    code: String,
+    found: Extracted,
+}
+
+/// Run the minifier for this kind, if it is on.
+fn minify(
+    kind: AssetKind,
+    path: &str,
+    bytes: &[u8],
+    options: &TransformOptions,
+) -> Option<Result<Minified, Diagnostic>> {
+    let text = || std::str::from_utf8(bytes).map_err(|e| invalid_utf8(bytes, e));
+    let found = |refs| Extracted {
+        refs,
+        ..Extracted::default()
     };
-    let mut refs = extracted.refs;
+    Some(match kind {
+        AssetKind::Css => {
+            let o = options.css?;
+            text()
+                .and_then(|t| css::minify_stylesheet(t, &o))
+                .map(|m| Minified {
+                    code: m.code,
+                    found: found(m.refs),
+                })
+        }
+        AssetKind::Js => {
+            let o = options.js?;
+            let script = if path.ends_with(".mjs") {
+                js::ScriptKind::Module
+            } else {
+                js::ScriptKind::Detect
+            };
+            text()
+                .and_then(|t| js::minify(t, script, false, &o))
+                .map(|m| Minified {
+                    code: m.code,
+                    found: found(m.refs),
+                })
+        }
+        AssetKind::Html => {
+            let o = options.html?;
+            html::minify(bytes, &o).map(|m| Minified {
+                code: m.code,
+                found: m.found,
+            })
+        }
+        AssetKind::Json | AssetKind::WebManifest | AssetKind::SourceMap if options.json => {
+            text().and_then(json::minify).map(|code| {
+                let mut found = extract(kind, path, code.as_bytes());
+                // Positions for diagnostics come from the source.
+                let source = extract(kind, path, bytes);
+                for (r, s) in found.refs.iter_mut().zip(source.refs) {
+                    (r.line, r.col) = (s.line, s.col);
+                }
+                found.diagnostics = source.diagnostics;
+                Minified { code, found }
+            })
+        }
+        _ => return None,
+    })
+}
+
+/// Extract references from bytes kept as they are.
+fn extract(kind: AssetKind, path: &str, bytes: &[u8]) -> Extracted {
+    match kind {
+        AssetKind::Html => html::extract(bytes),
+        AssetKind::Css => with_text(bytes, css::extract_stylesheet),
+        AssetKind::Js => with_text(bytes, js::extract),
+        AssetKind::WebManifest => with_text(bytes, webmanifest::extract),
+        AssetKind::Json if is_manifest_json(path) => with_text(bytes, webmanifest::extract),
+        _ => Extracted::default(),
+    }
+}
+
+fn finish(bytes: Vec<u8>, found: Extracted) -> Transformed {
+    let mut refs = found.refs;
     refs.sort_by_key(|r| r.span.start);
     refs.dedup_by(|b, a| b.span.start < a.span.end);
     Transformed {
         bytes,
         refs,
-        diagnostics: extracted.diagnostics,
-        base: extracted.base,
+        diagnostics: found.diagnostics,
+        base: found.base,
     }
 }
 

@@ -30,7 +30,6 @@ fn what_gets_hashed_and_what_keeps_its_name() {
         "js/lib/b.js",
         "img/team photo.jpg",
         "fonts/emberline-sans.ttf",
-        "js/vendor/tiny-lib.js.map",
     ] {
         assert!(hashed(p), "{p} should be hashed");
         let out = &m.files[p].output;
@@ -58,18 +57,26 @@ fn what_gets_hashed_and_what_keeps_its_name() {
         .unwrap()
         .replace(' ', "%20");
     assert!(built.text("index.html").contains(&format!("img/{team}")));
-    // The source map comment follows the hashed map.
-    let map = m.files["js/vendor/tiny-lib.js.map"]
-        .output
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_owned();
-    assert!(
-        built
-            .text(&m.files["js/vendor/tiny-lib.js"].output)
-            .contains(&format!("sourceMappingURL={map}"))
-    );
+    // Minified, the script no longer matches its source map, so the comment
+    // goes with the other comments and the map is an ordinary file.
+    let lib = built.text(&m.files["js/vendor/tiny-lib.js"].output);
+    assert!(!lib.contains("sourceMappingURL"));
+    assert!(!m.files["js/vendor/tiny-lib.js.map"].hashed);
+}
+
+#[test]
+fn unminified_the_source_map_comment_follows_the_hashed_map() {
+    let built = build(&fixture_path("site"), &["--no-minify"]);
+    let m = built.manifest();
+    let map = &m.files["js/vendor/tiny-lib.js.map"];
+    assert!(map.hashed);
+    let name = map.output.rsplit('/').next().unwrap();
+    let lib = built.text(&m.files["js/vendor/tiny-lib.js"].output);
+    assert!(lib.contains(&format!("sourceMappingURL={name}")));
+    // Unminified, a page is its source with only file names changed.
+    let source = std::fs::read_to_string(fixture_path("site/index.html")).unwrap();
+    let page = built.text("index.html");
+    assert_eq!(page.lines().count(), source.lines().count());
 }
 
 #[test]
