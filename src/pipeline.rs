@@ -52,15 +52,17 @@ impl BuildOutcome {
 
 /// Run a build.
 pub fn build(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
-    match config.jobs {
-        Some(n) => rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build()
-            .map_err(|e| Error::io(&config.source, std::io::Error::other(e)))?
-            .install(|| run(config, progress)),
-        None => run(config, progress),
-    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(config.jobs.unwrap_or(0))
+        .stack_size(WORKER_STACK)
+        .build()
+        .map_err(|e| Error::io(&config.source, std::io::Error::other(e)))?
+        .install(|| run(config, progress))
 }
+
+/// Stack of each worker thread. Parsers recurse on nesting; 10 000 levels of
+/// brackets must not overflow. Only the pages a thread touches are committed.
+const WORKER_STACK: usize = 512 << 20;
 
 fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
     let started = Instant::now();
@@ -214,7 +216,7 @@ fn process(
             Vec::new(),
         ));
     }
-    let t = transform(asset.kind, &asset.path, bytes, options);
+    let t = guarded_transform(asset, bytes, options);
     let hash = blake3::hash(&t.bytes);
     let keep = !t.refs.is_empty() || hash != input_hash;
     let diagnostics = t
@@ -234,6 +236,37 @@ fn process(
         },
         diagnostics,
     ))
+}
+
+/// Transform, and never let a panic in a parser or minifier take the build
+/// down: the file is then copied as written (with its references if plain
+/// extraction works), with a diagnostic.
+fn guarded_transform(
+    asset: &Asset,
+    bytes: Vec<u8>,
+    options: &TransformOptions,
+) -> crate::transform::Transformed {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    let attempt = |options: &TransformOptions, bytes: Vec<u8>| {
+        catch_unwind(AssertUnwindSafe(|| {
+            transform(asset.kind, &asset.path, bytes, options)
+        }))
+        .ok()
+    };
+    if let Some(t) = attempt(options, bytes.clone()) {
+        return t;
+    }
+    let mut t = attempt(&TransformOptions::default(), bytes.clone()).unwrap_or_else(|| {
+        crate::transform::Transformed {
+            bytes,
+            ..Default::default()
+        }
+    });
+    t.diagnostics.push(Diagnostic::warning(
+        "",
+        "internal error while minifying this file: copied as written (please report it)",
+    ));
+    t
 }
 
 /// One file written: its manifest entry and the paths it occupies.

@@ -501,3 +501,68 @@ mod tests {
         assert_eq!(&doc[found.refs[0].span.clone()], "/a.png");
     }
 }
+
+#[cfg(test)]
+mod minify_tests {
+    use super::*;
+
+    fn minify(css: &str) -> MinifiedCss {
+        let m = minify_stylesheet(css, &CssOptions::default()).expect("minifies");
+        for r in &m.refs {
+            let written = &m.code[r.span.clone()];
+            assert!(
+                written == r.url || written == css_string_contents(&r.url),
+                "{written} vs {}",
+                r.url
+            );
+        }
+        m
+    }
+
+    #[test]
+    fn urls_survive_minification_with_exact_spans() {
+        let m = minify(
+            "/*! license */\n@import \"base.css\";\n.a { background: url( '../img/a.png' ) }\n.b { background: url(\"b c.png\") }\n.c { background: url(a.png) }",
+        );
+        assert!(m.code.starts_with("/*! license */"), "{}", m.code);
+        assert!(m.code.contains("@import \"base.css\""), "{}", m.code);
+        assert!(m.code.contains("url(../img/a.png)"), "{}", m.code);
+        assert!(m.code.contains("url(\"b c.png\")"), "{}", m.code);
+        let urls: Vec<&str> = m.refs.iter().map(|r| r.url.as_str()).collect();
+        assert_eq!(urls, ["base.css", "../img/a.png", "b c.png", "a.png"]);
+        assert_eq!((m.refs[1].line, m.refs[1].col), (3, 22));
+    }
+
+    #[test]
+    fn minifies_and_follows_targets() {
+        let m =
+            minify(".a {\n  color: #ff0000;\n  margin: 0px 0px 0px 0px;\n}\n.a { padding: 0 }\n");
+        assert_eq!(m.code, ".a{color:red;margin:0;padding:0}");
+        let old = CssOptions::from_query("safari 8").unwrap();
+        let prefixed = minify_stylesheet(".a { user-select: none }", &old).unwrap();
+        assert!(
+            prefixed.code.contains("-webkit-user-select"),
+            "{}",
+            prefixed.code
+        );
+    }
+
+    #[test]
+    fn syntax_errors_refuse_to_minify() {
+        let e = minify_stylesheet("a { color: red }\n.b[ { x: y }", &CssOptions::default())
+            .unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(e.message.contains("not minified"), "{}", e.message);
+    }
+
+    #[test]
+    fn declarations_minify() {
+        let m = minify_declarations(
+            "color: #ff0000; background: url('/a.png')",
+            &CssOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(m.code, "color:red;background:url(/a.png)");
+        assert_eq!(&m.code[m.refs[0].span.clone()], "/a.png");
+    }
+}

@@ -762,3 +762,97 @@ mod tests {
         assert_eq!((found.refs[0].line, found.refs[0].col), (2, 13));
     }
 }
+
+#[cfg(test)]
+mod minify_tests {
+    use super::*;
+
+    fn min(html: &str) -> MinifiedHtml {
+        let m = minify(html.as_bytes(), &HtmlOptions::default()).expect("minifies");
+        for r in &m.found.refs {
+            assert_eq!(
+                decode_character_references(&m.code[r.span.clone()]),
+                r.url,
+                "in {}",
+                m.code
+            );
+        }
+        m
+    }
+
+    #[test]
+    fn whitespace_between_elements_collapses_but_never_disappears() {
+        let m = min(
+            "<!doctype html>\n<html>\n  <head>\n    <title>t</title>\n  </head>\n  <body>\n    <ul>\n      <li>a</li>\n      <li>b</li>\n    </ul>\n    <input>  <button>go</button>\n    <p><b>x</b> <i>y</i></p>\n  </body>\n</html>\n",
+        );
+        assert_eq!(
+            m.code,
+            "<!doctype html>\n<html>\n<head><title>t</title></head>\n<body>\n<ul>\n<li>a</li>\n<li>b</li>\n</ul>\n<input> <button>go</button>\n<p><b>x</b> <i>y</i></p>\n</body>\n</html>\n"
+        );
+    }
+
+    #[test]
+    fn pre_and_textarea_keep_their_whitespace() {
+        let html = "<body><pre>  a\n\n    b  </pre> <textarea>\n  x  y\n</textarea>  <div>a    b</div></body>";
+        let m = min(html);
+        assert_eq!(
+            m.code,
+            "<body><pre>  a\n\n    b  </pre> <textarea>\n  x  y\n</textarea> <div>a b</div></body>"
+        );
+    }
+
+    #[test]
+    fn comments_go_except_conditional_ones() {
+        let m = min("<p>a<!-- note -->b</p><!--[if IE]><p>ie</p><![endif]--><!--! keep -->");
+        assert_eq!(
+            m.code,
+            "<p>ab</p><!--[if IE]><p>ie</p><![endif]--><!--! keep -->"
+        );
+    }
+
+    #[test]
+    fn inline_css_and_js_are_minified_and_references_move_with_them() {
+        let html = "<head>\n<style>\n  .a { background: url( 'bg.png' ) }\n</style>\n</head>\n<body style=\"color: #ff0000; background: url('/dot.png')\">\n<img   src=\"a.png\">\n<script type=\"module\">\n  import { x } from './m.js';\n  x();\n</script>\n</body>";
+        let m = min(html);
+        assert!(
+            m.code.contains("<style>.a{background:url(bg.png)}</style>"),
+            "{}",
+            m.code
+        );
+        assert!(
+            m.code
+                .contains("style=\"color:red;background:url(/dot.png)\""),
+            "{}",
+            m.code
+        );
+        assert!(
+            m.code.contains("<script type=\"module\">import{x as "),
+            "{}",
+            m.code
+        );
+        let urls: Vec<&str> = m.found.refs.iter().map(|r| r.url.as_str()).collect();
+        assert_eq!(urls.len(), 4, "{urls:?}");
+        for u in ["bg.png", "/dot.png", "a.png", "./m.js"] {
+            assert!(urls.contains(&u), "{u} in {urls:?}");
+        }
+        let img = m.found.refs.iter().find(|r| r.url == "a.png").unwrap();
+        assert_eq!((img.line, img.col), (7, 13));
+    }
+
+    #[test]
+    fn templates_are_left_alone_when_asked() {
+        let options = HtmlOptions {
+            templates: true,
+            ..HtmlOptions::default()
+        };
+        let html = "<p>{% if x %}\n   a   {% endif %}</p><!-- {{ keep }} -->";
+        let m = minify(html.as_bytes(), &options).unwrap();
+        assert_eq!(m.code, html);
+    }
+
+    #[test]
+    fn data_blocks_are_not_scripts() {
+        let html = "<script type=\"application/ld+json\">\n{ \"a\": 1 }\n</script>";
+        assert_eq!(min(html).code, html);
+    }
+}

@@ -588,3 +588,88 @@ impl swc_core::ecma::visit::VisitMut for Marker<'_, '_> {
         n.visit_mut_children_with(self);
     }
 }
+
+#[cfg(test)]
+mod minify_tests {
+    use super::*;
+
+    fn min(js: &str, kind: ScriptKind) -> MinifiedJs {
+        let m = minify(js, kind, false, &JsOptions::default()).expect("minifies");
+        for r in &m.refs {
+            assert_eq!(&m.code[r.span.clone()], js_string_contents(&r.url));
+        }
+        m
+    }
+
+    #[test]
+    fn module_references_survive_and_top_level_names_are_mangled() {
+        let js = "import { helper } from './lib/helper.js';\nconst longName = helper(1);\nexport const x = longName + 1;\nconst lazy = () => import('./lazy.js');\nexport { lazy };\nconst u = new URL(\"../img/a b.png\", import.meta.url);\nexport { u };\n";
+        let m = min(js, ScriptKind::Detect);
+        let urls: Vec<&str> = m.refs.iter().map(|r| r.url.as_str()).collect();
+        assert_eq!(urls, ["./lib/helper.js", "./lazy.js", "../img/a b.png"]);
+        assert!(!m.code.contains("longName"), "{}", m.code);
+        assert_eq!((m.refs[1].line, m.refs[1].col), (4, 27));
+    }
+
+    #[test]
+    fn scripts_keep_their_globals() {
+        let m = min(
+            "function visibleToOtherScripts(a) { return a * 2 }\nvar alsoGlobal = 1;",
+            ScriptKind::Detect,
+        );
+        assert!(
+            m.code.contains("visibleToOtherScripts") && m.code.contains("alsoGlobal"),
+            "{}",
+            m.code
+        );
+    }
+
+    #[test]
+    fn license_comments_stay_and_others_go() {
+        let m = min(
+            "/*! keep me */\n// drop me\n/** @license MIT */\nconsole.log(1 + 1); /* drop */",
+            ScriptKind::Classic,
+        );
+        assert!(
+            m.code.starts_with("/*! keep me */\n/** @license MIT */\n"),
+            "{}",
+            m.code
+        );
+        assert!(!m.code.contains("drop"), "{}", m.code);
+    }
+
+    #[test]
+    fn inline_scripts_cannot_close_their_element() {
+        let m = minify(
+            "document.write('</script>' + \"</SCRIPT>\")",
+            ScriptKind::Classic,
+            true,
+            &JsOptions::default(),
+        )
+        .unwrap();
+        assert!(
+            !m.code.to_ascii_lowercase().contains("</script"),
+            "{}",
+            m.code
+        );
+    }
+
+    #[test]
+    fn syntax_errors_refuse_to_minify() {
+        let e = minify(
+            "let a = 1;\nlet = = 2;",
+            ScriptKind::Detect,
+            false,
+            &JsOptions::default(),
+        )
+        .unwrap_err();
+        assert_eq!(e.line, Some(2));
+    }
+
+    #[test]
+    fn top_level_await_needs_module_kind() {
+        let js = "const r = await Promise.resolve(1);\nconsole.log(r);";
+        assert!(minify(js, ScriptKind::Module, false, &JsOptions::default()).is_ok());
+        assert!(minify(js, ScriptKind::Classic, false, &JsOptions::default()).is_err());
+    }
+}
