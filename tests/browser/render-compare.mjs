@@ -21,6 +21,7 @@ import fsp from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
+import { pathToFileURL } from "node:url";
 import { chromium } from "playwright-core";
 import pngjs from "pngjs";
 
@@ -233,12 +234,13 @@ async function discoverPages(root) {
     }
   }
   await walk(root, "");
-  found.sort();
   // index.html is opened as its directory URL, the way a visitor reaches it.
-  return found.map((rel) => {
-    const p = rel === "index.html" ? "" : rel.endsWith("/index.html") ? rel.slice(0, -"index.html".length) : rel;
-    return encodePath(p);
-  });
+  return found
+    .map((rel) => {
+      const p = rel === "index.html" ? "" : rel.endsWith("/index.html") ? rel.slice(0, -"index.html".length) : rel;
+      return encodePath(p);
+    })
+    .sort();
 }
 
 function normalizePageArg(p) {
@@ -629,7 +631,13 @@ async function main() {
   setTimeout(() => process.exit(process.exitCode), 2_000).unref();
 }
 
-main().catch((err) => {
-  log(`render-compare: ${err && err.stack ? err.stack : err}`);
-  process.exit(1);
-});
+// The static server and the comparison are importable (for tests of this
+// harness); running the file is what starts a comparison.
+export { startServer, stopServer, comparePngs, discoverPages, newEntries };
+
+if (process.argv[1] && import.meta.url === pathToFileURL(fs.realpathSync(process.argv[1])).href) {
+  main().catch((err) => {
+    log(`render-compare: ${err && err.stack ? err.stack : err}`);
+    process.exit(1);
+  });
+}

@@ -3,6 +3,7 @@
 mod bad_input;
 mod cli;
 mod hashing;
+mod minify;
 mod outputs;
 mod site;
 mod util;
