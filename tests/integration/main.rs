@@ -5,5 +5,6 @@ mod cli;
 mod hashing;
 mod minify;
 mod outputs;
+mod render;
 mod site;
 mod util;

@@ -1,0 +1,65 @@
+//! Fidelity in a real browser: headless Chromium renders every page of the
+//! original and of the built site, and the screenshots must be identical,
+//! with no new console errors and no failed requests. Needs `tests/setup.sh`
+//! (node, Debian's chromium, the harness's npm packages).
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::util::{build, fixture_path};
+
+/// Run `tests/browser/render-compare.mjs` and return its JSON report.
+fn render_compare(original: &Path, built: &Path, name: &str, extra: &[&str]) -> serde_json::Value {
+    let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        harness.join("node_modules").is_dir() && Path::new("/usr/bin/chromium").exists(),
+        "the browser tests need `bash tests/setup.sh` (node, chromium, tests/browser/node_modules)"
+    );
+    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("render").join(name);
+    let output = Command::new("node")
+        .arg(harness.join("render-compare.mjs"))
+        .arg("--original")
+        .arg(original)
+        .arg("--built")
+        .arg(built)
+        .arg("--out")
+        .arg(&artifacts)
+        .args(extra)
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "harness output is not JSON ({e}):\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+fn assert_identical(report: &serde_json::Value) {
+    let pages = report["pages"].as_array().expect("pages");
+    assert!(!pages.is_empty());
+    for page in pages {
+        assert_eq!(page["identical"], true, "{page:#}");
+        assert_eq!(page["newConsoleErrors"].as_array().map(Vec::len), Some(0), "{page:#}");
+        assert_eq!(page["newFailedRequests"].as_array().map(Vec::len), Some(0), "{page:#}");
+    }
+    assert_eq!(report["ok"], true, "{report:#}");
+}
+
+#[test]
+fn the_built_site_renders_pixel_identically_in_chromium() {
+    let built = build(&fixture_path("site"), &[]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    let report = render_compare(&fixture_path("site"), &built.out, "site", &[]);
+    assert_eq!(report["pages"].as_array().map(Vec::len), Some(7));
+    assert_identical(&report);
+}
+
+#[test]
+fn a_site_under_a_base_path_renders_identically() {
+    let built = build(&fixture_path("base-path-site"), &[]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    let report = render_compare(&fixture_path("base-path-site"), &built.out, "base-path-site", &["--base", "/app/"]);
+    assert_identical(&report);
+}

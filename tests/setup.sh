@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs what the browser fidelity harness (tests/browser) needs:
+#   node + npm          Debian's nodejs and npm, only if missing
+#   /usr/bin/chromium   Debian's chromium, only if missing
+#   tests/browser/node_modules   `npm ci`, when missing or older than package-lock.json
+# Idempotent; prints nothing when everything is already there.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+browser_dir="$here/browser"
+min_node_major=20 # playwright-core's "engines" field
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+# --- system packages ---------------------------------------------------------
+missing=()
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    as_root=()
+  elif command -v sudo >/dev/null 2>&1; then
+    as_root=(sudo)
+  else
+    say "missing: ${missing[*]}"
+    say "install them as root:  apt-get update && apt-get install -y ${missing[*]}"
+    exit 1
+  fi
+  say "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # One update per run, and only because something is missing.
+  "${as_root[@]}" apt-get update -qq
+  "${as_root[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+if [ "$node_major" -lt "$min_node_major" ]; then
+  say "node $(node --version) is too old: tests/browser (playwright-core) needs Node.js >= $min_node_major"
+  exit 1
+fi
+
+# --- npm packages ------------------------------------------------------------
+if [ ! -d "$browser_dir/node_modules" ] || [ "$browser_dir/node_modules" -ot "$browser_dir/package-lock.json" ]; then
+  say "npm ci in tests/browser"
+  (cd "$browser_dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  touch "$browser_dir/node_modules" # npm ci may keep the directory's old mtime
+fi
