@@ -221,7 +221,7 @@ time_ms() {
     mkdir -p "$WORK/timings"
     hyperfine --shell=bash --style=none --warmup 1 --runs "$RUNS" "$@" \
         --command-name "$name" --export-json "$json" "$cmd" >/dev/null
-    python3 -c 'import json,sys; print(f"{json.load(open(sys.argv[1]))[\"results\"][0][\"mean\"]*1000:.1f}")' "$json"
+    python3 -c 'import json, sys; r = json.load(open(sys.argv[1]))["results"][0]; print("%.1f" % (r["mean"] * 1000))' "$json"
 }
 
 # record KIND FILE TOOL RAW GZ BR MS MS_FULL NOTE (one row of $TSV; "-" where not measured)

@@ -21,6 +21,7 @@ ARTIFACTS=$CACHE/results/render-docs
 bash "$REPO/tests/setup.sh"
 
 rm -rf "$OUT"
+mkdir -p "$CACHE/results"
 "$KILN" build "$DOCS" -o "$OUT" --quiet 2>"$CACHE/results/render-docs-diagnostics.txt"
 pages=$(cd "$DOCS" && find . -name '*.html' | sed 's|^\./|/|' | sort | awk -v n="$EVERY" 'NR % n == 1' | paste -sd, -)
 echo "render-docs: $(tr ',' '\n' <<<"$pages" | wc -l) pages" >&2
