@@ -326,7 +326,7 @@ fn minify_in_globals(
     use swc_core::ecma::codegen::{Config, Emitter};
     use swc_core::ecma::minifier::optimize;
     use swc_core::ecma::minifier::option::{
-        CompressOptions, ExtraOptions, MangleOptions, MinifyOptions, TopLevelOptions,
+        CompressOptions, ExtraOptions, MangleOptions, MinifyOptions,
     };
     use swc_core::ecma::transforms::base::fixer::fixer;
     use swc_core::ecma::transforms::base::resolver;
@@ -365,6 +365,7 @@ fn minify_in_globals(
         return Err(error(e));
     }
     let is_module = program.is_module();
+    let hazards = Hazards::of(&program);
     let licenses = license_comments(&comments);
 
     let mut marker = Marker {
@@ -380,13 +381,16 @@ fn minify_in_globals(
     let top_level_mark = Mark::new();
     let program = program.apply(resolver(unresolved_mark, top_level_mark, false));
     let minify_options = MinifyOptions {
-        compress: Some(CompressOptions {
+        compress: (!hazards.block_functions).then(|| CompressOptions {
             ecma: options.ecma,
             module: is_module,
-            top_level: is_module.then_some(TopLevelOptions { functions: true }),
+            unused: !hazards.mutable_exports,
+            collapse_vars: !hazards.var_shadows_function,
+            // `{ Only: class {} }` hoisted to a variable loses its inferred name.
+            hoist_props: false,
             ..CompressOptions::default()
         }),
-        mangle: Some(MangleOptions {
+        mangle: (!hazards.top_level_patterns).then(|| MangleOptions {
             top_level: Some(is_module),
             ..MangleOptions::default()
         }),
@@ -464,6 +468,170 @@ fn minify_in_globals(
 }
 
 use super::placeholder::{Restore, js_string_contents, restore};
+
+/// The names a binding pattern declares.
+fn pat_names(pat: &swc_core::ecma::ast::Pat, out: &mut Vec<swc_core::atoms::Atom>) {
+    use swc_core::ecma::ast::{ObjectPatProp, Pat};
+    match pat {
+        Pat::Ident(i) => out.push(i.id.sym.clone()),
+        Pat::Array(a) => a.elems.iter().flatten().for_each(|p| pat_names(p, out)),
+        Pat::Object(o) => {
+            for prop in &o.props {
+                match prop {
+                    ObjectPatProp::KeyValue(kv) => pat_names(&kv.value, out),
+                    ObjectPatProp::Assign(a) => out.push(a.key.sym.clone()),
+                    ObjectPatProp::Rest(r) => pat_names(&r.arg, out),
+                }
+            }
+        }
+        Pat::Rest(r) => pat_names(&r.arg, out),
+        Pat::Assign(a) => pat_names(&a.left, out),
+        _ => {}
+    }
+}
+
+/// Local names of the bindings a module exports.
+fn exported_names(program: &swc_core::ecma::ast::Program) -> Vec<swc_core::atoms::Atom> {
+    use swc_core::ecma::ast::{
+        Decl, ExportSpecifier, ModuleDecl, ModuleExportName, ModuleItem, Program,
+    };
+    let Program::Module(module) = program else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in &module.body {
+        match item {
+            ModuleItem::ModuleDecl(ModuleDecl::ExportDecl(e)) => match &e.decl {
+                Decl::Var(v) => v.decls.iter().for_each(|d| pat_names(&d.name, &mut out)),
+                Decl::Fn(f) => out.push(f.ident.sym.clone()),
+                Decl::Class(c) => out.push(c.ident.sym.clone()),
+                _ => {}
+            },
+            ModuleItem::ModuleDecl(ModuleDecl::ExportNamed(n)) if n.src.is_none() => {
+                for spec in &n.specifiers {
+                    if let ExportSpecifier::Named(named) = spec
+                        && let ModuleExportName::Ident(i) = &named.orig
+                    {
+                        out.push(i.sym.clone());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Constructs that swc's minifier is known to get wrong, found by the
+/// programs in `fixtures/js-fidelity`; a file that has one is minified
+/// without the pass that breaks it.
+#[derive(Debug, Default)]
+struct Hazards {
+    /// A module exports a `let`/`var` binding: swc drops updates of it that the
+    /// module itself never reads (`export let n = 0; n++`). Turns off `unused`.
+    mutable_exports: bool,
+    /// A `var` with the name of a function declaration: `collapse_vars` moves
+    /// the assignment above reads of the function.
+    var_shadows_function: bool,
+    /// Function declarations in blocks of sloppy-mode code (Annex B
+    /// semantics): compression gets their bindings wrong. Turns off compression.
+    block_functions: bool,
+    /// Destructuring at the top level of a classic script: the mangler renames
+    /// those globals. Turns off mangling.
+    top_level_patterns: bool,
+}
+
+impl Hazards {
+    fn of(program: &swc_core::ecma::ast::Program) -> Hazards {
+        use swc_core::ecma::ast::{Decl, ModuleItem, Pat, Program, Stmt, VarDeclKind};
+        let mut scan = HazardScan::default();
+        program.visit_with(&mut scan);
+        let mut hazards = Hazards {
+            var_shadows_function: scan.var_names.iter().any(|n| scan.fn_names.contains(n)),
+            block_functions: scan.block_functions
+                && !program.is_module()
+                && !has_use_strict(program),
+            ..Hazards::default()
+        };
+        match program {
+            Program::Module(module) => {
+                let exported = exported_names(program);
+                hazards.mutable_exports = module.body.iter().any(|item| match item {
+                    ModuleItem::Stmt(Stmt::Decl(Decl::Var(v)))
+                    | ModuleItem::ModuleDecl(swc_core::ecma::ast::ModuleDecl::ExportDecl(
+                        swc_core::ecma::ast::ExportDecl {
+                            decl: Decl::Var(v), ..
+                        },
+                    )) => {
+                        v.kind != VarDeclKind::Const
+                            && v.decls.iter().any(|d| {
+                                let mut names = Vec::new();
+                                pat_names(&d.name, &mut names);
+                                names.iter().any(|n| exported.contains(n))
+                            })
+                    }
+                    _ => false,
+                });
+            }
+            Program::Script(script) => {
+                hazards.top_level_patterns = script.body.iter().any(|stmt| {
+                    matches!(stmt, Stmt::Decl(Decl::Var(v)) if v.decls.iter().any(|d| !matches!(d.name, Pat::Ident(_))))
+                });
+            }
+        }
+        hazards
+    }
+}
+
+fn has_use_strict(program: &swc_core::ecma::ast::Program) -> bool {
+    let swc_core::ecma::ast::Program::Script(script) = program else {
+        return true;
+    };
+    script.body.iter().map_while(|s| s.as_expr()).any(
+        |e| matches!(&*e.expr, Expr::Lit(Lit::Str(s)) if s.value.as_str() == Some("use strict")),
+    )
+}
+
+/// Names and shapes that [`Hazards`] looks for, anywhere in a program.
+/// (Function bodies are `FunctionBody` nodes, so every `BlockStmt` here is a
+/// block in the Annex B sense.)
+#[derive(Default)]
+struct HazardScan {
+    fn_names: std::collections::HashSet<swc_core::atoms::Atom>,
+    var_names: Vec<swc_core::atoms::Atom>,
+    block_functions: bool,
+}
+
+fn declares_function(stmts: &[swc_core::ecma::ast::Stmt]) -> bool {
+    use swc_core::ecma::ast::{Decl, Stmt};
+    stmts.iter().any(|s| matches!(s, Stmt::Decl(Decl::Fn(_))))
+}
+
+impl Visit for HazardScan {
+    fn visit_fn_decl(&mut self, n: &swc_core::ecma::ast::FnDecl) {
+        self.fn_names.insert(n.ident.sym.clone());
+        n.visit_children_with(self);
+    }
+
+    fn visit_var_decl(&mut self, n: &swc_core::ecma::ast::VarDecl) {
+        if n.kind == swc_core::ecma::ast::VarDeclKind::Var {
+            for d in &n.decls {
+                pat_names(&d.name, &mut self.var_names);
+            }
+        }
+        n.visit_children_with(self);
+    }
+
+    fn visit_block_stmt(&mut self, n: &swc_core::ecma::ast::BlockStmt) {
+        self.block_functions |= declares_function(&n.stmts);
+        n.visit_children_with(self);
+    }
+
+    fn visit_switch_case(&mut self, n: &swc_core::ecma::ast::SwitchCase) {
+        self.block_functions |= declares_function(&n.cons);
+        n.visit_children_with(self);
+    }
+}
 
 /// `/*! … */`, `@license` and `@preserve` comments, in source order, as written.
 fn license_comments(comments: &swc_core::common::comments::SingleThreadedComments) -> Vec<String> {

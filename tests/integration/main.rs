@@ -4,6 +4,7 @@ mod bad_input;
 mod cli;
 mod hashing;
 mod minify;
+mod node;
 mod outputs;
 mod render;
 mod site;

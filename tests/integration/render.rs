@@ -15,7 +15,9 @@ fn render_compare(original: &Path, built: &Path, name: &str, extra: &[&str]) -> 
         harness.join("node_modules").is_dir() && Path::new("/usr/bin/chromium").exists(),
         "the browser tests need `bash tests/setup.sh` (node, chromium, tests/browser/node_modules)"
     );
-    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("render").join(name);
+    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("render")
+        .join(name);
     let output = Command::new("node")
         .arg(harness.join("render-compare.mjs"))
         .arg("--original")
@@ -41,8 +43,16 @@ fn assert_identical(report: &serde_json::Value) {
     assert!(!pages.is_empty());
     for page in pages {
         assert_eq!(page["identical"], true, "{page:#}");
-        assert_eq!(page["newConsoleErrors"].as_array().map(Vec::len), Some(0), "{page:#}");
-        assert_eq!(page["newFailedRequests"].as_array().map(Vec::len), Some(0), "{page:#}");
+        assert_eq!(
+            page["newConsoleErrors"].as_array().map(Vec::len),
+            Some(0),
+            "{page:#}"
+        );
+        assert_eq!(
+            page["newFailedRequests"].as_array().map(Vec::len),
+            Some(0),
+            "{page:#}"
+        );
     }
     assert_eq!(report["ok"], true, "{report:#}");
 }
@@ -60,6 +70,11 @@ fn the_built_site_renders_pixel_identically_in_chromium() {
 fn a_site_under_a_base_path_renders_identically() {
     let built = build(&fixture_path("base-path-site"), &[]);
     assert_eq!(built.code, 0, "{}", built.stderr);
-    let report = render_compare(&fixture_path("base-path-site"), &built.out, "base-path-site", &["--base", "/app/"]);
+    let report = render_compare(
+        &fixture_path("base-path-site"),
+        &built.out,
+        "base-path-site",
+        &["--base", "/app/"],
+    );
     assert_identical(&report);
 }
