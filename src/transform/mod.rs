@@ -13,6 +13,7 @@ pub mod js;
 pub mod json;
 pub mod placeholder;
 pub mod webmanifest;
+pub mod xml;
 
 use crate::asset::{AssetKind, Reference};
 use crate::diag::{Diagnostic, LineIndex};
@@ -28,7 +29,7 @@ pub struct TransformOptions {
     pub js: Option<js::JsOptions>,
     /// Minify HTML documents (and what is inline in them).
     pub html: Option<html::HtmlOptions>,
-    /// Minify JSON, web app manifests and source maps.
+    /// Minify JSON, web app manifests, source maps and sitemaps (lossless).
     pub json: bool,
 }
 
@@ -127,6 +128,14 @@ fn minify(
             html::minify(bytes, &o).map(|m| Minified {
                 code: m.code,
                 found: m.found,
+            })
+        }
+        AssetKind::Xml if options.json => {
+            let text = text().ok()?;
+            let code = xml::minify_sitemap(text)?;
+            Ok(Minified {
+                code,
+                found: Extracted::default(),
             })
         }
         AssetKind::Json | AssetKind::WebManifest | AssetKind::SourceMap if options.json => {
