@@ -295,6 +295,7 @@ struct FileHtml {
     enabled: Option<bool>,
     skip: Option<Vec<Spanned<String>>>,
     collapse_whitespace: Option<bool>,
+    keep_newlines: Option<bool>,
     remove_comments: Option<bool>,
     templates: Option<bool>,
     minify_css: Option<bool>,
@@ -572,6 +573,7 @@ fn resolve_minify(
         css: h.and_then(|h| h.minify_css).unwrap_or(true).then_some(css),
         js: h.and_then(|h| h.minify_js).unwrap_or(true).then_some(js),
         collapse_whitespace: h.and_then(|h| h.collapse_whitespace).unwrap_or(true),
+        keep_newlines: h.and_then(|h| h.keep_newlines).unwrap_or(false),
         remove_comments: h.and_then(|h| h.remove_comments).unwrap_or(true),
         templates: h.and_then(|h| h.templates).unwrap_or(false),
     };

@@ -64,8 +64,11 @@ pub struct HtmlOptions {
     pub css: Option<CssOptions>,
     /// Minify inline scripts. Default: the JS options.
     pub js: Option<JsOptions>,
-    /// Collapse runs of whitespace in text to one space or newline. Default: true.
+    /// Collapse runs of whitespace in text to one space. Default: true.
     pub collapse_whitespace: bool,
+    /// Collapse a run holding a newline to a newline rather than a space (for
+    /// pages whose CSS uses `white-space: pre-line`). Default: false.
+    pub keep_newlines: bool,
     /// Remove comments (conditional comments and `<!--!`/`<!--#` are kept). Default: true.
     pub remove_comments: bool,
     /// Leave text holding template syntax (`{{ }}`, `{% %}`, `{# #}`) and all
@@ -79,6 +82,7 @@ impl Default for HtmlOptions {
             css: Some(CssOptions::default()),
             js: Some(JsOptions::default()),
             collapse_whitespace: true,
+            keep_newlines: false,
             remove_comments: true,
             templates: false,
         }
@@ -209,6 +213,17 @@ fn on_element(el: &mut Element<'_, '_>, state: &mut State<'_>) {
     };
     if state.minify.is_some() {
         track_context(el, &tag, state);
+        let range = el.source_location().bytes();
+        let void = VOID.contains(&tag.as_str()) && el.namespace_uri() == HTML_NS;
+        if let Some(raw) = state.text.get(range.clone()) {
+            for (r, text) in start_tag_edits(raw, void) {
+                state.edits.push(Edit {
+                    range: range.start + r.start..range.start + r.end,
+                    text,
+                    refs: Vec::new(),
+                });
+            }
+        }
     }
     let rel = el
         .get_attribute("rel")
@@ -240,6 +255,106 @@ fn on_element(el: &mut Element<'_, '_>, state: &mut State<'_>) {
             if !span.is_empty() {
                 push_url(span, kind, state);
             }
+        }
+    }
+}
+
+const HTML_NS: &str = "http://www.w3.org/1999/xhtml";
+/// HTML elements that never have content: their ` />` is only noise.
+const VOID: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
+    "wbr",
+];
+
+/// Edits that tidy a start tag without touching names or values: whitespace
+/// between attributes becomes one space, whitespace before `>` and around
+/// `=` goes, and a void element's ` /` goes. In foreign content (SVG) `/>`
+/// closes the element and stays.
+fn start_tag_edits(raw: &str, void: bool) -> Vec<(Range<usize>, String)> {
+    let b = raw.as_bytes();
+    let mut edits = Vec::new();
+    if b.first() != Some(&b'<') || b.last() != Some(&b'>') {
+        return edits;
+    }
+    let space = |i: usize| i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r' | 0x0C);
+    let skip_space = |mut i: usize| {
+        while space(i) {
+            i += 1;
+        }
+        i
+    };
+    let mut i = 1;
+    while i < b.len() && !space(i) && b[i] != b'/' && b[i] != b'>' {
+        i += 1;
+    }
+    let mut unquoted_before = false;
+    loop {
+        let gap = i;
+        i = skip_space(i);
+        if i >= b.len() {
+            return Vec::new();
+        }
+        if b[i] == b'>' {
+            if i > gap {
+                edits.push((gap..i, String::new()));
+            }
+            return edits;
+        }
+        if b[i] == b'/' && b.get(i + 1) == Some(&b'>') {
+            if void {
+                edits.push((gap..i + 1, String::new()));
+            } else if i > gap && !unquoted_before {
+                edits.push((gap..i, String::new()));
+            }
+            return edits;
+        }
+        if b[i] == b'/' {
+            return edits; // a stray slash: leave the rest as written
+        }
+        if i - gap != 1 || b[gap] != b' ' {
+            if gap == i {
+                // Attributes written without a space between them stay so.
+            } else {
+                edits.push((gap..i, " ".to_owned()));
+            }
+        }
+        // The attribute name.
+        let name_start = i;
+        while i < b.len() && !space(i) && !matches!(b[i], b'=' | b'>' | b'/') {
+            i += 1;
+        }
+        if i == name_start {
+            return edits;
+        }
+        let after_name = i;
+        let j = skip_space(i);
+        unquoted_before = false;
+        if b.get(j) != Some(&b'=') {
+            continue;
+        }
+        if j > after_name {
+            edits.push((after_name..j, String::new()));
+        }
+        let k = skip_space(j + 1);
+        if k > j + 1 {
+            edits.push((j + 1..k, String::new()));
+        }
+        i = k;
+        match b.get(i) {
+            Some(&q) if q == b'"' || q == b'\'' => {
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    i += 1;
+                }
+                i += 1;
+            }
+            Some(_) => {
+                while i < b.len() && !space(i) && b[i] != b'>' {
+                    i += 1;
+                }
+                unquoted_before = true;
+            }
+            None => return Vec::new(),
         }
     }
 }
@@ -387,7 +502,7 @@ fn on_data_text(chunk: &mut TextChunk<'_>, state: &mut State<'_>) {
         let run = &text[start..i];
         let replacement = if drop_all {
             ""
-        } else if run.contains('\n') {
+        } else if options.keep_newlines && run.contains('\n') {
             "\n"
         } else {
             " "
@@ -787,8 +902,14 @@ mod minify_tests {
         );
         assert_eq!(
             m.code,
-            "<!doctype html>\n<html>\n<head><title>t</title></head>\n<body>\n<ul>\n<li>a</li>\n<li>b</li>\n</ul>\n<input> <button>go</button>\n<p><b>x</b> <i>y</i></p>\n</body>\n</html>\n"
+            "<!doctype html> <html> <head><title>t</title></head> <body> <ul> <li>a</li> <li>b</li> </ul> <input> <button>go</button> <p><b>x</b> <i>y</i></p> </body> </html> "
         );
+        let newlines = HtmlOptions {
+            keep_newlines: true,
+            ..HtmlOptions::default()
+        };
+        let kept = minify(b"<p>a\n   b  c</p>", &newlines).unwrap();
+        assert_eq!(kept.code, "<p>a\nb c</p>");
     }
 
     #[test]
@@ -854,5 +975,39 @@ mod minify_tests {
     fn data_blocks_are_not_scripts() {
         let html = "<script type=\"application/ld+json\">\n{ \"a\": 1 }\n</script>";
         assert_eq!(min(html).code, html);
+    }
+}
+
+#[cfg(test)]
+mod start_tag_tests {
+    use super::*;
+
+    fn tidy(raw: &str, void: bool) -> String {
+        let edits = start_tag_edits(raw, void)
+            .into_iter()
+            .map(|(range, text)| crate::rewrite::Edit { range, text })
+            .collect::<Vec<_>>();
+        String::from_utf8(crate::rewrite::apply(raw.as_bytes(), &edits)).unwrap()
+    }
+
+    #[test]
+    fn tags_are_tidied_without_touching_names_or_values() {
+        assert_eq!(
+            tidy("<meta charset=\"utf-8\" />", true),
+            "<meta charset=\"utf-8\">"
+        );
+        assert_eq!(
+            tidy("<link\n   rel=\"search\"\n   title='a  b'  >", true),
+            "<link rel=\"search\" title='a  b'>"
+        );
+        assert_eq!(tidy("<a href = \"x\" >", false), "<a href=\"x\">");
+        assert_eq!(tidy("<img src=x />", true), "<img src=x>");
+        assert_eq!(tidy("<path d=\"M0 0\" />", false), "<path d=\"M0 0\"/>");
+        assert_eq!(tidy("<circle r=1 />", false), "<circle r=1 />");
+        assert_eq!(
+            tidy("<input disabled   checked>", true),
+            "<input disabled checked>"
+        );
+        assert_eq!(tidy("<p>", false), "<p>");
     }
 }
