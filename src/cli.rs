@@ -48,6 +48,9 @@ pub struct BuildArgs {
     /// Which files get content-hashed names.
     #[arg(long, value_enum)]
     pub hash: Option<HashPolicy>,
+    /// Write a source map for each minified JS and CSS file (chained to the input's map).
+    #[arg(long)]
+    pub sourcemaps: bool,
     /// Do not minify: only rename files and rewrite references.
     #[arg(long)]
     pub no_minify: bool,
@@ -80,6 +83,7 @@ impl BuildArgs {
             force: self.force,
             jobs: self.jobs,
             no_minify: self.no_minify,
+            sourcemaps: self.sourcemaps,
         }
     }
 }

@@ -246,6 +246,8 @@ pub struct Overrides {
     pub jobs: Option<usize>,
     /// `--no-minify`: only rewrite references.
     pub no_minify: bool,
+    /// `--sourcemaps`: write a source map per minified JS and CSS file.
+    pub sourcemaps: bool,
 }
 
 /// `kiln.toml` as written. Every key is optional; unknown keys are errors.
@@ -267,6 +269,7 @@ struct FileConfig {
     cache_control: Option<FileCacheControl>,
     outputs: Option<FileOutputs>,
     minify: Option<bool>,
+    sourcemaps: Option<bool>,
     css: Option<FileCss>,
     js: Option<FileJs>,
     html: Option<FileHtml>,
@@ -453,7 +456,14 @@ pub fn resolve(overrides: Overrides) -> Result<Config, ConfigError> {
             },
         };
     }
-    resolve_minify(&file, overrides.no_minify, &mut config, &at, &globs)?;
+    resolve_minify(
+        &file,
+        overrides.no_minify,
+        overrides.sourcemaps,
+        &mut config,
+        &at,
+        &globs,
+    )?;
     if let Some(c) = file.cache_control {
         let d = CacheControlOptions::default();
         let mut rules = Vec::new();
@@ -535,6 +545,7 @@ type Globs<'a> =
 fn resolve_minify(
     file: &FileConfig,
     no_minify: bool,
+    sourcemaps: bool,
     config: &mut Config,
     at: &At<'_>,
     globs: &Globs<'_>,
@@ -582,6 +593,7 @@ fn resolve_minify(
         js: enabled(file.js.as_ref().and_then(|j| j.enabled)).then_some(js),
         html: enabled(h.and_then(|h| h.enabled)).then_some(html),
         json: enabled(file.json.as_ref().and_then(|j| j.enabled)),
+        sourcemaps: sourcemaps || file.sourcemaps.unwrap_or(false),
     };
     config.skip = MinifySkip {
         css: globs(

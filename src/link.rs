@@ -27,6 +27,8 @@ pub struct Processed {
     pub refs: Vec<Reference>,
     /// An HTML document's `<base href>`.
     pub base: Option<String>,
+    /// A source map kiln generated (named by the file it maps).
+    pub generated_map: bool,
 }
 
 /// A file with its final name and bytes.
@@ -67,34 +69,32 @@ pub fn link(
         })
         .collect();
 
-    let mut names: Vec<Option<String>> = vec![None; assets.len()];
-    let mut slots: Vec<Option<Processed>> = processed.into_iter().map(Some).collect();
-    let mut linked: Vec<Option<Linked>> = (0..assets.len()).map(|_| None).collect();
-
+    let mut state = State {
+        assets,
+        targets: &targets,
+        hashed: &hashed,
+        config,
+        names: vec![None; assets.len()],
+        slots: processed.into_iter().map(Some).collect(),
+        linked: (0..assets.len()).map(|_| None).collect(),
+    };
     for component in graph::components(&edges) {
         let cyclic = component.len() > 1 || edges[component[0]].contains(&component[0]);
         if cyclic {
-            let unit = unit_hash(&component, assets, &slots, &targets, &names);
+            let unit = unit_hash(&component, assets, &state.slots, &targets, &state.names);
             for &v in &component {
                 let mut h = blake3::Hasher::new();
                 h.update(unit.as_bytes());
                 h.update(assets[v].path.as_bytes());
-                names[v] = Some(hashed_path(
+                state.names[v] = Some(hashed_path(
                     &assets[v].path,
                     &short_hash(&h.finalize(), config.hash_length),
                 ));
             }
             for &v in &component {
-                let p = slots[v].take().expect("each file is linked once");
-                let (bytes, hash) = substitute(
-                    config.immutable.is_match(&assets[v].path),
-                    p,
-                    &targets[v],
-                    assets,
-                    &names,
-                );
-                linked[v] = Some(Linked {
-                    output: names[v].clone().expect("named above"),
+                let (bytes, hash) = state.substitute(v);
+                state.linked[v] = Some(Linked {
+                    output: state.names[v].clone().expect("named above"),
                     hashed: true,
                     bytes,
                     hash,
@@ -102,33 +102,125 @@ pub fn link(
             }
         } else {
             let v = component[0];
-            let p = slots[v].take().expect("each file is linked once");
-            let (bytes, hash) = substitute(
-                config.immutable.is_match(&assets[v].path),
-                p,
-                &targets[v],
-                assets,
-                &names,
-            );
-            let output = if hashed[v] {
-                hashed_path(&assets[v].path, &short_hash(&hash, config.hash_length))
-            } else {
-                assets[v].path.clone()
-            };
-            names[v] = Some(output.clone());
-            linked[v] = Some(Linked {
-                output,
-                hashed: hashed[v],
-                bytes,
-                hash,
-            });
+            if state.slots[v].as_ref().is_some_and(|p| p.generated_map) {
+                // Named by the file it maps, once that file's edits are known.
+                continue;
+            }
+            if state.linked[v].is_none() {
+                state.link_acyclic(v);
+            }
         }
     }
-    let linked = linked
+    for v in 0..assets.len() {
+        if state.linked[v].is_none() {
+            state.link_acyclic(v);
+        }
+    }
+    let linked = state
+        .linked
         .into_iter()
-        .map(|l| l.expect("every file is in a component"))
+        .map(|l| l.expect("every file is linked"))
         .collect();
     (linked, diagnostics)
+}
+
+/// The link stage's working state.
+struct State<'a> {
+    assets: &'a [Asset],
+    targets: &'a [Vec<Option<usize>>],
+    hashed: &'a [bool],
+    config: &'a Config,
+    names: Vec<Option<String>>,
+    slots: Vec<Option<Processed>>,
+    linked: Vec<Option<Linked>>,
+}
+
+impl State<'_> {
+    /// Name a file outside any cycle from the hash of its final bytes.
+    fn link_acyclic(&mut self, v: usize) {
+        let (bytes, hash) = self.substitute(v);
+        let output = if self.hashed[v] {
+            hashed_path(
+                &self.assets[v].path,
+                &short_hash(&hash, self.config.hash_length),
+            )
+        } else {
+            self.assets[v].path.clone()
+        };
+        self.names[v] = Some(output.clone());
+        self.linked[v] = Some(Linked {
+            output,
+            hashed: self.hashed[v],
+            bytes,
+            hash,
+        });
+    }
+
+    /// The final bytes of `v`: its references replaced by final names. A
+    /// source map kiln generated for `v` is moved to match `v`'s edits and
+    /// named first, since `v` then names it.
+    fn substitute(&mut self, v: usize) -> (Option<Vec<u8>>, blake3::Hash) {
+        let p = self.slots[v].take().expect("each file is linked once");
+        let Some(bytes) = p.bytes else {
+            return (None, p.hash);
+        };
+        if self.config.immutable.is_match(&self.assets[v].path) {
+            // An `immutable` file keeps its name, so it must keep its bytes too:
+            // its references still resolve through the original names kept beside
+            // hashed files.
+            return (Some(bytes), p.hash);
+        }
+        let maps: Vec<usize> = p
+            .refs
+            .iter()
+            .zip(&self.targets[v])
+            .filter(|(r, _)| r.kind == RefKind::SourceMap)
+            .filter_map(|(_, t)| *t)
+            .filter(|&m| self.slots[m].as_ref().is_some_and(|p| p.generated_map))
+            .collect();
+        for m in maps {
+            let others = edits(&bytes, &p.refs, &self.targets[v], self.assets, &self.names);
+            self.link_map(m, &bytes, &others);
+        }
+        let edits = edits(&bytes, &p.refs, &self.targets[v], self.assets, &self.names);
+        if edits.is_empty() {
+            return (Some(bytes), p.hash);
+        }
+        let out = apply(&bytes, &edits);
+        let hash = blake3::hash(&out);
+        (Some(out), hash)
+    }
+
+    /// Move a generated map's tokens by the edits about to be made to the file
+    /// it maps, then name it.
+    fn link_map(&mut self, m: usize, mapped: &[u8], edits: &[Edit]) {
+        let p = self.slots[m].take().expect("each file is linked once");
+        let json = p.bytes.unwrap_or_default();
+        let width = |b: &[u8]| String::from_utf8_lossy(b).encode_utf16().count() as i64;
+        let shifts: Vec<(usize, i64)> = edits
+            .iter()
+            .map(|e| {
+                (
+                    e.range.start,
+                    width(e.text.as_bytes()) - width(&mapped[e.range.clone()]),
+                )
+            })
+            .collect();
+        let text = String::from_utf8_lossy(mapped);
+        let moved = swc_sourcemap::SourceMap::from_slice(&json)
+            .map(|map| {
+                let shifted =
+                    crate::transform::sourcemap::shift(&map, &text, Default::default(), &shifts);
+                crate::transform::sourcemap::to_json(&shifted)
+            })
+            .unwrap_or(json);
+        self.slots[m] = Some(Processed {
+            hash: blake3::hash(&moved),
+            bytes: Some(moved),
+            ..p
+        });
+        self.link_acyclic(m);
+    }
 }
 
 /// For each file, the target of each of its references (`None`: not local, or unresolved).
@@ -264,31 +356,6 @@ fn edits(
             })
         })
         .collect()
-}
-
-fn substitute(
-    frozen: bool,
-    p: Processed,
-    targets: &[Option<usize>],
-    assets: &[Asset],
-    names: &[Option<String>],
-) -> (Option<Vec<u8>>, blake3::Hash) {
-    let Some(bytes) = p.bytes else {
-        return (None, p.hash);
-    };
-    if frozen {
-        // An `immutable` file keeps its name, so it must keep its bytes too:
-        // its references still resolve through the original names kept beside
-        // hashed files.
-        return (Some(bytes), p.hash);
-    }
-    let edits = edits(&bytes, &p.refs, targets, assets, names);
-    if edits.is_empty() {
-        return (Some(bytes), p.hash);
-    }
-    let out = apply(&bytes, &edits);
-    let hash = blake3::hash(&out);
-    (Some(out), hash)
 }
 
 /// One hash over all members of a cycle: their paths and their bytes with the

@@ -85,7 +85,7 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
         .map(|asset| {
             let t = Instant::now();
             let options = config.skip.options_for(&asset.path, &config.transform);
-            let result = process(&asset, &options);
+            let result = process(&asset, &options, config);
             progress.advance();
             Transformed {
                 asset,
@@ -97,6 +97,7 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
     let mut assets = Vec::with_capacity(results.len());
     let mut processed = Vec::with_capacity(results.len());
     let mut timings = Vec::with_capacity(results.len());
+    let mut maps = Vec::new();
     for Transformed {
         asset,
         result,
@@ -104,15 +105,19 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
     } in results
     {
         match result {
-            Ok((p, diags)) => {
-                diagnostics.extend(diags);
+            Ok(f) => {
+                diagnostics.extend(f.diagnostics);
                 timings.push((asset.path.clone(), time));
+                if let Some(map) = f.map {
+                    maps.push(source_map_asset(&asset, map));
+                }
                 assets.push(asset);
-                processed.push(p);
+                processed.push(f.processed);
             }
             Err(d) => diagnostics.push(d),
         }
     }
+    add_source_maps(&mut assets, &mut processed, &mut timings, maps);
     let bytes_in: Vec<u64> = assets.iter().map(|a| a.size).collect();
 
     progress.stage(Stage::Link, assets.len());
@@ -175,7 +180,7 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
 /// One file after the transform stage: processed, or unreadable.
 struct Transformed {
     asset: Asset,
-    result: std::result::Result<(Processed, Vec<Diagnostic>), Diagnostic>,
+    result: std::result::Result<FileResult, Diagnostic>,
     time: Duration,
 }
 
@@ -197,26 +202,127 @@ fn check_collisions(assets: &[Asset], linked: &[Linked], config: &Config) -> Res
     Ok(())
 }
 
+/// A file after its transform.
+struct FileResult {
+    processed: Processed,
+    diagnostics: Vec<Diagnostic>,
+    /// A source map written for it (`<path>.map`).
+    map: Option<Vec<u8>>,
+}
+
+/// The generated map of `asset` as an asset of its own, so that the link
+/// stage names it and rewrites the comment that points at it.
+fn source_map_asset(asset: &Asset, map: Vec<u8>) -> (Asset, Processed) {
+    let path = format!("{}.map", asset.path);
+    let mut source = asset.source.clone().into_os_string();
+    source.push(".map");
+    (
+        Asset {
+            path,
+            source: source.into(),
+            kind: AssetKind::SourceMap,
+            size: 0,
+        },
+        Processed {
+            hash: blake3::hash(&map),
+            bytes: Some(map),
+            refs: Vec::new(),
+            base: None,
+            generated_map: true,
+        },
+    )
+}
+
+/// Add the generated maps; each replaces the source file of its name (the
+/// input map it was chained to).
+fn add_source_maps(
+    assets: &mut Vec<Asset>,
+    processed: &mut Vec<Processed>,
+    timings: &mut Vec<(String, Duration)>,
+    maps: Vec<(Asset, Processed)>,
+) {
+    if maps.is_empty() {
+        return;
+    }
+    let replaced: HashSet<&str> = maps.iter().map(|(a, _)| a.path.as_str()).collect();
+    let mut sizes = std::collections::HashMap::new();
+    let mut keep = Vec::with_capacity(assets.len());
+    for (i, asset) in assets.iter().enumerate() {
+        if replaced.contains(asset.path.as_str()) {
+            sizes.insert(asset.path.clone(), asset.size);
+        } else {
+            keep.push(i);
+        }
+    }
+    let mut old_assets: Vec<Option<Asset>> = std::mem::take(assets).into_iter().map(Some).collect();
+    let mut old_processed: Vec<Option<Processed>> =
+        std::mem::take(processed).into_iter().map(Some).collect();
+    let old_timings = std::mem::take(timings);
+    for i in keep {
+        assets.push(old_assets[i].take().expect("kept once"));
+        processed.push(old_processed[i].take().expect("kept once"));
+        timings.push(old_timings[i].clone());
+    }
+    for (mut asset, p) in maps {
+        asset.size = sizes.get(&asset.path).copied().unwrap_or(0);
+        timings.push((asset.path.clone(), Duration::ZERO));
+        assets.push(asset);
+        processed.push(p);
+    }
+}
+
+/// The map a script or stylesheet points at (`sourceMappingURL`), when it is
+/// a file of the source tree or a `data:` URL: the new map chains to it.
+fn input_map(asset: &Asset, bytes: &[u8], config: &Config) -> Option<String> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let url = &text[crate::transform::source_mapping_url(text)?];
+    if let Some(data) = url.strip_prefix("data:") {
+        let (meta, payload) = data.split_once(',')?;
+        let bytes = if meta.ends_with(";base64") {
+            base64::engine::general_purpose::STANDARD
+                .decode(payload)
+                .ok()?
+        } else {
+            percent_encoding::percent_decode_str(payload).collect()
+        };
+        return String::from_utf8(bytes).ok();
+    }
+    match crate::resolve::resolve(url, &asset.path, None, &config.base) {
+        crate::resolve::Resolution::Local {
+            path,
+            directory: false,
+        } => std::fs::read_to_string(config.source.join(path)).ok(),
+        _ => None,
+    }
+}
+
 /// Read and transform one file. Diagnostics get the file's path.
 fn process(
     asset: &Asset,
     options: &TransformOptions,
-) -> std::result::Result<(Processed, Vec<Diagnostic>), Diagnostic> {
+    config: &Config,
+) -> std::result::Result<FileResult, Diagnostic> {
     let bytes = std::fs::read(&asset.source)
         .map_err(|e| Diagnostic::error(&asset.source, format!("cannot read file: {e}")))?;
     let input_hash = blake3::hash(&bytes);
     if !asset.kind.is_text() {
-        return Ok((
-            Processed {
+        return Ok(FileResult {
+            processed: Processed {
                 bytes: None,
                 hash: input_hash,
                 refs: Vec::new(),
                 base: None,
+                generated_map: false,
             },
-            Vec::new(),
-        ));
+            diagnostics: Vec::new(),
+            map: None,
+        });
     }
-    let t = guarded_transform(asset, bytes, options);
+    let wants_map = options.sourcemaps && matches!(asset.kind, AssetKind::Js | AssetKind::Css);
+    let input_map = wants_map
+        .then(|| input_map(asset, &bytes, config))
+        .flatten();
+    let t = guarded_transform(asset, bytes, input_map.as_deref(), options);
     let hash = blake3::hash(&t.bytes);
     let keep = !t.refs.is_empty() || hash != input_hash;
     let diagnostics = t
@@ -227,15 +333,17 @@ fn process(
             d
         })
         .collect();
-    Ok((
-        Processed {
+    Ok(FileResult {
+        processed: Processed {
             bytes: keep.then_some(t.bytes),
             hash,
             refs: t.refs,
             base: t.base,
+            generated_map: false,
         },
         diagnostics,
-    ))
+        map: t.map,
+    })
 }
 
 /// Transform, and never let a panic in a parser or minifier take the build
@@ -244,12 +352,13 @@ fn process(
 fn guarded_transform(
     asset: &Asset,
     bytes: Vec<u8>,
+    input_map: Option<&str>,
     options: &TransformOptions,
 ) -> crate::transform::Transformed {
     use std::panic::{AssertUnwindSafe, catch_unwind};
     let attempt = |options: &TransformOptions, bytes: Vec<u8>| {
         catch_unwind(AssertUnwindSafe(|| {
-            transform(asset.kind, &asset.path, bytes, options)
+            transform(asset.kind, &asset.path, bytes, input_map, options)
         }))
         .ok()
     };

@@ -22,6 +22,7 @@ use lightningcss::visit_types;
 use lightningcss::visitor::{Visit, VisitTypes, Visitor};
 
 use super::placeholder::{Restore, css_string_contents, css_unquoted_safe, restore};
+use super::sourcemap::MapRequest;
 use super::{Extracted, reference, source_mapping_url};
 use crate::asset::{RefKind, Reference};
 use crate::diag::{Diagnostic, LineIndex};
@@ -131,27 +132,56 @@ impl Default for CssOptions {
 pub struct MinifiedCss {
     pub code: String,
     pub refs: Vec<Reference>,
+    /// The source map, when one was asked for (JSON).
+    pub map: Option<Vec<u8>>,
 }
 
 /// Minify a stylesheet. A stylesheet lightningcss cannot parse is an error
 /// (the caller then keeps the file as written): minifying around a syntax
 /// error could drop rules a browser would keep.
-pub fn minify_stylesheet(text: &str, options: &CssOptions) -> Result<MinifiedCss, Diagnostic> {
+pub fn minify_stylesheet(
+    text: &str,
+    options: &CssOptions,
+    map: Option<MapRequest<'_>>,
+) -> Result<MinifiedCss, Diagnostic> {
     let targets = Targets::from(options.targets);
-    let mut sheet =
-        StyleSheet::parse(text, ParserOptions::default()).map_err(|e| not_minified(&e))?;
+    let parser_options = ParserOptions {
+        filename: map.map_or_else(String::new, |m| m.file_name.to_owned()),
+        ..ParserOptions::default()
+    };
+    let mut sheet = StyleSheet::parse(text, parser_options).map_err(|e| not_minified(&e))?;
     sheet
         .minify(MinifyOptions {
             targets,
             ..MinifyOptions::default()
         })
         .map_err(|e| not_minified(&e))?;
+    let mut source_map = map.map(|m| {
+        let mut sm = parcel_sourcemap::SourceMap::new("/");
+        let id = sm.add_source(m.file_name);
+        let _ = sm.set_source_content(id as usize, text);
+        sm
+    });
+    let mut printer_options = printer(targets);
+    printer_options.source_map = source_map.as_mut();
     let printed = sheet
-        .to_css(printer(targets))
+        .to_css(printer_options)
         .map_err(|e| not_minified(&e))?;
+    let printed_map = map.zip(source_map).and_then(|(m, mut sm)| {
+        if let Some(mut input) = m
+            .input_map
+            .and_then(|t| parcel_sourcemap::SourceMap::from_json("/", t).ok())
+        {
+            let _ = sm.extends(&mut input);
+        }
+        let json = sm.to_json(None).ok()?;
+        let parsed = swc_sourcemap::SourceMap::from_slice(json.as_bytes()).ok()?;
+        Some((parsed, m.file_name))
+    });
     Ok(restore_urls(
         printed.code,
         printed.dependencies.unwrap_or_default(),
+        printed_map,
     ))
 }
 
@@ -167,6 +197,7 @@ pub fn minify_declarations(text: &str, options: &CssOptions) -> Option<MinifiedC
     Some(restore_urls(
         printed.code,
         printed.dependencies.unwrap_or_default(),
+        None,
     ))
 }
 
@@ -189,7 +220,11 @@ fn not_minified<T: std::fmt::Display>(e: &lightningcss::error::Error<T>) -> Diag
 
 /// Put the URLs back where lightningcss printed placeholders, unquoted when
 /// that is safe, and report where they are.
-fn restore_urls(code: String, dependencies: Vec<Dependency>) -> MinifiedCss {
+fn restore_urls(
+    code: String,
+    dependencies: Vec<Dependency>,
+    map: Option<(swc_sourcemap::SourceMap, &str)>,
+) -> MinifiedCss {
     let mut restores: Vec<Restore> = Vec::new();
     let mut urls: Vec<(String, u32, u32)> = Vec::new();
     for dep in dependencies {
@@ -214,8 +249,12 @@ fn restore_urls(code: String, dependencies: Vec<Dependency>) -> MinifiedCss {
         });
         urls.push((url, loc.line, loc.column));
     }
-    let (code, spans) = restore(&code, &restores);
-    let refs = spans
+    let restored = restore(&code, &restores);
+    let shifted = map.as_ref().map(|(printed, _)| {
+        super::sourcemap::shift(printed, &code, Default::default(), &restored.shifts)
+    });
+    let (mut code, spans) = (restored.text, restored.spans);
+    let mut refs: Vec<Reference> = spans
         .into_iter()
         .map(|(span, i)| Reference {
             span,
@@ -225,7 +264,21 @@ fn restore_urls(code: String, dependencies: Vec<Dependency>) -> MinifiedCss {
             col: urls[i].2,
         })
         .collect();
-    MinifiedCss { code, refs }
+    let map = shifted.zip(map).map(|(sm, (_, file_name))| {
+        let name = format!("{file_name}.map");
+        let (comment, span) = super::sourcemap::comment(true, &name);
+        let at = code.len();
+        code.push_str(&comment);
+        refs.push(Reference {
+            span: at + span.start..at + span.end,
+            url: name,
+            kind: RefKind::SourceMap,
+            line: 1,
+            col: 1,
+        });
+        super::sourcemap::to_json(&sm)
+    });
+    MinifiedCss { code, refs, map }
 }
 
 fn collect(text: &str, index: &LineIndex<'_>, urls: UrlCollector, found: &mut Extracted) {
@@ -507,7 +560,7 @@ mod minify_tests {
     use super::*;
 
     fn minify(css: &str) -> MinifiedCss {
-        let m = minify_stylesheet(css, &CssOptions::default()).expect("minifies");
+        let m = minify_stylesheet(css, &CssOptions::default(), None).expect("minifies");
         for r in &m.refs {
             let written = &m.code[r.span.clone()];
             assert!(
@@ -539,7 +592,7 @@ mod minify_tests {
             minify(".a {\n  color: #ff0000;\n  margin: 0px 0px 0px 0px;\n}\n.a { padding: 0 }\n");
         assert_eq!(m.code, ".a{color:red;margin:0;padding:0}");
         let old = CssOptions::from_query("safari 8").unwrap();
-        let prefixed = minify_stylesheet(".a { user-select: none }", &old).unwrap();
+        let prefixed = minify_stylesheet(".a { user-select: none }", &old, None).unwrap();
         assert!(
             prefixed.code.contains("-webkit-user-select"),
             "{}",
@@ -549,8 +602,12 @@ mod minify_tests {
 
     #[test]
     fn syntax_errors_refuse_to_minify() {
-        let e = minify_stylesheet("a { color: red }\n.b[ { x: y }", &CssOptions::default())
-            .unwrap_err();
+        let e = minify_stylesheet(
+            "a { color: red }\n.b[ { x: y }",
+            &CssOptions::default(),
+            None,
+        )
+        .unwrap_err();
         assert_eq!(e.line, Some(2));
         assert!(e.message.contains("not minified"), "{}", e.message);
     }

@@ -448,7 +448,7 @@ fn minify_raw_text(buffer: &str, span: &Range<usize>, state: &mut State<'_>) -> 
             .collect()
     };
     let (code, refs) = match state.inline {
-        Inline::Style => match css::minify_stylesheet(buffer, options.css.as_ref()?) {
+        Inline::Style => match css::minify_stylesheet(buffer, options.css.as_ref()?, None) {
             Ok(m) => (m.code, m.refs),
             Err(d) => {
                 let d = located(d, state);
@@ -456,7 +456,7 @@ fn minify_raw_text(buffer: &str, span: &Range<usize>, state: &mut State<'_>) -> 
                 return None;
             }
         },
-        Inline::Script(kind) => match js::minify(buffer, kind, true, options.js.as_ref()?) {
+        Inline::Script(kind) => match js::minify(buffer, kind, true, options.js.as_ref()?, None) {
             Ok(m) => (m.code, m.refs),
             Err(d) => {
                 let d = located(d, state);

@@ -286,6 +286,21 @@ pub enum ScriptKind {
 pub struct MinifiedJs {
     pub code: String,
     pub refs: Vec<crate::asset::Reference>,
+    /// The source map, when one was asked for (JSON).
+    pub map: Option<Vec<u8>>,
+}
+
+/// Names the source in maps and embeds its contents.
+struct MapConfig<'a>(&'a str);
+
+impl swc_core::common::source_map::SourceMapGenConfig for MapConfig<'_> {
+    fn file_name_to_source(&self, _: &swc_core::common::FileName) -> String {
+        self.0.to_owned()
+    }
+
+    fn inline_sources_content(&self, _: &swc_core::common::FileName) -> bool {
+        true
+    }
 }
 
 /// Minify a script or module with swc (compress and mangle). `inline` output
@@ -297,11 +312,12 @@ pub fn minify(
     kind: ScriptKind,
     inline: bool,
     options: &JsOptions,
+    map: Option<MapRequest<'_>>,
 ) -> Result<MinifiedJs, Diagnostic> {
     use std::panic::{AssertUnwindSafe, catch_unwind};
     let run = || {
         swc_core::common::GLOBALS.set(&Default::default(), || {
-            minify_in_globals(text, kind, inline, options)
+            minify_in_globals(text, kind, inline, options, map)
         })
     };
     catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|_| {
@@ -317,6 +333,7 @@ fn minify_in_globals(
     kind: ScriptKind,
     inline: bool,
     options: &JsOptions,
+    map: Option<MapRequest<'_>>,
 ) -> Result<MinifiedJs, Diagnostic> {
     use swc_core::common::comments::SingleThreadedComments;
     use swc_core::common::sync::Lrc;
@@ -334,7 +351,8 @@ fn minify_in_globals(
 
     let index = LineIndex::new(text.as_bytes());
     let cm: Lrc<SourceMap> = Default::default();
-    let fm = cm.new_source_file(Lrc::new(FileName::Anon), text.to_owned());
+    let name = map.map_or(FileName::Anon, |m| FileName::Custom(m.file_name.to_owned()));
+    let fm = cm.new_source_file(Lrc::new(name), text.to_owned());
     let comments = SingleThreadedComments::default();
     let syntax = Syntax::Es(EsSyntax {
         import_attributes: true,
@@ -405,6 +423,7 @@ fn minify_in_globals(
         optimize(program, cm.clone(), None, None, &minify_options, &extra).apply(fixer(None));
 
     let mut buf = Vec::with_capacity(text.len() / 2);
+    let mut mappings = Vec::new();
     {
         let mut emitter = Emitter {
             cfg: Config::default()
@@ -412,7 +431,12 @@ fn minify_in_globals(
                 .with_target(options.ecma),
             cm: cm.clone(),
             comments: None,
-            wr: omit_trailing_semi(JsWriter::new(cm.clone(), "\n", &mut buf, None)),
+            wr: omit_trailing_semi(JsWriter::new(
+                cm.clone(),
+                "\n",
+                &mut buf,
+                map.is_some().then_some(&mut mappings),
+            )),
         };
         emitter.emit_program(&program).map_err(|e| {
             Diagnostic::warning(
@@ -432,13 +456,19 @@ fn minify_in_globals(
         head.push_str(comment);
         head.push('\n');
     }
+    let mut inserted = crate::transform::sourcemap::InsertedLines::default();
     if !head.is_empty() {
-        let at = if code.starts_with("#!") {
+        let shebang = code.starts_with("#!");
+        let at = if shebang {
             code.find('\n').map_or(code.len(), |i| i + 1)
         } else {
             0
         };
         code.insert_str(at, &head);
+        inserted = crate::transform::sourcemap::InsertedLines {
+            at: u32::from(shebang),
+            count: head.matches('\n').count() as u32,
+        };
     }
     let restores: Vec<Restore> = marker
         .found
@@ -450,8 +480,16 @@ fn minify_in_globals(
             after: String::new(),
         })
         .collect();
-    let (code, spans) = restore(&code, &restores);
-    let refs = spans
+    let restored = restore(&code, &restores);
+    let source_map = map.map(|m| {
+        let input = m
+            .input_map
+            .and_then(|t| swc_sourcemap::SourceMap::from_slice(t.as_bytes()).ok());
+        let printed = cm.build_source_map(&mappings, input, MapConfig(m.file_name));
+        crate::transform::sourcemap::shift(&printed, &code, inserted, &restored.shifts)
+    });
+    let (mut code, spans) = (restored.text, restored.spans);
+    let mut refs: Vec<crate::asset::Reference> = spans
         .into_iter()
         .map(|(span, i)| {
             let f = &marker.found[i];
@@ -464,10 +502,25 @@ fn minify_in_globals(
             }
         })
         .collect();
-    Ok(MinifiedJs { code, refs })
+    let map = source_map.map(|sm| {
+        let name = format!("{}.map", map.map_or("", |m| m.file_name));
+        let (comment, span) = crate::transform::sourcemap::comment(false, &name);
+        let at = code.len();
+        code.push_str(&comment);
+        refs.push(crate::asset::Reference {
+            span: at + span.start..at + span.end,
+            url: name,
+            kind: RefKind::SourceMap,
+            line: 1,
+            col: 1,
+        });
+        crate::transform::sourcemap::to_json(&sm)
+    });
+    Ok(MinifiedJs { code, refs, map })
 }
 
 use super::placeholder::{Restore, js_string_contents, restore};
+use super::sourcemap::MapRequest;
 
 /// The names a binding pattern declares.
 fn pat_names(pat: &swc_core::ecma::ast::Pat, out: &mut Vec<swc_core::atoms::Atom>) {
@@ -762,7 +815,7 @@ mod minify_tests {
     use super::*;
 
     fn min(js: &str, kind: ScriptKind) -> MinifiedJs {
-        let m = minify(js, kind, false, &JsOptions::default()).expect("minifies");
+        let m = minify(js, kind, false, &JsOptions::default(), None).expect("minifies");
         for r in &m.refs {
             assert_eq!(&m.code[r.span.clone()], js_string_contents(&r.url));
         }
@@ -813,6 +866,7 @@ mod minify_tests {
             ScriptKind::Classic,
             true,
             &JsOptions::default(),
+            None,
         )
         .unwrap();
         assert!(
@@ -829,6 +883,7 @@ mod minify_tests {
             ScriptKind::Detect,
             false,
             &JsOptions::default(),
+            None,
         )
         .unwrap_err();
         assert_eq!(e.line, Some(2));
@@ -837,7 +892,7 @@ mod minify_tests {
     #[test]
     fn top_level_await_needs_module_kind() {
         let js = "const r = await Promise.resolve(1);\nconsole.log(r);";
-        assert!(minify(js, ScriptKind::Module, false, &JsOptions::default()).is_ok());
-        assert!(minify(js, ScriptKind::Classic, false, &JsOptions::default()).is_err());
+        assert!(minify(js, ScriptKind::Module, false, &JsOptions::default(), None).is_ok());
+        assert!(minify(js, ScriptKind::Classic, false, &JsOptions::default(), None).is_err());
     }
 }

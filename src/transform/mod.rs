@@ -12,6 +12,7 @@ pub mod html;
 pub mod js;
 pub mod json;
 pub mod placeholder;
+pub mod sourcemap;
 pub mod webmanifest;
 pub mod xml;
 
@@ -31,6 +32,8 @@ pub struct TransformOptions {
     pub html: Option<html::HtmlOptions>,
     /// Minify JSON, web app manifests, source maps and sitemaps (lossless).
     pub json: bool,
+    /// Write a source map for each minified JS and CSS file. Default: false.
+    pub sourcemaps: bool,
 }
 
 impl TransformOptions {
@@ -41,6 +44,7 @@ impl TransformOptions {
             js: Some(js::JsOptions::default()),
             html: Some(html::HtmlOptions::default()),
             json: true,
+            sourcemaps: false,
         }
     }
 }
@@ -56,6 +60,8 @@ pub struct Transformed {
     pub diagnostics: Vec<Diagnostic>,
     /// An HTML document's `<base href>`: its references resolve against it.
     pub base: Option<String>,
+    /// The source map of `bytes`, to be written as `<path>.map` (JSON).
+    pub map: Option<Vec<u8>>,
 }
 
 /// Transform one file. `path` is the asset's relative path (it decides, for
@@ -64,10 +70,15 @@ pub fn transform(
     kind: AssetKind,
     path: &str,
     bytes: Vec<u8>,
+    input_map: Option<&str>,
     options: &TransformOptions,
 ) -> Transformed {
-    match minify(kind, path, &bytes, options) {
-        Some(Ok(m)) if m.code.len() < bytes.len() => finish(m.code.into_bytes(), m.found),
+    match minify(kind, path, &bytes, input_map, options) {
+        Some(Ok(m)) if m.code.len() < bytes.len() => {
+            let mut t = finish(m.code.into_bytes(), m.found);
+            t.map = m.map;
+            t
+        }
         Some(Err(d)) => {
             // Kept as written: its references still count.
             let mut found = extract(kind, path, &bytes);
@@ -85,6 +96,7 @@ pub fn transform(
 struct Minified {
     code: String,
     found: Extracted,
+    map: Option<Vec<u8>>,
 }
 
 /// Run the minifier for this kind, if it is on.
@@ -92,8 +104,13 @@ fn minify(
     kind: AssetKind,
     path: &str,
     bytes: &[u8],
+    input_map: Option<&str>,
     options: &TransformOptions,
 ) -> Option<Result<Minified, Diagnostic>> {
+    let map = options.sourcemaps.then(|| sourcemap::MapRequest {
+        file_name: path.rsplit('/').next().unwrap_or(path),
+        input_map,
+    });
     let text = || std::str::from_utf8(bytes).map_err(|e| invalid_utf8(bytes, e));
     let found = |refs| Extracted {
         refs,
@@ -103,10 +120,11 @@ fn minify(
         AssetKind::Css => {
             let o = options.css?;
             text()
-                .and_then(|t| css::minify_stylesheet(t, &o))
+                .and_then(|t| css::minify_stylesheet(t, &o, map))
                 .map(|m| Minified {
                     code: m.code,
                     found: found(m.refs),
+                    map: m.map,
                 })
         }
         AssetKind::Js => {
@@ -117,10 +135,11 @@ fn minify(
                 js::ScriptKind::Detect
             };
             text()
-                .and_then(|t| js::minify(t, script, false, &o))
+                .and_then(|t| js::minify(t, script, false, &o, map))
                 .map(|m| Minified {
                     code: m.code,
                     found: found(m.refs),
+                    map: m.map,
                 })
         }
         AssetKind::Html => {
@@ -128,6 +147,7 @@ fn minify(
             html::minify(bytes, &o).map(|m| Minified {
                 code: m.code,
                 found: m.found,
+                map: None,
             })
         }
         AssetKind::Xml if options.json => {
@@ -136,6 +156,7 @@ fn minify(
             Ok(Minified {
                 code,
                 found: Extracted::default(),
+                map: None,
             })
         }
         AssetKind::Json | AssetKind::WebManifest | AssetKind::SourceMap if options.json => {
@@ -147,7 +168,11 @@ fn minify(
                     (r.line, r.col) = (s.line, s.col);
                 }
                 found.diagnostics = source.diagnostics;
-                Minified { code, found }
+                Minified {
+                    code,
+                    found,
+                    map: None,
+                }
             })
         }
         _ => return None,
@@ -175,6 +200,7 @@ fn finish(bytes: Vec<u8>, found: Extracted) -> Transformed {
         refs,
         diagnostics: found.diagnostics,
         base: found.base,
+        map: None,
     }
 }
 
@@ -269,6 +295,7 @@ mod tests {
             AssetKind::Css,
             "a.css",
             b"a{}\nb{color:\xff}".to_vec(),
+            None,
             &TransformOptions::default(),
         );
         assert_eq!(t.bytes, b"a{}\nb{color:\xff}");

@@ -20,9 +20,19 @@ pub struct Restore {
     pub after: String,
 }
 
-/// Replace every occurrence of every token. Returns the new text and, for each
-/// occurrence, the span of its URL text and the index of its [`Restore`].
-pub fn restore(code: &str, restores: &[Restore]) -> (String, Vec<(Range<usize>, usize)>) {
+/// Text with its placeholders put back.
+#[derive(Debug)]
+pub struct Restored {
+    pub text: String,
+    /// For each occurrence: the span of its URL text and the index of its [`Restore`].
+    pub spans: Vec<(Range<usize>, usize)>,
+    /// Where the text changed width, for source maps: byte offset in the
+    /// printed text, and the change in UTF-16 units.
+    pub shifts: Vec<(usize, i64)>,
+}
+
+/// Replace every occurrence of every token.
+pub fn restore(code: &str, restores: &[Restore]) -> Restored {
     let mut hits: Vec<(usize, usize)> = restores
         .iter()
         .enumerate()
@@ -32,24 +42,32 @@ pub fn restore(code: &str, restores: &[Restore]) -> (String, Vec<(Range<usize>, 
         })
         .collect();
     hits.sort_unstable();
-    let mut out = String::with_capacity(code.len());
+    let mut text = String::with_capacity(code.len());
     let mut spans = Vec::with_capacity(hits.len());
+    let mut shifts = Vec::with_capacity(hits.len());
     let mut at = 0;
     for (pos, i) in hits {
         if pos < at {
             continue; // overlapping tokens cannot happen with distinct nonces
         }
         let r = &restores[i];
-        out.push_str(&code[at..pos]);
-        out.push_str(&r.before);
-        let start = out.len();
-        out.push_str(&r.url_text);
-        spans.push((start..out.len(), i));
-        out.push_str(&r.after);
+        text.push_str(&code[at..pos]);
+        let written = text.len();
+        text.push_str(&r.before);
+        let start = text.len();
+        text.push_str(&r.url_text);
+        spans.push((start..text.len(), i));
+        text.push_str(&r.after);
+        let width = |s: &str| s.encode_utf16().count() as i64;
+        shifts.push((pos, width(&text[written..]) - width(&r.token)));
         at = pos + r.token.len();
     }
-    out.push_str(&code[at..]);
-    (out, spans)
+    text.push_str(&code[at..]);
+    Restored {
+        text,
+        spans,
+        shifts,
+    }
 }
 
 /// A URL as the contents of a double-quoted CSS string.
@@ -114,10 +132,13 @@ mod tests {
                 after: "\"".into(),
             },
         ];
-        let (out, spans) = restore(
+        let r = restore(
             "x{a:url(\"P1\")}y{b:url(\"P2\")}z{c:url(\"P1\")}",
             &restores,
         );
+        // Each token of 4 bytes became 5, 9 and 5 bytes.
+        assert_eq!(r.shifts, [(8, 1), (22, 5), (36, 1)]);
+        let (out, spans) = (r.text, r.spans);
         assert_eq!(out, "x{a:url(a.png)}y{b:url(\"b c.png\")}z{c:url(a.png)}");
         let texts: Vec<&str> = spans.iter().map(|(r, _)| &out[r.clone()]).collect();
         assert_eq!(texts, ["a.png", "b c.png", "a.png"]);

@@ -8,4 +8,5 @@ mod node;
 mod outputs;
 mod render;
 mod site;
+mod sourcemaps;
 mod util;

@@ -173,7 +173,7 @@ pub fn check_links(built: &Built) -> (usize, Vec<BadLink>) {
     let mut bad = Vec::new();
     for (source, entry) in &manifest.files {
         let bytes = built.read(&entry.output);
-        let t = kiln::transform::transform(entry.kind, source, bytes, &Default::default());
+        let t = kiln::transform::transform(entry.kind, source, bytes, None, &Default::default());
         for r in &t.refs {
             match resolve(&r.url, &entry.output, t.base.as_deref(), &manifest.base) {
                 Resolution::Local { path, directory } => {
