@@ -319,12 +319,15 @@ check_js() {
 
 # ---------------------------------------------------------------- report
 
+load_average() { cut -d' ' -f1-3 /proc/loadavg; }
+
 versions() {
     echo "kiln: $("$KILN" --version)"
     echo "node: $(node --version), npm packages: ${PEERS[*]}"
     echo "inputs: ${CORPUS_PACKAGES[*]}, $DOC_PKG $(dpkg-query -W -f='${Version}' "$DOC_PKG" 2>/dev/null || echo '?')"
     echo "compressors: $(gzip --version | sed -n 1p), $(brotli --version); $(hyperfine --version)"
-    echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+    echo "machine: $(nproc) cores; load average $LOAD_START at the start, $(load_average) at the end" \
+        "(timings are only comparable on an otherwise idle machine)"
 }
 
 render_report() {
@@ -425,6 +428,7 @@ main() {
     mkdir -p "$WORK/logs"
     write_minify_html_runner
     : >"$TSV"
+    LOAD_START=$(load_average)
 
     for name in "${INPUTS[@]}"; do
         kind=$(kind_of "$name")
