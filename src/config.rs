@@ -594,6 +594,7 @@ fn resolve_minify(
         html: enabled(h.and_then(|h| h.enabled)).then_some(html),
         json: enabled(file.json.as_ref().and_then(|j| j.enabled)),
         sourcemaps: sourcemaps || file.sourcemaps.unwrap_or(false),
+        module: false,
     };
     config.skip = MinifySkip {
         css: globs(

@@ -79,21 +79,33 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
     let mut diagnostics = scanned.diagnostics;
 
     progress.stage(Stage::Transform, scanned.assets.len());
-    let results: Vec<Transformed> = scanned
+    // HTML first: how pages load scripts (`type="module"`) decides how the
+    // scripts are minified.
+    let (pages, others): (Vec<Asset>, Vec<Asset>) = scanned
         .assets
-        .into_par_iter()
-        .map(|asset| {
-            let t = Instant::now();
-            let options = config.skip.options_for(&asset.path, &config.transform);
-            let result = process(&asset, &options, config);
-            progress.advance();
-            Transformed {
-                asset,
-                result,
-                time: t.elapsed(),
-            }
-        })
-        .collect();
+        .into_iter()
+        .partition(|a| a.kind == AssetKind::Html);
+    let transform_all = |assets: Vec<Asset>, modules: &HashSet<String>| -> Vec<Transformed> {
+        assets
+            .into_par_iter()
+            .map(|asset| {
+                let t = Instant::now();
+                let mut options = config.skip.options_for(&asset.path, &config.transform);
+                options.module = modules.contains(&asset.path);
+                let result = process(&asset, &options, config);
+                progress.advance();
+                Transformed {
+                    asset,
+                    result,
+                    time: t.elapsed(),
+                }
+            })
+            .collect()
+    };
+    let mut results = transform_all(pages, &HashSet::new());
+    let modules = module_scripts(&results, config);
+    results.extend(transform_all(others, &modules));
+    results.sort_by(|a, b| a.asset.path.cmp(&b.asset.path));
     let mut assets = Vec::with_capacity(results.len());
     let mut processed = Vec::with_capacity(results.len());
     let mut timings = Vec::with_capacity(results.len());
@@ -200,6 +212,31 @@ fn check_collisions(assets: &[Asset], linked: &[Linked], config: &Config) -> Res
         }
     }
     Ok(())
+}
+
+/// Scripts that pages load as ES modules (`<script type="module" src>`,
+/// `<link rel="modulepreload">`), by source path.
+fn module_scripts(pages: &[Transformed], config: &Config) -> HashSet<String> {
+    let mut modules = HashSet::new();
+    for page in pages {
+        let Ok(f) = &page.result else { continue };
+        for r in f
+            .processed
+            .refs
+            .iter()
+            .filter(|r| r.kind == crate::asset::RefKind::Import)
+        {
+            let base = f.processed.base.as_deref();
+            if let crate::resolve::Resolution::Local {
+                path,
+                directory: false,
+            } = crate::resolve::resolve(&r.url, &page.asset.path, base, &config.base)
+            {
+                modules.insert(path);
+            }
+        }
+    }
+    modules
 }
 
 /// A file after its transform.

@@ -250,7 +250,13 @@ fn on_element(el: &mut Element<'_, '_>, state: &mut State<'_>) {
             on_style_attribute(span, state);
         } else if name == "srcset" || (tag == "link" && name == "imagesrcset") {
             on_srcset(span, state);
-        } else if let Some(kind) = url_attribute(&tag, &name, &rel, &meta_name) {
+        } else if let Some(mut kind) = url_attribute(&tag, &name, &rel, &meta_name) {
+            let module = (tag == "script"
+                && script_kind(el.get_attribute("type")) == Some(ScriptKind::Module))
+                || (tag == "link" && rel.split_ascii_whitespace().any(|r| r == "modulepreload"));
+            if module {
+                kind = RefKind::Import;
+            }
             let span = trim_span(state.text, span);
             if !span.is_empty() {
                 push_url(span, kind, state);
@@ -841,6 +847,7 @@ mod tests {
         assert_eq!(got[1].1, RefKind::Navigation);
         assert_eq!(got[11].1, RefKind::Navigation);
         assert_eq!(got[0].1, RefKind::Embed);
+        assert_eq!(got[4].1, RefKind::Import, "a module script is an import");
     }
 
     #[test]

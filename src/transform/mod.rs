@@ -34,6 +34,8 @@ pub struct TransformOptions {
     pub json: bool,
     /// Write a source map for each minified JS and CSS file. Default: false.
     pub sourcemaps: bool,
+    /// This file is loaded as an ES module (by a page's `<script type="module">`).
+    pub module: bool,
 }
 
 impl TransformOptions {
@@ -45,6 +47,7 @@ impl TransformOptions {
             html: Some(html::HtmlOptions::default()),
             json: true,
             sourcemaps: false,
+            module: false,
         }
     }
 }
@@ -129,7 +132,7 @@ fn minify(
         }
         AssetKind::Js => {
             let o = options.js?;
-            let script = if path.ends_with(".mjs") {
+            let script = if options.module || path.ends_with(".mjs") {
                 js::ScriptKind::Module
             } else {
                 js::ScriptKind::Detect

@@ -144,3 +144,23 @@ fn the_minified_fixture_site_still_links_up() {
         .sum();
     assert!(total_out < total_in, "{total_out} < {total_in}");
 }
+
+#[test]
+fn pages_decide_that_an_import_free_script_is_a_module() {
+    // Top-level await is a syntax error in a classic script: only the page's
+    // `type="module"` tells kiln this file is a module.
+    let tla = "const response = await Promise.resolve({ greeting: 'hello' });\nconst longLocalName = response.greeting;\nconsole.log(longLocalName);\n";
+    let site = Site::new()
+        .file(
+            "index.html",
+            "<script type=\"module\" src=\"app.js\"></script>",
+        )
+        .file("app.js", tla);
+    let built = build(site.path(), &["--strict"]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    let out = built.text(&built.output_of("app.js"));
+    assert!(
+        out.len() < tla.len() && !out.contains("longLocalName"),
+        "{out}"
+    );
+}
