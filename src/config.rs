@@ -195,6 +195,8 @@ pub struct Config {
     pub outputs: OutputFormats,
     /// What the transforms do (minifiers and their options).
     pub transform: TransformOptions,
+    /// Inline `@import`ed stylesheets into the stylesheet that imports them. Default: false.
+    pub css_bundle: bool,
     /// Files each minifier leaves alone.
     pub skip: MinifySkip,
     /// Any diagnostic fails the build. Default: false.
@@ -224,6 +226,7 @@ impl Config {
             cache_control: CacheControlOptions::default(),
             outputs: OutputFormats::default(),
             transform: TransformOptions::minify(),
+            css_bundle: false,
             skip: MinifySkip::default(),
             strict: false,
             force: false,
@@ -282,6 +285,7 @@ struct FileCss {
     enabled: Option<bool>,
     skip: Option<Vec<Spanned<String>>>,
     targets: Option<Spanned<String>>,
+    bundle: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -596,6 +600,7 @@ fn resolve_minify(
         sourcemaps: sourcemaps || file.sourcemaps.unwrap_or(false),
         module: false,
     };
+    config.css_bundle = file.css.as_ref().and_then(|c| c.bundle).unwrap_or(false);
     config.skip = MinifySkip {
         css: globs(
             "css.skip",

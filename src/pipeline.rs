@@ -355,6 +355,18 @@ fn process(
             map: None,
         });
     }
+    let mut bundle_diagnostics = Vec::new();
+    let bytes = if config.css_bundle && asset.kind == AssetKind::Css && options.css.is_some() {
+        match crate::transform::css::bundle(&config.source, &asset.path, &config.base) {
+            Ok(text) => text.into_bytes(),
+            Err(d) => {
+                bundle_diagnostics.push(d);
+                bytes
+            }
+        }
+    } else {
+        bytes
+    };
     let wants_map = options.sourcemaps && matches!(asset.kind, AssetKind::Js | AssetKind::Css);
     let input_map = wants_map
         .then(|| input_map(asset, &bytes, config))
@@ -362,9 +374,9 @@ fn process(
     let t = guarded_transform(asset, bytes, input_map.as_deref(), options);
     let hash = blake3::hash(&t.bytes);
     let keep = !t.refs.is_empty() || hash != input_hash;
-    let diagnostics = t
-        .diagnostics
+    let diagnostics = bundle_diagnostics
         .into_iter()
+        .chain(t.diagnostics)
         .map(|mut d| {
             d.path = asset.source.clone();
             d

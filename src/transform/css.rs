@@ -623,3 +623,244 @@ mod minify_tests {
         assert_eq!(&m.code[m.refs[0].span.clone()], "/a.png");
     }
 }
+
+/// Reads stylesheets for the bundler from the source tree only: imports
+/// resolve like every other reference (relative, or root-relative under the
+/// site's `base`), and nothing outside the tree is read.
+struct TreeProvider<'a> {
+    root: &'a std::path::Path,
+    base: &'a str,
+    texts: elsa::sync::FrozenVec<String>,
+}
+
+impl TreeProvider<'_> {
+    fn relative(&self, file: &std::path::Path) -> Option<String> {
+        let rel = file.strip_prefix(self.root).ok()?;
+        let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+        Some(parts?.join("/"))
+    }
+}
+
+impl lightningcss::bundler::SourceProvider for TreeProvider<'_> {
+    type Error = std::io::Error;
+
+    fn read<'a>(&'a self, file: &std::path::Path) -> Result<&'a str, Self::Error> {
+        if self.relative(file).is_none() {
+            return Err(std::io::Error::other("outside the source directory"));
+        }
+        Ok(self.texts.push_get(std::fs::read_to_string(file)?))
+    }
+
+    fn resolve(
+        &self,
+        specifier: &str,
+        originating_file: &std::path::Path,
+    ) -> Result<lightningcss::bundler::ResolveResult, Self::Error> {
+        use crate::resolve::{Resolution, resolve};
+        use lightningcss::bundler::ResolveResult;
+        let from = self
+            .relative(originating_file)
+            .ok_or_else(|| std::io::Error::other("outside the source directory"))?;
+        match resolve(specifier, &from, None, self.base) {
+            Resolution::External => Ok(ResolveResult::External(specifier.to_owned())),
+            Resolution::Local {
+                path,
+                directory: false,
+            } => Ok(ResolveResult::File(self.root.join(path))),
+            _ => Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("`{specifier}` is not a stylesheet of the source tree"),
+            )),
+        }
+    }
+}
+
+/// `@import`s inlined into one stylesheet, with every `url()` rewritten to be
+/// relative to the bundle (`entry`, a path relative to `root`). The result is
+/// CSS text for the usual transform (minification, references).
+pub fn bundle(root: &std::path::Path, entry: &str, base: &str) -> Result<String, Diagnostic> {
+    use lightningcss::bundler::Bundler;
+    let provider = TreeProvider {
+        root,
+        base,
+        texts: elsa::sync::FrozenVec::new(),
+    };
+    let mut bundler = Bundler::new(&provider, None, ParserOptions::default());
+    let mut sheet = bundler
+        .bundle(&root.join(entry))
+        .map_err(|e| Diagnostic::warning("", format!("CSS bundle: {}: kept as written", e.kind)))?;
+    let sources: Vec<Option<String>> = sheet
+        .sources
+        .iter()
+        .map(|s| provider.relative(std::path::Path::new(s)))
+        .collect();
+    let mut rebase = Rebase {
+        sources: &sources,
+        entry,
+        base,
+        current: None,
+    };
+    let _ = sheet.visit(&mut rebase);
+    sheet
+        .to_css(PrinterOptions::default())
+        .map(|printed| printed.code)
+        .map_err(|e| Diagnostic::warning("", format!("CSS bundle: {}: kept as written", e.kind)))
+}
+
+/// Rewrites each `url()` from its own file's point of view to the bundle's.
+struct Rebase<'a> {
+    sources: &'a [Option<String>],
+    entry: &'a str,
+    base: &'a str,
+    /// The file the rule being visited came from (urls carry no file).
+    current: Option<u32>,
+}
+
+impl<'i> Visitor<'i> for Rebase<'_> {
+    type Error = Infallible;
+
+    fn visit_types(&self) -> VisitTypes {
+        visit_types!(URLS | IMAGES | RULES | PROPERTIES | TOKENS)
+    }
+
+    fn visit_rule(&mut self, rule: &mut CssRule<'i>) -> Result<(), Self::Error> {
+        let outer = self.current;
+        if let Some(index) = rule_source(rule) {
+            self.current = Some(index);
+        }
+        let result = rule.visit_children(self);
+        self.current = outer;
+        result
+    }
+
+    fn visit_url(&mut self, url: &mut Url<'i>) -> Result<(), Self::Error> {
+        let Some(Some(from)) = self.current.and_then(|i| self.sources.get(i as usize)) else {
+            return Ok(());
+        };
+        if let Some(rebased) = rebase_url(&url.url, from, self.entry, self.base) {
+            url.url = rebased.into();
+        }
+        Ok(())
+    }
+
+    fn visit_image(&mut self, image: &mut Image<'i>) -> Result<(), Self::Error> {
+        if let Image::ImageSet(set) = image {
+            for option in &mut set.options {
+                self.visit_image(&mut option.image)?;
+            }
+            return Ok(());
+        }
+        image.visit_children(self)
+    }
+}
+
+/// The source file (index into the sheet's sources) of a rule.
+fn rule_source(rule: &CssRule<'_>) -> Option<u32> {
+    let loc = match rule {
+        CssRule::Style(r) => r.loc,
+        CssRule::Media(r) => r.loc,
+        CssRule::FontFace(r) => r.loc,
+        CssRule::Supports(r) => r.loc,
+        CssRule::Keyframes(r) => r.loc,
+        CssRule::Page(r) => r.loc,
+        CssRule::LayerBlock(r) => r.loc,
+        CssRule::Container(r) => r.loc,
+        CssRule::Import(r) => r.loc,
+        _ => return None,
+    };
+    Some(loc.source_index)
+}
+
+/// `url`, written in the file `from`, as seen from the file `to` (both
+/// source-relative). Root-relative, external and out-of-tree URLs stay.
+fn rebase_url(url: &str, from: &str, to: &str, base: &str) -> Option<String> {
+    use crate::resolve::{Resolution, path_part, resolve};
+    if from == to || url.starts_with('/') {
+        return None;
+    }
+    let Resolution::Local { path, directory } = resolve(url, from, None, base) else {
+        return None;
+    };
+    let suffix = &url[path_part(url).len()..];
+    let to_dir: Vec<&str> = to.split('/').collect::<Vec<_>>()[..to.matches('/').count()].to_vec();
+    let target: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let common = to_dir
+        .iter()
+        .zip(&target)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut parts: Vec<String> = vec!["..".to_owned(); to_dir.len() - common];
+    parts.extend(
+        target[common..]
+            .iter()
+            .map(|s| crate::rewrite::encode_file_name(s)),
+    );
+    let mut rebased = parts.join("/");
+    if directory {
+        rebased.push('/');
+    }
+    if rebased.is_empty() {
+        rebased.push_str("./");
+    }
+    Some(format!("{rebased}{suffix}"))
+}
+
+#[cfg(test)]
+mod bundle_tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_rebased_to_the_bundle() {
+        assert_eq!(
+            rebase_url(
+                "../../img/a.png?v=1",
+                "css/parts/x.css",
+                "css/main.css",
+                "/"
+            )
+            .as_deref(),
+            Some("../img/a.png?v=1")
+        );
+        assert_eq!(
+            rebase_url("../img/a.png", "css/parts/x.css", "css/main.css", "/").as_deref(),
+            Some("img/a.png")
+        );
+        assert_eq!(
+            rebase_url("icons/b c.svg", "css/parts/x.css", "css/main.css", "/").as_deref(),
+            Some("parts/icons/b%20c.svg")
+        );
+        assert_eq!(
+            rebase_url("/img/a.png", "css/parts/x.css", "main.css", "/"),
+            None
+        );
+        assert_eq!(
+            rebase_url("https://x.example/a.png", "a/x.css", "main.css", "/"),
+            None
+        );
+        assert_eq!(rebase_url("a.png", "css/x.css", "css/x.css", "/"), None);
+    }
+
+    #[test]
+    fn imports_are_inlined_and_urls_follow() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("css/parts")).unwrap();
+        std::fs::write(root.join("css/main.css"), "@import url(https://fonts.example/f.css);\n@import \"parts/x.css\";\nbody { color: red }\n").unwrap();
+        std::fs::write(
+            root.join("css/parts/x.css"),
+            ".x { background: url(../../img/a.png) }\n",
+        )
+        .unwrap();
+        std::fs::write(root.join("secret.css"), ".s{}").unwrap();
+        let css = bundle(root, "css/main.css", "/").unwrap_or_else(|e| panic!("{}", e.message));
+        assert!(css.contains("url(\"../img/a.png\")"), "{css}");
+        assert!(!css.contains("parts/x.css"), "{css}");
+        assert!(css.contains("fonts.example"), "{css}");
+        std::fs::write(
+            root.join("css/evil.css"),
+            "@import \"../../../../etc/x.css\";",
+        )
+        .unwrap();
+        assert!(bundle(root, "css/evil.css", "/").is_err());
+    }
+}

@@ -164,3 +164,31 @@ fn pages_decide_that_an_import_free_script_is_a_module() {
         "{out}"
     );
 }
+
+#[test]
+fn css_bundle_inlines_imports_and_rebases_their_urls() {
+    let site = Site::fixture("site").file("kiln.toml", "[css]\nbundle = true\n");
+    let built = build(site.path(), &["--strict"]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    let m = built.manifest();
+    let main = built.text(&m.files["css/main.css"].output);
+    assert!(!main.contains("@import"), "{main}");
+    let typography = std::fs::read_to_string(site.path().join("css/typography.css")).unwrap();
+    assert!(
+        typography.contains("h1"),
+        "the imported sheet has rules to inline"
+    );
+    let (_, bad) = check_links(&built);
+    assert!(bad.is_empty(), "{bad:#?}");
+    // Imports in a stylesheet that imports one outside the tree stay as written.
+    let evil = Site::new()
+        .file("kiln.toml", "[css]\nbundle = true\n")
+        .file("a.css", "@import \"../outside.css\";\na { color: red }\n");
+    let built = build(evil.path(), &[]);
+    assert!(
+        built.stderr.contains("a.css: warning: CSS bundle"),
+        "{}",
+        built.stderr
+    );
+    assert!(built.text("a.css").contains("@import"));
+}

@@ -78,3 +78,17 @@ fn a_site_under_a_base_path_renders_identically() {
     );
     assert_identical(&report);
 }
+
+#[test]
+fn a_bundled_stylesheet_renders_identically() {
+    let site = crate::util::Site::fixture("site").file("kiln.toml", "[css]\nbundle = true\n");
+    let built = build(site.path(), &[]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    assert!(
+        !built
+            .text(&built.output_of("css/main.css"))
+            .contains("@import")
+    );
+    let report = render_compare(&fixture_path("site"), &built.out, "site-bundled", &[]);
+    assert_identical(&report);
+}
