@@ -115,7 +115,7 @@ impl AssetKind {
 
 /// How a reference uses its target; this decides whether the target gets a
 /// content-hashed name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RefKind {
     /// A resource the page loads (image, stylesheet, script, font, icon): the
@@ -140,7 +140,7 @@ impl RefKind {
 }
 
 /// A URL found inside a file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reference {
     /// Byte range of the URL as written, inside the transformed bytes.
     pub span: Range<usize>,

@@ -30,6 +30,58 @@ pub enum Command {
         after_help = "Examples:\n  kiln build dist -o out\n  kiln build site -o out --base /docs/ --strict\n  kiln build --config kiln.toml --json > summary.json"
     )]
     Build(BuildArgs),
+    /// Inspect or trim the transform and compression cache.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Entries and bytes in the cache.
+    Stats {
+        /// Cache directory (default: .kiln-cache).
+        #[arg(long, value_name = "DIR", default_value = kiln::cache::DEFAULT_DIR)]
+        cache_dir: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the least recently used entries until the cache fits in SIZE.
+    Prune {
+        /// Cache directory (default: .kiln-cache).
+        #[arg(long, value_name = "DIR", default_value = kiln::cache::DEFAULT_DIR)]
+        cache_dir: PathBuf,
+        /// Largest size to keep: bytes, or with a unit (500MB, 2GiB).
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        max_size: u64,
+    },
+}
+
+/// `1000`, `500kB`, `500MB`, `2GiB` → bytes.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("not a size: `{text}`"))?;
+    let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "m" | "mb" => 1e6,
+        "g" | "gb" => 1e9,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` (use B, kB, MB, GB, KiB, MiB, GiB)"
+            ));
+        }
+    };
+    Ok((number * factor) as u64)
 }
 
 #[derive(Debug, Args)]
@@ -48,6 +100,12 @@ pub struct BuildArgs {
     /// Which files get content-hashed names.
     #[arg(long, value_enum)]
     pub hash: Option<HashPolicy>,
+    /// Cache directory for transform and compression results (default: .kiln-cache).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Build without the cache.
+    #[arg(long)]
+    pub no_cache: bool,
     /// Write a source map for each minified JS and CSS file (chained to the input's map).
     #[arg(long)]
     pub sourcemaps: bool,
@@ -84,6 +142,8 @@ impl BuildArgs {
             jobs: self.jobs,
             no_minify: self.no_minify,
             sourcemaps: self.sourcemaps,
+            cache_dir: self.cache_dir.clone(),
+            no_cache: self.no_cache,
         }
     }
 }

@@ -197,6 +197,9 @@ pub struct Config {
     pub transform: TransformOptions,
     /// Inline `@import`ed stylesheets into the stylesheet that imports them. Default: false.
     pub css_bundle: bool,
+    /// The transform and compression cache; `None` builds without one.
+    /// Default: `.kiln-cache` in the working directory.
+    pub cache_dir: Option<PathBuf>,
     /// Files each minifier leaves alone.
     pub skip: MinifySkip,
     /// Any diagnostic fails the build. Default: false.
@@ -227,6 +230,7 @@ impl Config {
             outputs: OutputFormats::default(),
             transform: TransformOptions::minify(),
             css_bundle: false,
+            cache_dir: Some(PathBuf::from(crate::cache::DEFAULT_DIR)),
             skip: MinifySkip::default(),
             strict: false,
             force: false,
@@ -251,6 +255,10 @@ pub struct Overrides {
     pub no_minify: bool,
     /// `--sourcemaps`: write a source map per minified JS and CSS file.
     pub sourcemaps: bool,
+    /// `--cache-dir`.
+    pub cache_dir: Option<PathBuf>,
+    /// `--no-cache`.
+    pub no_cache: bool,
 }
 
 /// `kiln.toml` as written. Every key is optional; unknown keys are errors.
@@ -273,6 +281,7 @@ struct FileConfig {
     outputs: Option<FileOutputs>,
     minify: Option<bool>,
     sourcemaps: Option<bool>,
+    cache_dir: Option<String>,
     css: Option<FileCss>,
     js: Option<FileJs>,
     html: Option<FileHtml>,
@@ -439,6 +448,17 @@ pub fn resolve(overrides: Overrides) -> Result<Config, ConfigError> {
         config.hash_length = n;
     }
     config.keep_originals = file.keep_originals.unwrap_or(true);
+    config.cache_dir = if overrides.no_cache {
+        None
+    } else {
+        Some(
+            overrides
+                .cache_dir
+                .clone()
+                .or_else(|| file.cache_dir.as_ref().map(|d| config_dir.join(d)))
+                .unwrap_or_else(|| PathBuf::from(crate::cache::DEFAULT_DIR)),
+        )
+    };
     config.strict = overrides.strict || file.strict.unwrap_or(false);
     config.force = overrides.force;
     config.jobs = overrides.jobs.or(file.jobs).filter(|&n| n > 0);

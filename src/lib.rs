@@ -8,6 +8,7 @@
 //! them together; [`build`] is the entry point.
 
 pub mod asset;
+pub mod cache;
 pub mod compress;
 pub mod config;
 pub mod diag;

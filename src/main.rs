@@ -27,6 +27,7 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let code = match cli.command {
         cli::Command::Build(args) => build(&args),
+        cli::Command::Cache(command) => cache(command),
     };
     ExitCode::from(code as u8)
 }
@@ -73,6 +74,41 @@ fn build(args: &cli::BuildArgs) -> Exit {
     } else {
         Exit::BuildFailed
     }
+}
+
+fn cache(command: cli::CacheCommand) -> Exit {
+    match command {
+        cli::CacheCommand::Stats { cache_dir, json } => {
+            let stats = kiln::cache::stats(&cache_dir);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&stats).expect("stats serialise")
+                );
+            } else {
+                println!(
+                    "{}: {} transform entries ({}), {} precompressed entries ({})",
+                    cache_dir.display(),
+                    stats.transform_entries,
+                    kiln::report::human_bytes(stats.transform_bytes),
+                    stats.variants_entries,
+                    kiln::report::human_bytes(stats.variants_bytes)
+                );
+            }
+        }
+        cli::CacheCommand::Prune {
+            cache_dir,
+            max_size,
+        } => {
+            let (removed, freed) = kiln::cache::prune(&cache_dir, max_size);
+            println!(
+                "{}: removed {removed} entries ({})",
+                cache_dir.display(),
+                kiln::report::human_bytes(freed)
+            );
+        }
+    }
+    Exit::Success
 }
 
 /// A progress bar on a terminal; one line per stage elsewhere (CI logs).

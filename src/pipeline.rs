@@ -10,6 +10,7 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha384};
 
 use crate::asset::{Asset, AssetKind};
+use crate::cache::Cache;
 use crate::compress::{is_compressible, precompress};
 use crate::config::Config;
 use crate::diag::Diagnostic;
@@ -38,6 +39,9 @@ pub struct BuildOutcome {
     pub timings: Vec<(String, Duration)>,
     pub files_written: usize,
     pub files_removed: usize,
+    /// Transform and compression results found in / missing from the cache.
+    pub cache_hits: usize,
+    pub cache_misses: usize,
     pub duration: Duration,
 }
 
@@ -78,6 +82,8 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
     );
     let mut diagnostics = scanned.diagnostics;
 
+    let cache = config.cache_dir.as_ref().map(Cache::open);
+    let cache = cache.as_ref();
     progress.stage(Stage::Transform, scanned.assets.len());
     // HTML first: how pages load scripts (`type="module"`) decides how the
     // scripts are minified.
@@ -92,7 +98,7 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
                 let t = Instant::now();
                 let mut options = config.skip.options_for(&asset.path, &config.transform);
                 options.module = modules.contains(&asset.path);
-                let result = process(&asset, &options, config);
+                let result = process(&asset, &options, config, cache);
                 progress.advance();
                 Transformed {
                     asset,
@@ -138,7 +144,7 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
     check_collisions(&assets, &linked, config)?;
 
     progress.stage(Stage::Emit, assets.len());
-    let emitted = emit_all(config, &out, &assets, linked, &bytes_in, progress);
+    let emitted = emit_all(config, &out, &assets, linked, &bytes_in, cache, progress);
     let mut files = BTreeMap::new();
     let mut keep: HashSet<PathBuf> = HashSet::new();
     let mut files_written = 0;
@@ -179,12 +185,15 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
 
     diagnostics.sort_by(|a, b| (&a.path, a.line, a.col).cmp(&(&b.path, b.line, b.col)));
     timings.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let (cache_hits, cache_misses) = cache.map_or((0, 0), Cache::counts);
     Ok(BuildOutcome {
         manifest,
         diagnostics,
         timings,
         files_written,
         files_removed,
+        cache_hits,
+        cache_misses,
         duration: started.elapsed(),
     })
 }
@@ -338,6 +347,7 @@ fn process(
     asset: &Asset,
     options: &TransformOptions,
     config: &Config,
+    cache: Option<&Cache>,
 ) -> std::result::Result<FileResult, Diagnostic> {
     let bytes = std::fs::read(&asset.source)
         .map_err(|e| Diagnostic::error(&asset.source, format!("cannot read file: {e}")))?;
@@ -356,9 +366,13 @@ fn process(
         });
     }
     let mut bundle_diagnostics = Vec::new();
+    let mut source_hash = input_hash;
     let bytes = if config.css_bundle && asset.kind == AssetKind::Css && options.css.is_some() {
         match crate::transform::css::bundle(&config.source, &asset.path, &config.base) {
-            Ok(text) => text.into_bytes(),
+            Ok(text) => {
+                source_hash = blake3::hash(text.as_bytes());
+                text.into_bytes()
+            }
             Err(d) => {
                 bundle_diagnostics.push(d);
                 bytes
@@ -371,7 +385,25 @@ fn process(
     let input_map = wants_map
         .then(|| input_map(asset, &bytes, config))
         .flatten();
-    let t = guarded_transform(asset, bytes, input_map.as_deref(), options);
+    let key = cache.map(|_| {
+        Cache::transform_key(
+            asset.kind,
+            &asset.path,
+            &source_hash,
+            input_map.as_deref(),
+            options,
+        )
+    });
+    let cached = cache
+        .zip(key.as_ref())
+        .and_then(|(c, k)| c.get_transform(k));
+    let t = cached.unwrap_or_else(|| {
+        let t = guarded_transform(asset, bytes, input_map.as_deref(), options);
+        if let Some((c, k)) = cache.zip(key.as_ref()) {
+            c.put_transform(k, &t);
+        }
+        t
+    });
     let hash = blake3::hash(&t.bytes);
     let keep = !t.refs.is_empty() || hash != input_hash;
     let diagnostics = bundle_diagnostics
@@ -443,6 +475,7 @@ fn emit_all(
     assets: &[Asset],
     linked: Vec<Linked>,
     bytes_in: &[u64],
+    cache: Option<&Cache>,
     progress: &dyn Progress,
 ) -> Vec<std::result::Result<Emitted, Diagnostic>> {
     let group = |i: usize| -> u8 {
@@ -480,7 +513,7 @@ fn emit_all(
                     .expect("no panics while locked")
                     .take()
                     .expect("emitted once");
-                let r = emit_one(config, out, &assets[i], l, bytes_in[i]);
+                let r = emit_one(config, out, &assets[i], l, bytes_in[i], cache);
                 progress.advance();
                 (i, r)
             })
@@ -501,6 +534,7 @@ fn emit_one(
     asset: &Asset,
     linked: Linked,
     bytes_in: u64,
+    cache: Option<&Cache>,
 ) -> std::result::Result<Emitted, Diagnostic> {
     let started = Instant::now();
     let fail = |e: Error| Diagnostic::error(&asset.source, format!("cannot write output: {e}"));
@@ -530,7 +564,7 @@ fn emit_one(
     } else if let Some(prev) = previous.filter(|p| variants_exist(&out.root, &paths, p)) {
         (prev.gzip, prev.brotli, None)
     } else {
-        let v = precompress(&bytes, &config.compress);
+        let v = compress_cached(&bytes, &linked.hash, &config.compress, cache);
         (
             v.gzip.as_ref().map(|b| b.len() as u64),
             v.brotli.as_ref().map(|b| b.len() as u64),
@@ -581,6 +615,24 @@ fn emit_one(
         paths: all_paths,
         written,
         time: started.elapsed(),
+    })
+}
+
+/// Precompress, or take the variants from the cache.
+fn compress_cached(
+    bytes: &[u8],
+    hash: &blake3::Hash,
+    options: &crate::config::CompressOptions,
+    cache: Option<&Cache>,
+) -> crate::compress::Variants {
+    let Some(cache) = cache.filter(|_| bytes.len() as u64 >= options.min_size) else {
+        return precompress(bytes, options);
+    };
+    let key = Cache::variants_key(hash, options);
+    cache.get_variants(&key).unwrap_or_else(|| {
+        let v = precompress(bytes, options);
+        cache.put_variants(&key, &v);
+        v
     })
 }
 

@@ -82,6 +82,8 @@ pub struct Summary {
     pub duration_ms: u128,
     pub files_written: usize,
     pub files_removed: usize,
+    pub cache_hits: usize,
+    pub cache_misses: usize,
     pub kinds: BTreeMap<String, Sizes>,
     pub total: Sizes,
     pub slowest: Vec<Timing>,
@@ -125,6 +127,8 @@ impl Summary {
             duration_ms: outcome.duration.as_millis(),
             files_written: outcome.files_written,
             files_removed: outcome.files_removed,
+            cache_hits: outcome.cache_hits,
+            cache_misses: outcome.cache_misses,
             kinds,
             total,
             slowest: outcome
@@ -177,12 +181,14 @@ impl Summary {
         }
         let _ = writeln!(
             out,
-            "{} files in {} ms → {} ({} written, {} removed); {} warnings, {} errors",
+            "{} files in {} ms → {} ({} written, {} removed; cache: {} hits, {} misses); {} warnings, {} errors",
             self.total.files,
             self.duration_ms,
             self.output,
             self.files_written,
             self.files_removed,
+            self.cache_hits,
+            self.cache_misses,
             self.warnings,
             self.errors
         );
