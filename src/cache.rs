@@ -81,7 +81,7 @@ impl Cache {
     ) -> Key {
         let mut h = blake3::Hasher::new();
         h.update(b"transform\0");
-        h.update(env!("CARGO_PKG_VERSION").as_bytes());
+        h.update(code_identity().as_bytes());
         h.update(b"\0");
         h.update(kind.name().as_bytes());
         h.update(b"\0");
@@ -102,7 +102,7 @@ impl Cache {
     pub fn variants_key(bytes: &blake3::Hash, options: &crate::config::CompressOptions) -> Key {
         let mut h = blake3::Hasher::new();
         h.update(b"variants\0");
-        h.update(env!("CARGO_PKG_VERSION").as_bytes());
+        h.update(code_identity().as_bytes());
         h.update(format!("{options:?}").as_bytes());
         h.update(bytes.as_bytes());
         Key(h.finalize())
@@ -230,6 +230,26 @@ impl Cache {
             Ok(())
         });
     }
+}
+
+/// What identifies the code that made an entry: kiln's version and the
+/// running executable's size and modification time, so that a rebuilt kiln
+/// (same version, other minifier) never reads entries an older build wrote.
+fn code_identity() -> &'static blake3::Hash {
+    static IDENTITY: std::sync::OnceLock<blake3::Hash> = std::sync::OnceLock::new();
+    IDENTITY.get_or_init(|| {
+        let mut h = blake3::Hasher::new();
+        h.update(env!("CARGO_PKG_VERSION").as_bytes());
+        if let Ok(meta) = std::env::current_exe().and_then(fs::metadata) {
+            h.update(&meta.len().to_le_bytes());
+            let modified = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+            h.update(&modified.unwrap_or_default().as_nanos().to_le_bytes());
+        }
+        h.finalize()
+    })
 }
 
 /// The options that can change the transform of a file of this kind, so

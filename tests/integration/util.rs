@@ -109,14 +109,18 @@ pub fn build(src: &Path, args: &[&str]) -> Built {
 
 /// `kiln build SRC -o OUT ARGS...`
 pub fn build_into(src: &Path, out: &Path, args: &[&str]) -> Built {
-    let output = kiln()
-        .arg("build")
-        .arg(src)
-        .arg("-o")
-        .arg(out)
-        .args(args)
-        .output()
-        .unwrap();
+    // Tests are hermetic: each build gets an empty cache unless the test
+    // brings its own.
+    let cache = tempfile::tempdir().unwrap();
+    let mut cmd = kiln();
+    cmd.arg("build").arg(src).arg("-o").arg(out).args(args);
+    if !args
+        .iter()
+        .any(|a| a.starts_with("--cache-dir") || *a == "--no-cache")
+    {
+        cmd.arg("--cache-dir").arg(cache.path());
+    }
+    let output = cmd.output().unwrap();
     Built {
         out: out.to_path_buf(),
         _out_dir: None,
