@@ -30,6 +30,17 @@ pub enum Command {
         after_help = "Examples:\n  kiln build dist -o out\n  kiln build site -o out --base /docs/ --strict\n  kiln build --config kiln.toml --json > summary.json"
     )]
     Build(BuildArgs),
+    /// Serve a built output directory the way the CDN will (headers from the manifest,
+    /// precompressed variants, ETag/304, Range, index.html, 404.html).
+    #[command(after_help = "Examples:\n  kiln serve out\n  kiln serve out --addr 127.0.0.1:8080")]
+    Serve {
+        /// The output directory of a build (default: kiln-out).
+        #[arg(default_value = "kiln-out")]
+        out: PathBuf,
+        /// Address to listen on; loopback unless you ask otherwise.
+        #[arg(long, default_value = kiln::serve::DEFAULT_ADDR)]
+        addr: std::net::SocketAddr,
+    },
     /// Inspect or trim the transform and compression cache.
     #[command(subcommand)]
     Cache(CacheCommand),

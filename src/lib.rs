@@ -24,6 +24,7 @@ pub mod report;
 pub mod resolve;
 pub mod rewrite;
 pub mod scan;
+pub mod serve;
 pub mod transform;
 
 pub use config::Config;

@@ -28,6 +28,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         cli::Command::Build(args) => build(&args),
         cli::Command::Cache(command) => cache(command),
+        cli::Command::Serve { out, addr } => serve(out, addr),
     };
     ExitCode::from(code as u8)
 }
@@ -73,6 +74,22 @@ fn build(args: &cli::BuildArgs) -> Exit {
         Exit::Success
     } else {
         Exit::BuildFailed
+    }
+}
+
+fn serve(out: std::path::PathBuf, addr: std::net::SocketAddr) -> Exit {
+    let shown = out.display().to_string();
+    let result = kiln::serve::serve(out, addr, |bound| {
+        use std::io::Write;
+        println!("kiln: serving {shown} at http://{bound}/ (Ctrl-C to stop)");
+        let _ = std::io::stdout().flush();
+    });
+    match result {
+        Ok(()) => Exit::Success,
+        Err(e) => {
+            eprintln!("error: {e}");
+            Exit::Usage
+        }
     }
 }
 

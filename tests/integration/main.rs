@@ -8,6 +8,7 @@ mod minify;
 mod node;
 mod outputs;
 mod render;
+mod serve;
 mod site;
 mod sourcemaps;
 mod util;
