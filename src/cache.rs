@@ -59,10 +59,6 @@ impl Cache {
         }
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// (hits, misses) so far.
     pub fn counts(&self) -> (usize, usize) {
         (

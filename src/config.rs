@@ -73,7 +73,6 @@ pub enum HashPolicy {
 /// root (as in `.gitignore`).
 #[derive(Debug, Clone)]
 pub struct GlobList {
-    patterns: Vec<String>,
     set: GlobSet,
 }
 
@@ -84,17 +83,12 @@ impl GlobList {
             builder.add(compile_glob(p.as_ref()).map_err(|e| (i, e))?);
         }
         Ok(GlobList {
-            patterns: patterns.iter().map(|p| p.as_ref().to_owned()).collect(),
             set: builder.build().map_err(|e| (0, e))?,
         })
     }
 
     pub fn is_match(&self, path: &str) -> bool {
         self.set.is_match(path)
-    }
-
-    pub fn patterns(&self) -> &[String] {
-        &self.patterns
     }
 }
 

@@ -34,8 +34,12 @@ pub enum Error {
         source: io::Error,
     },
 
-    #[error("two files would be written to the same output path {0}")]
-    OutputCollision(String),
+    #[error("{first} and {second} would both be written to {path}: rename one of them")]
+    OutputCollision {
+        path: String,
+        first: String,
+        second: String,
+    },
 }
 
 impl Error {

@@ -380,6 +380,18 @@ fn unit_hash(
                     .collect();
                 let partial = apply(bytes, &edits(bytes, &p.refs, &outside, assets, names));
                 h.update(blake3::hash(&partial).as_bytes());
+                // A generated map is named after the cycle: its content must
+                // count here, or a change to it alone would keep the names.
+                for m in p
+                    .refs
+                    .iter()
+                    .zip(&targets[v])
+                    .filter_map(|(r, t)| t.filter(|_| r.kind == RefKind::SourceMap))
+                {
+                    if let Some(map) = slots[m].as_ref().filter(|p| p.generated_map) {
+                        h.update(map.hash.as_bytes());
+                    }
+                }
             }
             None => {
                 h.update(p.hash.as_bytes());

@@ -48,7 +48,7 @@ fn build(args: &cli::BuildArgs) -> Exit {
             progress.finish();
             eprintln!("error: {e}");
             return match e {
-                kiln::Error::Io { .. } | kiln::Error::OutputCollision(_) => Exit::Output,
+                kiln::Error::Io { .. } => Exit::Output,
                 _ => Exit::Usage,
             };
         }

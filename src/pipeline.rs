@@ -77,7 +77,9 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
         &config.source,
         &ScanOptions {
             exclude: &config.exclude,
-            skip_dir: out.inside_source.then(|| out.root.clone()),
+            skip_dirs: std::iter::once(out.root.clone())
+                .chain(config.cache_dir.clone())
+                .collect(),
         },
     );
     let mut diagnostics = scanned.diagnostics;
@@ -211,12 +213,17 @@ type Render = fn(&Manifest) -> String;
 /// Two files must never be written to one path: a hashed name that equals
 /// another source file's path (or its original-name copy) is refused.
 fn check_collisions(assets: &[Asset], linked: &[Linked], config: &Config) -> Result<()> {
-    let mut taken: HashSet<&str> = HashSet::with_capacity(assets.len() * 2);
+    let mut taken: std::collections::HashMap<&str, &str> =
+        std::collections::HashMap::with_capacity(assets.len() * 2);
     for (asset, l) in assets.iter().zip(linked) {
         let alias = (l.hashed && config.keep_originals).then_some(asset.path.as_str());
         for path in std::iter::once(l.output.as_str()).chain(alias) {
-            if !taken.insert(path) {
-                return Err(Error::OutputCollision(path.to_owned()));
+            if let Some(first) = taken.insert(path, &asset.path) {
+                return Err(Error::OutputCollision {
+                    path: path.to_owned(),
+                    first: first.to_owned(),
+                    second: asset.path.clone(),
+                });
             }
         }
     }

@@ -19,8 +19,8 @@ pub const IGNORE_FILE: &str = ".kilnignore";
 /// Options for [`scan`].
 pub struct ScanOptions<'a> {
     pub exclude: &'a GlobList,
-    /// A directory to skip (the output directory when it lies inside the source).
-    pub skip_dir: Option<PathBuf>,
+    /// Directories to skip (the output and the cache when they lie inside the source).
+    pub skip_dirs: Vec<PathBuf>,
 }
 
 /// What the walk found: the assets (sorted by path) and diagnostics.
@@ -35,10 +35,11 @@ pub struct Scanned {
 /// Walk `root` (which must be a directory) and collect its assets.
 pub fn scan(root: &Path, options: &ScanOptions<'_>) -> Scanned {
     let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-    let skip_dir = options
-        .skip_dir
-        .as_ref()
-        .and_then(|d| d.canonicalize().ok());
+    let skip_dirs: Vec<PathBuf> = options
+        .skip_dirs
+        .iter()
+        .filter_map(|d| d.canonicalize().ok())
+        .collect();
     let mut found = Scanned::default();
     let escaped = Arc::new(Mutex::new(Vec::new()));
 
@@ -55,9 +56,12 @@ pub fn scan(root: &Path, options: &ScanOptions<'_>) -> Scanned {
                 if entry.depth() == 0 {
                     return true;
                 }
-                if let Some(skip) = &skip_dir
+                if !skip_dirs.is_empty()
                     && entry.file_type().is_some_and(|t| t.is_dir())
-                    && entry.path().canonicalize().ok().as_ref() == Some(skip)
+                    && entry
+                        .path()
+                        .canonicalize()
+                        .is_ok_and(|p| skip_dirs.contains(&p))
                 {
                     return false;
                 }
@@ -223,7 +227,7 @@ mod tests {
             root,
             &ScanOptions {
                 exclude: &exclude,
-                skip_dir: None,
+                skip_dirs: Vec::new(),
             },
         );
         assert_eq!(
@@ -250,7 +254,7 @@ mod tests {
             root,
             &ScanOptions {
                 exclude: &exclude,
-                skip_dir: None,
+                skip_dirs: Vec::new(),
             },
         );
         assert_eq!(paths(&scanned), ["alias.txt", "d/in.txt"]);

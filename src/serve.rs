@@ -91,7 +91,8 @@ pub fn router(root: &Path) -> Result<Router> {
     let router = if base.is_empty() {
         Router::new().fallback_service(files)
     } else {
-        Router::new().nest_service(&base, files)
+        // Redirects to a directory's trailing slash must keep the base.
+        Router::new().nest_service(&base, files.redirect_path_prefix(base.clone()))
     };
     Ok(router.layer(middleware::from_fn_with_state(headers, cdn_headers)))
 }
@@ -102,6 +103,14 @@ async fn cdn_headers(
     request: Request,
     next: Next,
 ) -> Response {
+    // The base itself without its slash is a directory URL: redirect.
+    if headers.base.len() > 1 && request.uri().path() == headers.base.trim_end_matches('/') {
+        let mut response = StatusCode::PERMANENT_REDIRECT.into_response();
+        if let Ok(location) = HeaderValue::from_str(&headers.base) {
+            response.headers_mut().insert(header::LOCATION, location);
+        }
+        return response;
+    }
     let served = headers.lookup(request.uri().path()).cloned();
     if let Some(s) = &served
         && matches(request.headers(), &s.etag)

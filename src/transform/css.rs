@@ -251,7 +251,11 @@ fn restore_urls(
     }
     let restored = restore(&code, &restores);
     let shifted = map.as_ref().map(|(printed, _)| {
-        super::sourcemap::shift(printed, &code, Default::default(), &restored.shifts)
+        let lines = super::sourcemap::InsertedLines {
+            byte_columns: true,
+            ..Default::default()
+        };
+        super::sourcemap::shift(printed, &code, lines, &restored.shifts)
     });
     let (mut code, spans) = (restored.text, restored.spans);
     let mut refs: Vec<Reference> = spans

@@ -472,7 +472,10 @@ fn minify_raw_text(buffer: &str, span: &Range<usize>, state: &mut State<'_>) -> 
         },
         Inline::Other => return None,
     };
-    (code.len() < buffer.len()).then(|| Edit {
+    // Minified CSS may print an escaped `</style` literally; it must not end
+    // the element (scripts are escaped by the JS minifier).
+    let closes = code.to_ascii_lowercase().contains("</style");
+    (code.len() < buffer.len() && !closes).then(|| Edit {
         range: span.clone(),
         text: code,
         refs: relocate(refs, state),
@@ -599,6 +602,14 @@ fn on_style_attribute(span: Range<usize>, state: &mut State<'_>) {
         && !raw.contains('&')
         && let Some(m) = css::minify_declarations(raw, &options)
         && m.code.len() < raw.len()
+        && fits_attribute(
+            &m.code,
+            state
+                .text
+                .as_bytes()
+                .get(span.start.wrapping_sub(1))
+                .copied(),
+        )
     {
         let (line, col) = state.index.line_col(span.start);
         let refs = m
@@ -629,6 +640,24 @@ fn on_style_attribute(span: Range<usize>, state: &mut State<'_>) {
     }
     let found = css::extract_declarations(raw, span.start, &state.index);
     state.found.refs.extend(found.refs);
+}
+
+/// Whether minified CSS can stand in an attribute value delimited by
+/// `quote` (the byte before the value: `"`, `'`, or `=` when unquoted)
+/// without changing how the attribute parses.
+fn fits_attribute(code: &str, quote: Option<u8>) -> bool {
+    if code.contains('&') {
+        return false;
+    }
+    match quote {
+        Some(q @ (b'"' | b'\'')) => !code.as_bytes().contains(&q),
+        _ => !code.bytes().any(|b| {
+            matches!(
+                b,
+                b' ' | b'\t' | b'\n' | b'\r' | 0x0C | b'"' | b'\'' | b'=' | b'<' | b'>' | b'`'
+            )
+        }),
+    }
 }
 
 fn on_srcset(span: Range<usize>, state: &mut State<'_>) {
@@ -1016,5 +1045,36 @@ mod start_tag_tests {
             "<input disabled checked>"
         );
         assert_eq!(tidy("<p>", false), "<p>");
+    }
+}
+
+#[cfg(test)]
+mod quoting_tests {
+    use super::*;
+
+    fn min(html: &str) -> String {
+        minify(html.as_bytes(), &HtmlOptions::default())
+            .unwrap()
+            .code
+    }
+
+    #[test]
+    fn minified_css_never_breaks_its_attribute_or_element() {
+        let quoted = "<p style=\"font-family: 'Font Awesome 5 Free'; color: #ff0000\">x</p>";
+        assert_eq!(
+            min(quoted),
+            quoted,
+            "lightningcss would print double quotes"
+        );
+        let single = "<p style='color: #ff0000; margin: 0px'>x</p>";
+        assert_eq!(min(single), "<p style='color:red;margin:0'>x</p>");
+        let unquoted = "<p style=color:#ff0000>x</p>";
+        assert_eq!(min(unquoted), "<p style=color:red>x</p>");
+        let closing = "<style>\n.a::after { content: \"\\3c/style><b>x</b>\" }\n</style>";
+        assert!(
+            !min(closing).to_ascii_lowercase().contains("</style><b>"),
+            "{}",
+            min(closing)
+        );
     }
 }

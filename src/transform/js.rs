@@ -468,6 +468,7 @@ fn minify_in_globals(
         inserted = crate::transform::sourcemap::InsertedLines {
             at: u32::from(shebang),
             count: head.matches('\n').count() as u32,
+            byte_columns: false,
         };
     }
     let restores: Vec<Restore> = marker
@@ -754,7 +755,8 @@ impl Marker<'_, '_> {
         let (line, col) = self
             .index
             .line_col((s.span.lo.0 as usize).saturating_sub(self.start));
-        let token = format!("kiln{}r{}", self.nonce, self.found.len());
+        // The terminator keeps `…_1_` from being a prefix of `…_10_`.
+        let token = format!("kiln{}_{}_", self.nonce, self.found.len());
         s.value = token.as_str().into();
         s.raw = None;
         self.found.push(Found {
@@ -894,5 +896,23 @@ mod minify_tests {
         let js = "const r = await Promise.resolve(1);\nconsole.log(r);";
         assert!(minify(js, ScriptKind::Module, false, &JsOptions::default(), None).is_ok());
         assert!(minify(js, ScriptKind::Classic, false, &JsOptions::default(), None).is_err());
+    }
+}
+
+#[cfg(test)]
+mod many_references_tests {
+    use super::*;
+
+    #[test]
+    fn eleven_and_more_references_keep_their_own_urls() {
+        let mut js = String::new();
+        for i in 0..12 {
+            js.push_str(&format!("import {{ v{i} }} from './m{i}.js';\n"));
+        }
+        js.push_str("console.log(v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11);\n");
+        let m = minify(&js, ScriptKind::Detect, false, &JsOptions::default(), None).unwrap();
+        let urls: Vec<&str> = m.refs.iter().map(|r| &m.code[r.span.clone()]).collect();
+        let want: Vec<String> = (0..12).map(|i| format!("./m{i}.js")).collect();
+        assert_eq!(urls, want, "{}", m.code);
     }
 }

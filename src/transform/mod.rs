@@ -1,7 +1,8 @@
 //! The transform interface: a pure function of (bytes, kind, options) to
-//! (bytes, references, diagnostics). Later stages (minifiers, image optimisers)
-//! plug in here; today every kind passes its bytes through unchanged while the
-//! references are extracted with real parsers.
+//! (bytes, references, diagnostics, source map). The minifiers plug in here
+//! (swc for JS, lightningcss for CSS, kiln's edit list for HTML, lossless
+//! passes for JSON and sitemaps); a file kept as written has its references
+//! extracted by the same parsers.
 //!
 //! A transform never fails: a file it cannot parse is emitted as it came, with a
 //! diagnostic. It does no I/O and knows nothing of other files, so its result can

@@ -17,6 +17,21 @@ pub struct MapRequest<'a> {
 pub struct InsertedLines {
     pub at: u32,
     pub count: u32,
+    /// The map's generated columns count bytes (lightningcss) rather than
+    /// UTF-16 units (the source map format, swc): convert them.
+    pub byte_columns: bool,
+}
+
+/// The UTF-16 column of byte column `col` on line `line` of `text`.
+fn utf16_column(text: &str, line: u32, col: u32) -> u32 {
+    let Some(line_text) = text.split('\n').nth(line as usize) else {
+        return col;
+    };
+    let mut end = (col as usize).min(line_text.len());
+    while !line_text.is_char_boundary(end) {
+        end -= 1;
+    }
+    line_text[..end].encode_utf16().count() as u32
 }
 
 /// Move the tokens of `map` (a map of the printed text before the edits) to
@@ -42,6 +57,11 @@ pub fn shift(
     }
     for token in map.tokens() {
         let (mut line, col) = token.get_dst();
+        let col = if lines.byte_columns {
+            utf16_column(text, line, col)
+        } else {
+            col
+        };
         if line >= lines.at {
             line += lines.count;
         }
@@ -112,7 +132,12 @@ mod tests {
         // One license line inserted at the top; on (new) line 1 a token at
         // column 5 grew by 3.
         let text = "/*! x */\nimport'kilnXYZ';f()\ng()";
-        let shifted = shift(&map, text, InsertedLines { at: 0, count: 1 }, &[(16, 3)]);
+        let lines = InsertedLines {
+            at: 0,
+            count: 1,
+            byte_columns: false,
+        };
+        let shifted = shift(&map, text, lines, &[(16, 3)]);
         let dst: Vec<(u32, u32)> = shifted.tokens().map(|t| t.get_dst()).collect();
         assert_eq!(dst, [(1, 0), (1, 13), (2, 3)]);
     }

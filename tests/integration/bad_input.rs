@@ -253,6 +253,7 @@ fn a_hashed_name_that_collides_with_a_source_file_is_refused() {
     let hashed = build(site.path(), &[]).output_of("a.css");
     site.write(&hashed, "p{}");
     let built = build(site.path(), &["--hash", "all"]);
-    assert_eq!(built.code, 3, "{}", built.stderr);
-    assert_diagnostic(&built.stderr, "same output path");
+    assert_eq!(built.code, 2, "{}", built.stderr);
+    assert_diagnostic(&built.stderr, "would both be written to");
+    assert_diagnostic(&built.stderr, "a.css");
 }

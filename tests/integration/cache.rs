@@ -206,3 +206,23 @@ fn no_cache_builds_without_one() {
     assert_eq!(built.code, 0);
     assert!(!dir.exists());
 }
+
+#[test]
+fn a_cache_inside_the_source_is_not_published() {
+    let site = Site::new().file("a.css", "body { color: #ff0000 }\n".repeat(30));
+    let cache = site.path().join(".cache");
+    let out = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        let built = build_into(
+            site.path(),
+            out.path(),
+            &["--cache-dir", cache.to_str().unwrap()],
+        );
+        assert_eq!(built.code, 0, "{}", built.stderr);
+    }
+    assert!(
+        site.path().join(".cache").is_dir(),
+        "the configured cache was used"
+    );
+    assert!(tree(out.path()).keys().all(|p| !p.starts_with(".cache")));
+}

@@ -208,6 +208,12 @@ fn a_base_path_is_served_under_it() {
     assert_eq!(page.body, built.read("index.html"));
     let css = built.output_of("css/app.css");
     assert_eq!(server.get(&format!("/app/{css}"), &[]).status, 200);
+    let bare = server.get("/app", &[]);
+    assert!((300..400).contains(&bare.status), "{}", bare.status);
+    assert_eq!(bare.header("location"), Some("/app/"));
+    let dir = server.get("/app/css", &[]);
+    assert!((300..400).contains(&dir.status), "{}", dir.status);
+    assert_eq!(dir.header("location"), Some("/app/css/"));
 }
 
 #[test]

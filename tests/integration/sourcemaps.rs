@@ -38,7 +38,7 @@ fn tokens_after_rewritten_references_still_map_to_their_source() {
     // Comments make the sources long enough that minified output plus the
     // map comment is smaller (kiln never makes a file larger).
     let app = "import { helper } from \"./lib/helper.js\";\n\n/* The entry point: it calls the helper with a marker, then\n   appends another marker, so that the test can find both. */\nexport function main() {\n  return helper(\"FIRST_MARKER\") + \"SECOND_MARKER\";\n}\nmain();\n";
-    let css = "/* Stylesheet for the source map test: the rules below are found by\n   their selectors in the minified output. */\n.a {\n  background: url(img/dot.png);\n}\n\n.marker {\n  color: red;\n}\n";
+    let css = "/* Stylesheet for the source map test: the rules below are found by\n   their selectors in the minified output. */\n.é😀é::before { content: \"x\" }\n.a {\n  background: url(img/dot.png);\n}\n\n.marker {\n  color: red;\n}\n";
     let site = Site::new()
         .file(
             "index.html",
@@ -107,4 +107,34 @@ fn maps_chain_to_the_input_map() {
     );
     let (_, bad) = crate::util::check_links(&built);
     assert!(bad.is_empty(), "{bad:#?}");
+}
+
+#[test]
+fn in_a_cycle_a_changed_map_renames_the_file_that_points_at_it() {
+    let a = |comment: &str| {
+        format!(
+            "// {comment}: a long comment that the minifier drops, so only the map changes.\nimport {{ b }} from './b.js';\nexport const a = () => b() + 1;\n"
+        )
+    };
+    let site = Site::new()
+        .file("index.html", "<script type=module src=a.js></script>")
+        .file("a.js", a("first"))
+        .file("b.js", "import { a } from './a.js';\nexport const b = () => 41;\nexport const again = () => a();\n");
+    let first = build(site.path(), &["--sourcemaps"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    site.write("a.js", a("second"));
+    let second = build(site.path(), &["--sourcemaps"]);
+    let (m1, m2) = (first.manifest(), second.manifest());
+    assert_eq!(
+        first.read(&m1.files["a.js"].output).len(),
+        second.read(&m2.files["a.js"].output).len()
+    );
+    assert_ne!(
+        m1.files["a.js.map"].output, m2.files["a.js.map"].output,
+        "the map changed"
+    );
+    assert_ne!(
+        m1.files["a.js"].output, m2.files["a.js"].output,
+        "a hashed name never hides other bytes"
+    );
 }
