@@ -298,24 +298,24 @@ fn add_source_maps(
         return;
     }
     let replaced: HashSet<&str> = maps.iter().map(|(a, _)| a.path.as_str()).collect();
-    let mut sizes = std::collections::HashMap::new();
-    let mut keep = Vec::with_capacity(assets.len());
-    for (i, asset) in assets.iter().enumerate() {
-        if replaced.contains(asset.path.as_str()) {
-            sizes.insert(asset.path.clone(), asset.size);
-        } else {
-            keep.push(i);
-        }
-    }
-    let mut old_assets: Vec<Option<Asset>> = std::mem::take(assets).into_iter().map(Some).collect();
-    let mut old_processed: Vec<Option<Processed>> =
-        std::mem::take(processed).into_iter().map(Some).collect();
-    let old_timings = std::mem::take(timings);
-    for i in keep {
-        assets.push(old_assets[i].take().expect("kept once"));
-        processed.push(old_processed[i].take().expect("kept once"));
-        timings.push(old_timings[i].clone());
-    }
+    let keep: Vec<bool> = assets
+        .iter()
+        .map(|a| !replaced.contains(a.path.as_str()))
+        .collect();
+    let sizes: std::collections::HashMap<String, u64> = assets
+        .iter()
+        .filter(|a| replaced.contains(a.path.as_str()))
+        .map(|a| (a.path.clone(), a.size))
+        .collect();
+    // The same files leave the three parallel lists.
+    let retain = |i: &mut usize| {
+        *i += 1;
+        keep[*i - 1]
+    };
+    let (mut a, mut p, mut t) = (0, 0, 0);
+    assets.retain(|_| retain(&mut a));
+    processed.retain(|_| retain(&mut p));
+    timings.retain(|_| retain(&mut t));
     for (mut asset, p) in maps {
         asset.size = sizes.get(&asset.path).copied().unwrap_or(0);
         timings.push((asset.path.clone(), Duration::ZERO));
