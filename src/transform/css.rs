@@ -381,14 +381,7 @@ impl<'i> Visitor<'i> for UrlCollector {
     }
 
     fn visit_image(&mut self, image: &mut Image<'i>) -> Result<(), Self::Error> {
-        // lightningcss does not descend into `image-set()` options by itself.
-        if let Image::ImageSet(set) = image {
-            for option in &mut set.options {
-                self.visit_image(&mut option.image)?;
-            }
-            return Ok(());
-        }
-        image.visit_children(self)
+        visit_image_set(self, image)
     }
 
     fn visit_rule(&mut self, rule: &mut CssRule<'i>) -> Result<(), Self::Error> {
@@ -401,6 +394,21 @@ impl<'i> Visitor<'i> for UrlCollector {
         }
         rule.visit_children(self)
     }
+}
+
+/// lightningcss does not descend into `image-set()` options by itself: visit
+/// each option's image, and every other image as usual.
+fn visit_image_set<'i, V: Visitor<'i, Error = Infallible>>(
+    visitor: &mut V,
+    image: &mut Image<'i>,
+) -> Result<(), Infallible> {
+    if let Image::ImageSet(set) = image {
+        for option in &mut set.options {
+            visitor.visit_image(&mut option.image)?;
+        }
+        return Ok(());
+    }
+    image.visit_children(visitor)
 }
 
 /// Byte offset of a cssparser position: 0-based line, 1-based column counted in
@@ -748,13 +756,7 @@ impl<'i> Visitor<'i> for Rebase<'_> {
     }
 
     fn visit_image(&mut self, image: &mut Image<'i>) -> Result<(), Self::Error> {
-        if let Image::ImageSet(set) = image {
-            for option in &mut set.options {
-                self.visit_image(&mut option.image)?;
-            }
-            return Ok(());
-        }
-        image.visit_children(self)
+        visit_image_set(self, image)
     }
 }
 
