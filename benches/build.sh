@@ -15,26 +15,12 @@ CACHE=${KILN_BENCH_CACHE:-$HOME/.cache/kiln-bench}
 RESULTS=$CACHE/results
 DOC_PKG=python3.11-doc
 EXTRA_ARGS=("$@")
-SUDO=""
-[[ $(id -u) -eq 0 ]] || SUDO=sudo
-APT_UPDATED=no
 
 log() { echo "bench: $*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=benches/lib.sh
+source "$REPO/benches/lib.sh"
 
-apt_update_once() {
-    [[ $APT_UPDATED == yes ]] || $SUDO apt-get update -qq
-    APT_UPDATED=yes
-}
-is_installed() {
-    [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true) == "install ok installed" ]]
-}
-ensure_pkg() {
-    is_installed "$1" && return
-    apt_update_once
-    log "installing $1"
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null
-}
 
 # python3.11-doc is bookworm's name; where it does not exist, use the generic python3-doc.
 ensure_doc_package() {
@@ -50,14 +36,6 @@ ensure_doc_package() {
     ensure_pkg "$DOC_PKG"
 }
 
-find_kiln() {
-    if [[ -z ${KILN:-} ]]; then
-        KILN=${CARGO_TARGET_DIR:-target}/release/kiln
-        [[ -x $KILN ]] || cargo build --release --locked
-    fi
-    [[ -x $KILN ]] || die "no kiln binary at $KILN"
-    KILN=$(realpath "$KILN")
-}
 
 file_count() { find "$1" -type f | wc -l; }
 size_mib() { du -sbL "$1" | awk '{printf "%.1f", $1 / 1048576}'; }

@@ -31,9 +31,6 @@ WORK=$BENCH/work
 RESULTS=$BENCH/results.md
 TSV=$WORK/results.tsv
 RUNS=${KILN_BENCH_RUNS:-5}
-SUDO=""
-[[ $(id -u) -eq 0 ]] || SUDO=sudo
-APT_UPDATED=no
 FAILED=0
 
 # Exact versions (the newest that install and run on node 20 when this was written).
@@ -71,28 +68,12 @@ CSS_TARGETS="chrome >= 109, edge >= 109, firefox >= 115, safari >= 15.6, ios_saf
 
 log() { echo "minify-bench: $*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=benches/lib.sh
+source "$REPO/benches/lib.sh"
 
 # ---------------------------------------------------------------- set-up
 
-apt_update_once() {
-    [[ $APT_UPDATED == yes ]] || $SUDO apt-get update -qq
-    APT_UPDATED=yes
-}
-is_installed() {
-    [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true) == "install ok installed" ]]
-}
-ensure_pkg() {
-    is_installed "$1" && return
-    apt_update_once
-    log "installing $1"
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null
-}
 
-find_kiln() {
-    KILN=${KILN:-${CARGO_TARGET_DIR:-$REPO/target}/release/kiln}
-    [[ -x $KILN ]] || die "no kiln binary at $KILN (cargo build --release, or set KILN)"
-    KILN=$(realpath "$KILN")
-}
 
 # npm peers and input packages in $NPM_DIR, reinstalled only when the pinned list changes.
 install_npm_packages() {

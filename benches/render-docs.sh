@@ -10,13 +10,16 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${KILN_BENCH_CACHE:-$HOME/.cache/kiln-bench}
-KILN=${KILN:-${CARGO_TARGET_DIR:-$REPO/target}/release/kiln}
 EVERY=${1:-18}
 DOCS=$CACHE/python-docs
 OUT=$CACHE/python-docs-built
 ARTIFACTS=$CACHE/results/render-docs
 
-[[ -x $KILN ]] || (cd "$REPO" && cargo build --release --locked)
+log() { echo "render-docs: $*" >&2; }
+die() { log "error: $*"; exit 1; }
+# shellcheck source=benches/lib.sh
+source "$REPO/benches/lib.sh"
+find_kiln
 [[ -d $DOCS ]] || { echo "run benches/build.sh first: it assembles $DOCS" >&2; exit 1; }
 bash "$REPO/tests/setup.sh"
 
