@@ -21,6 +21,7 @@ use lightningcss::values::url::Url;
 use lightningcss::visit_types;
 use lightningcss::visitor::{Visit, VisitTypes, Visitor};
 
+use super::MinifiedCode;
 use super::placeholder::{Restore, css_string_contents, css_unquoted_safe, restore};
 use super::sourcemap::MapRequest;
 use super::{Extracted, reference, source_mapping_url};
@@ -127,15 +128,6 @@ impl Default for CssOptions {
     }
 }
 
-/// Minified CSS with the references found in it (spans into `code`).
-#[derive(Debug)]
-pub struct MinifiedCss {
-    pub code: String,
-    pub refs: Vec<Reference>,
-    /// The source map, when one was asked for (JSON).
-    pub map: Option<Vec<u8>>,
-}
-
 /// Minify a stylesheet. A stylesheet lightningcss cannot parse is an error
 /// (the caller then keeps the file as written): minifying around a syntax
 /// error could drop rules a browser would keep.
@@ -143,7 +135,7 @@ pub fn minify_stylesheet(
     text: &str,
     options: &CssOptions,
     map: Option<MapRequest<'_>>,
-) -> Result<MinifiedCss, Diagnostic> {
+) -> Result<MinifiedCode, Diagnostic> {
     let targets = Targets::from(options.targets);
     let parser_options = ParserOptions {
         filename: map.map_or_else(String::new, |m| m.file_name.to_owned()),
@@ -186,7 +178,7 @@ pub fn minify_stylesheet(
 }
 
 /// Minify the declarations of a `style` attribute.
-pub fn minify_declarations(text: &str, options: &CssOptions) -> Option<MinifiedCss> {
+pub fn minify_declarations(text: &str, options: &CssOptions) -> Option<MinifiedCode> {
     let targets = Targets::from(options.targets);
     let mut attr = StyleAttribute::parse(text, ParserOptions::default()).ok()?;
     attr.minify(MinifyOptions {
@@ -224,7 +216,7 @@ fn restore_urls(
     code: String,
     dependencies: Vec<Dependency>,
     map: Option<(swc_sourcemap::SourceMap, &str)>,
-) -> MinifiedCss {
+) -> MinifiedCode {
     let mut restores: Vec<Restore> = Vec::new();
     let mut urls: Vec<(String, u32, u32)> = Vec::new();
     for dep in dependencies {
@@ -282,7 +274,7 @@ fn restore_urls(
         });
         super::sourcemap::to_json(&sm)
     });
-    MinifiedCss { code, refs, map }
+    MinifiedCode { code, refs, map }
 }
 
 fn collect(text: &str, index: &LineIndex<'_>, urls: UrlCollector, found: &mut Extracted) {
@@ -571,7 +563,7 @@ mod tests {
 mod minify_tests {
     use super::*;
 
-    fn minify(css: &str) -> MinifiedCss {
+    fn minify(css: &str) -> MinifiedCode {
         let m = minify_stylesheet(css, &CssOptions::default(), None).expect("minifies");
         for r in &m.refs {
             let written = &m.code[r.span.clone()];

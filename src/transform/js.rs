@@ -281,15 +281,6 @@ pub enum ScriptKind {
     Detect,
 }
 
-/// Minified JavaScript with the references found in it (spans into `code`).
-#[derive(Debug)]
-pub struct MinifiedJs {
-    pub code: String,
-    pub refs: Vec<crate::asset::Reference>,
-    /// The source map, when one was asked for (JSON).
-    pub map: Option<Vec<u8>>,
-}
-
 /// Names the source in maps and embeds its contents.
 struct MapConfig<'a>(&'a str);
 
@@ -313,7 +304,7 @@ pub fn minify(
     inline: bool,
     options: &JsOptions,
     map: Option<MapRequest<'_>>,
-) -> Result<MinifiedJs, Diagnostic> {
+) -> Result<MinifiedCode, Diagnostic> {
     use std::panic::{AssertUnwindSafe, catch_unwind};
     let run = || {
         swc_core::common::GLOBALS.set(&Default::default(), || {
@@ -334,7 +325,7 @@ fn minify_in_globals(
     inline: bool,
     options: &JsOptions,
     map: Option<MapRequest<'_>>,
-) -> Result<MinifiedJs, Diagnostic> {
+) -> Result<MinifiedCode, Diagnostic> {
     use swc_core::common::comments::SingleThreadedComments;
     use swc_core::common::sync::Lrc;
     use swc_core::common::{FileName, Mark, SourceMap};
@@ -517,9 +508,10 @@ fn minify_in_globals(
         });
         crate::transform::sourcemap::to_json(&sm)
     });
-    Ok(MinifiedJs { code, refs, map })
+    Ok(MinifiedCode { code, refs, map })
 }
 
+use super::MinifiedCode;
 use super::placeholder::{Restore, js_string_contents, restore};
 use super::sourcemap::MapRequest;
 
@@ -816,7 +808,7 @@ impl swc_core::ecma::visit::VisitMut for Marker<'_, '_> {
 mod minify_tests {
     use super::*;
 
-    fn min(js: &str, kind: ScriptKind) -> MinifiedJs {
+    fn min(js: &str, kind: ScriptKind) -> MinifiedCode {
         let m = minify(js, kind, false, &JsOptions::default(), None).expect("minifies");
         for r in &m.refs {
             assert_eq!(&m.code[r.span.clone()], js_string_contents(&r.url));

@@ -96,6 +96,28 @@ pub fn transform(
     }
 }
 
+/// What the CSS and JS minifiers return: the code, the references in it
+/// (spans into `code`) and, when one was asked for, the source map (JSON).
+#[derive(Debug)]
+pub struct MinifiedCode {
+    pub code: String,
+    pub refs: Vec<Reference>,
+    pub map: Option<Vec<u8>>,
+}
+
+impl From<MinifiedCode> for Minified {
+    fn from(m: MinifiedCode) -> Minified {
+        Minified {
+            code: m.code,
+            found: Extracted {
+                refs: m.refs,
+                ..Extracted::default()
+            },
+            map: m.map,
+        }
+    }
+}
+
 /// Minified text and what was found in it.
 struct Minified {
     code: String,
@@ -116,20 +138,12 @@ fn minify(
         input_map,
     });
     let text = || std::str::from_utf8(bytes).map_err(|e| invalid_utf8(bytes, e));
-    let found = |refs| Extracted {
-        refs,
-        ..Extracted::default()
-    };
     Some(match kind {
         AssetKind::Css => {
             let o = options.css?;
             text()
                 .and_then(|t| css::minify_stylesheet(t, &o, map))
-                .map(|m| Minified {
-                    code: m.code,
-                    found: found(m.refs),
-                    map: m.map,
-                })
+                .map(Minified::from)
         }
         AssetKind::Js => {
             let o = options.js?;
@@ -140,11 +154,7 @@ fn minify(
             };
             text()
                 .and_then(|t| js::minify(t, script, false, &o, map))
-                .map(|m| Minified {
-                    code: m.code,
-                    found: found(m.refs),
-                    map: m.map,
-                })
+                .map(Minified::from)
         }
         AssetKind::Html => {
             let o = options.html?;
