@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use kiln::config::{HashPolicy, Overrides};
+use kiln::config::{Effort, HashPolicy, Overrides};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -40,6 +40,18 @@ pub enum Command {
         /// Address to listen on; loopback unless you ask otherwise.
         #[arg(long, default_value = kiln::serve::DEFAULT_ADDR)]
         addr: std::net::SocketAddr,
+    },
+    /// Build SRC, then rebuild on every change until Ctrl-C; with --serve, serve
+    /// the output like the CDN will, with live reload.
+    #[command(
+        after_help = "Examples:\n  kiln watch dist -o out\n  kiln watch dist -o out --serve\n  kiln watch dist -o out --serve 127.0.0.1:8080\n\nRebuilds use fast compression (gzip 6, brotli 5) unless --compress-effort best is given."
+    )]
+    Watch {
+        #[command(flatten)]
+        build: BuildArgs,
+        /// Serve the output with live reload (default address 127.0.0.1:4173).
+        #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = kiln::serve::DEFAULT_ADDR)]
+        serve: Option<std::net::SocketAddr>,
     },
     /// Inspect or trim the transform and compression cache.
     #[command(subcommand)]
@@ -120,6 +132,9 @@ pub struct BuildArgs {
     /// Write a source map for each minified JS and CSS file (chained to the input's map).
     #[arg(long)]
     pub sourcemaps: bool,
+    /// How hard gzip and brotli work: best (9/11, default) or fast (6/5).
+    #[arg(long, value_enum, value_name = "EFFORT")]
+    pub compress_effort: Option<Effort>,
     /// Do not minify: only rename files and rewrite references.
     #[arg(long)]
     pub no_minify: bool,
@@ -155,6 +170,7 @@ impl BuildArgs {
             sourcemaps: self.sourcemaps,
             cache_dir: self.cache_dir.clone(),
             no_cache: self.no_cache,
+            compress_effort: self.compress_effort,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::io::Write;
 
 use flate2::{Compression, GzBuilder};
 
-use crate::config::CompressOptions;
+use crate::config::{CompressOptions, Effort};
 
 /// The precompressed variants kept for one file.
 #[derive(Debug, Default)]
@@ -50,27 +50,39 @@ pub fn precompress(bytes: &[u8], options: &CompressOptions) -> Variants {
         ((v.len() as f64) <= limit).then_some(v)
     };
     Variants {
-        gzip: options.gzip.then(|| gzip(bytes)).and_then(pays),
-        brotli: options.brotli.then(|| brotli(bytes)).and_then(pays),
+        gzip: options
+            .gzip
+            .then(|| gzip(bytes, options.effort))
+            .and_then(pays),
+        brotli: options
+            .brotli
+            .then(|| brotli(bytes, options.effort))
+            .and_then(pays),
     }
 }
 
-/// gzip at the best level, with an empty header (no name, mtime 0).
-pub fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = GzBuilder::new().mtime(0).write(
-        Vec::with_capacity(bytes.len() / 3 + 64),
-        Compression::best(),
-    );
+/// gzip at level 9 (`best`) or 6 (`fast`), with an empty header (no name, mtime 0).
+pub fn gzip(bytes: &[u8], effort: Effort) -> Vec<u8> {
+    let level = match effort {
+        Effort::Best => Compression::best(),
+        Effort::Fast => Compression::default(),
+    };
+    let mut encoder = GzBuilder::new()
+        .mtime(0)
+        .write(Vec::with_capacity(bytes.len() / 3 + 64), level);
     encoder
         .write_all(bytes)
         .expect("writing to memory cannot fail");
     encoder.finish().expect("writing to memory cannot fail")
 }
 
-/// brotli at quality 11, with a window sized to the input.
-pub fn brotli(bytes: &[u8]) -> Vec<u8> {
+/// brotli at quality 11 (`best`) or 5 (`fast`), with a window sized to the input.
+pub fn brotli(bytes: &[u8], effort: Effort) -> Vec<u8> {
     let params = brotli::enc::BrotliEncoderParams {
-        quality: 11,
+        quality: match effort {
+            Effort::Best => 11,
+            Effort::Fast => 5,
+        },
         lgwin: window_bits(bytes.len()),
         size_hint: bytes.len(),
         ..Default::default()
@@ -109,8 +121,8 @@ mod tests {
         assert_eq!(out, text.as_bytes());
         // mtime is zero and no name is stored: bytes 4..8 are the mtime, byte 3 the flags.
         assert_eq!(&gz[3..8], &[0, 0, 0, 0, 0]);
-        assert_eq!(gzip(text.as_bytes()), gz);
-        assert_eq!(brotli(text.as_bytes()), br);
+        assert_eq!(gzip(text.as_bytes(), Effort::Best), gz);
+        assert_eq!(brotli(text.as_bytes(), Effort::Best), br);
     }
 
     #[test]
@@ -128,6 +140,27 @@ mod tests {
             .collect();
         let v = precompress(&noise, &CompressOptions::default());
         assert!(v.gzip.is_none() && v.brotli.is_none());
+    }
+
+    #[test]
+    fn fast_effort_is_deterministic_and_decodes() {
+        let text = "body { color: red; margin: 0 auto; }\n".repeat(200);
+        let fast = CompressOptions {
+            effort: Effort::Fast,
+            ..CompressOptions::default()
+        };
+        let v = precompress(text.as_bytes(), &fast);
+        let br = v.brotli.unwrap();
+        assert_eq!(br, brotli(text.as_bytes(), Effort::Fast));
+        assert_ne!(br, brotli(text.as_bytes(), Effort::Best));
+        let mut out = Vec::new();
+        brotli::BrotliDecompress(&mut &br[..], &mut out).unwrap();
+        assert_eq!(out, text.as_bytes());
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&v.gzip.unwrap()[..])
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, text.as_bytes());
     }
 
     #[test]

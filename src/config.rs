@@ -26,6 +26,14 @@ pub const DEFAULT_EXCLUDE: &[&str] = &[
     ".svn/**",
     "**/.DS_Store",
     "**/Thumbs.db",
+    // Editors' swap, backup and save-by-rename files.
+    "**/*.swp",
+    "**/*.swx",
+    "**/*~",
+    "**/.#*",
+    "**/4913",
+    "**/*___jb_tmp___",
+    "**/*___jb_old___",
     "kiln.toml",
     ".kilnignore",
     ".kiln-cache/**",
@@ -114,6 +122,21 @@ pub struct CompressOptions {
     pub min_size: u64,
     /// A variant is kept only when it saves at least this fraction of the bytes. Default: 0.05.
     pub min_saving: f64,
+    /// How hard the encoders work. Default: best (`kiln watch`: fast).
+    #[serde(default)]
+    pub effort: Effort,
+}
+
+/// Compression effort: `best` (gzip 9, brotli 11) for what ships, `fast`
+/// (gzip 6, brotli 5) where a rebuild must be quick, as in `kiln watch`.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Effort {
+    #[default]
+    Best,
+    Fast,
 }
 
 impl Default for CompressOptions {
@@ -123,6 +146,7 @@ impl Default for CompressOptions {
             brotli: true,
             min_size: 256,
             min_saving: 0.05,
+            effort: Effort::Best,
         }
     }
 }
@@ -253,6 +277,8 @@ pub struct Overrides {
     pub cache_dir: Option<PathBuf>,
     /// `--no-cache`.
     pub no_cache: bool,
+    /// `--compress-effort`.
+    pub compress_effort: Option<Effort>,
 }
 
 /// `kiln.toml` as written. Every key is optional; unknown keys are errors.
@@ -326,6 +352,7 @@ struct FileCompress {
     brotli: Option<bool>,
     min_size: Option<u64>,
     min_saving: Option<Spanned<f64>>,
+    effort: Option<Effort>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -472,7 +499,11 @@ pub fn resolve(overrides: Overrides) -> Result<Config, ConfigError> {
                 Some(s) => *s.get_ref(),
                 None => d.min_saving,
             },
+            effort: c.effort.unwrap_or(d.effort),
         };
+    }
+    if let Some(effort) = overrides.compress_effort {
+        config.compress.effort = effort;
     }
     resolve_minify(
         &file,

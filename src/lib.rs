@@ -26,6 +26,7 @@ pub mod rewrite;
 pub mod scan;
 pub mod serve;
 pub mod transform;
+pub mod watch;
 
 pub use config::Config;
 pub use error::{Error, Result};

@@ -4,17 +4,28 @@
 //! `Accept-Encoding` with `Vary: Accept-Encoding`; validators are weak ETags
 //! from the content hash (`If-None-Match` → 304); Range requests, directory
 //! `index.html` and the site's `404.html` are served by tower-http.
+//!
+//! `kiln watch --serve` uses the same server in live mode: pages get a small
+//! script (only in responses, never in the build output) that listens to an
+//! event stream and reloads the page, or swaps stylesheets in place when only
+//! CSS changed.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures_util::StreamExt;
+use tokio::sync::broadcast;
 use tower_http::services::{ServeDir, ServeFile};
 
 use crate::error::{Error, Result};
@@ -39,15 +50,22 @@ struct Headers {
 }
 
 impl Headers {
-    fn from_manifest(manifest: &Manifest) -> Headers {
+    /// `live` pages carry the reload script: their validators differ from the
+    /// built bytes'.
+    fn from_manifest(manifest: &Manifest, live: bool) -> Headers {
         let by_path = manifest
             .served()
             .into_iter()
             .map(|s| {
+                let suffix = if live && s.entry.content_type.starts_with("text/html") {
+                    "-live"
+                } else {
+                    ""
+                };
                 let served = Served {
                     content_type: s.entry.content_type.clone(),
                     cache_control: s.cache_control.to_owned(),
-                    etag: format!("W/\"{}\"", &s.entry.blake3[..16]),
+                    etag: format!("W/\"{}{suffix}\"", &s.entry.blake3[..16]),
                 };
                 (format!("{}{}", manifest.base, s.path), served)
             })
@@ -71,38 +89,150 @@ impl Headers {
     }
 }
 
-/// The router serving `root` (a kiln output directory).
-pub fn router(root: &Path) -> Result<Router> {
-    let text = std::fs::read_to_string(root.join(MANIFEST_FILE))
-        .map_err(|e| Error::io(root.join(MANIFEST_FILE), e))?;
-    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| {
-        Error::io(
-            root.join(MANIFEST_FILE),
-            std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-        )
-    })?;
-    let headers = Arc::new(Headers::from_manifest(&manifest));
-    let files = ServeDir::new(root)
-        .precompressed_br()
-        .precompressed_gzip()
-        .append_index_html_on_directories(true)
-        .not_found_service(ServeFile::new(root.join("404.html")));
-    let base = headers.base.trim_end_matches('/').to_owned();
-    let router = if base.is_empty() {
-        Router::new().fallback_service(files)
-    } else {
-        // Redirects to a directory's trailing slash must keep the base.
-        Router::new().nest_service(&base, files.redirect_path_prefix(base.clone()))
-    };
-    Ok(router.layer(middleware::from_fn_with_state(headers, cdn_headers)))
+/// A served output directory: the manifest's headers, swapped after each
+/// rebuild, and in live mode the channel that tells open pages to reload.
+#[derive(Clone)]
+pub struct Site {
+    shared: Arc<Shared>,
 }
 
-/// Conditional requests and the manifest's headers around the file service.
-async fn cdn_headers(
-    State(headers): State<Arc<Headers>>,
-    request: Request,
-    next: Next,
-) -> Response {
+struct Shared {
+    root: PathBuf,
+    headers: RwLock<Arc<Headers>>,
+    /// Counts builds: a page served from an older build than the one its
+    /// event stream reports missed an event while it loaded, and reloads.
+    build: AtomicU64,
+    live: Option<Live>,
+}
+
+/// Live reload: an event stream to every open page, and the last build's
+/// diagnostics for pages that connect later.
+struct Live {
+    events: broadcast::Sender<LiveEvent>,
+    diagnostics: Mutex<Vec<String>>,
+}
+
+/// What a rebuild asks open pages to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveEvent {
+    /// Reload the page.
+    Reload,
+    /// Replace stylesheets: (old URL path, new URL path) pairs, percent-decoded.
+    /// The same path twice means "same name, new bytes".
+    Css(Vec<(String, String)>),
+    /// The build's diagnostics (`path:line:col: severity: message`), shown
+    /// over the page; empty clears them.
+    Diagnostics(Vec<String>),
+}
+
+/// Where the live-reload script and event stream are served.
+pub const LIVE_SCRIPT: &str = "/__kiln/live.js";
+pub const LIVE_EVENTS: &str = "/__kiln/events";
+
+impl Site {
+    /// Serve `root` as `kiln serve` does: exactly the built bytes.
+    pub fn open(root: &Path) -> Result<Site> {
+        let manifest = read_manifest(root)?;
+        Ok(Site::new(
+            root,
+            Headers::from_manifest(&manifest, false),
+            None,
+        ))
+    }
+
+    /// Serve `root` for `kiln watch --serve`: pages get the live-reload script.
+    /// The manifest may not exist yet (the first build failed).
+    pub fn live(root: &Path) -> Site {
+        let headers = read_manifest(root)
+            .map(|m| Headers::from_manifest(&m, true))
+            .unwrap_or_default();
+        let live = Live {
+            events: broadcast::channel(16).0,
+            diagnostics: Mutex::new(Vec::new()),
+        };
+        Site::new(root, headers, Some(live))
+    }
+
+    fn new(root: &Path, headers: Headers, live: Option<Live>) -> Site {
+        Site {
+            shared: Arc::new(Shared {
+                root: root.to_path_buf(),
+                headers: RwLock::new(Arc::new(headers)),
+                build: AtomicU64::new(0),
+                live,
+            }),
+        }
+    }
+
+    /// Take the headers of a new build.
+    pub fn update(&self, manifest: &Manifest) {
+        let headers = Headers::from_manifest(manifest, self.shared.live.is_some());
+        *self.shared.headers.write().expect("no panics while locked") = Arc::new(headers);
+        self.shared.build.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Tell open pages (live mode only).
+    pub fn send(&self, event: LiveEvent) {
+        if let Some(live) = &self.shared.live {
+            if let LiveEvent::Diagnostics(list) = &event {
+                *live.diagnostics.lock().expect("no panics while locked") = list.clone();
+            }
+            // No receiver (no page open) is not an error.
+            let _ = live.events.send(event);
+        }
+    }
+
+    /// The router: the files under the base path, plus the live-reload
+    /// endpoints in live mode.
+    pub fn router(&self) -> Router {
+        let root = &self.shared.root;
+        let files = ServeDir::new(root)
+            .precompressed_br()
+            .precompressed_gzip()
+            .append_index_html_on_directories(true)
+            .not_found_service(ServeFile::new(root.join("404.html")));
+        let base = self.headers().base.trim_end_matches('/').to_owned();
+        let mut router = if base.is_empty() {
+            Router::new().fallback_service(files)
+        } else {
+            // Redirects to a directory's trailing slash must keep the base.
+            Router::new().nest_service(&base, files.redirect_path_prefix(base.clone()))
+        };
+        if self.shared.live.is_some() {
+            router = router
+                .route(LIVE_SCRIPT, get(live_script))
+                .route(LIVE_EVENTS, get(live_events));
+        }
+        router
+            .layer(middleware::from_fn_with_state(self.clone(), cdn_headers))
+            .with_state(self.clone())
+    }
+
+    fn headers(&self) -> Arc<Headers> {
+        Arc::clone(&self.shared.headers.read().expect("no panics while locked"))
+    }
+}
+
+fn read_manifest(root: &Path) -> Result<Manifest> {
+    let path = root.join(MANIFEST_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::io(
+            &path,
+            std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        )
+    })
+}
+
+/// The router serving `root` (a kiln output directory) as `kiln serve` does.
+pub fn router(root: &Path) -> Result<Router> {
+    Ok(Site::open(root)?.router())
+}
+
+/// Conditional requests and the manifest's headers around the file service;
+/// in live mode, the reload script in pages.
+async fn cdn_headers(State(site): State<Site>, mut request: Request, next: Next) -> Response {
+    let headers = site.headers();
     // The base itself without its slash is a directory URL: redirect.
     if headers.base.len() > 1 && request.uri().path() == headers.base.trim_end_matches('/') {
         let mut response = StatusCode::PERMANENT_REDIRECT.into_response();
@@ -122,13 +252,134 @@ async fn cdn_headers(
             .insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
         return response;
     }
+    let live = site.shared.live.is_some();
+    let page = served
+        .as_ref()
+        .is_none_or(|s| s.content_type.starts_with("text/html"));
+    if live && page {
+        // Pages (and the 404 page) are edited on the way out: ask the file
+        // service for the identity encoding and the whole body.
+        let h = request.headers_mut();
+        h.remove(header::ACCEPT_ENCODING);
+        h.remove(header::RANGE);
+    }
+    let head = request.method() == Method::HEAD;
     let mut response = next.run(request).await;
     if let Some(s) = &served
         && (response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED)
     {
         set(response.headers_mut(), s);
     }
+    if live && is_html(response.headers()) {
+        let tag = live_tag(site.shared.build.load(Ordering::SeqCst));
+        if head {
+            // The length a GET would send.
+            let length = response
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+            if let Some(length) = length {
+                response.headers_mut().insert(
+                    header::CONTENT_LENGTH,
+                    HeaderValue::from(length + tag.len()),
+                );
+            }
+        } else {
+            response = with_live_script(response, &tag).await;
+        }
+    }
     response
+}
+
+fn is_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"))
+        && !headers.contains_key(header::CONTENT_ENCODING)
+}
+
+/// The response with the live-reload script tag added to its page.
+async fn with_live_script(response: Response, tag: &str) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_LIVE_PAGE).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(inject(&bytes, tag)))
+}
+
+/// Pages larger than this are not buffered for the live-reload script.
+const MAX_LIVE_PAGE: usize = 64 << 20;
+
+/// `html` with `tag` before its last `</body>`, else at the end.
+fn inject(html: &[u8], tag: &str) -> Vec<u8> {
+    let at = html
+        .windows(6)
+        .rposition(|w| w.eq_ignore_ascii_case(b"</body"))
+        .unwrap_or(html.len());
+    let mut out = Vec::with_capacity(html.len() + tag.len());
+    out.extend_from_slice(&html[..at]);
+    out.extend_from_slice(tag.as_bytes());
+    out.extend_from_slice(&html[at..]);
+    out
+}
+
+/// The script tag pages get, naming the build they were served from.
+fn live_tag(build: u64) -> String {
+    format!("<script src=\"{LIVE_SCRIPT}\" data-kiln-build=\"{build}\" async></script>")
+}
+
+async fn live_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("serve/live.js"),
+    )
+        .into_response()
+}
+
+/// The event stream: the current diagnostics first, then the events of each rebuild.
+async fn live_events(State(site): State<Site>) -> Response {
+    let Some(live) = &site.shared.live else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let diagnostics = live
+        .diagnostics
+        .lock()
+        .expect("no panics while locked")
+        .clone();
+    let receiver = live.events.subscribe();
+    let first = futures_util::stream::iter([
+        sse_event(&LiveEvent::Diagnostics(diagnostics)),
+        Ok(Event::default().event("ready").data(
+            serde_json::json!({ "build": site.shared.build.load(Ordering::SeqCst) }).to_string(),
+        )),
+    ]);
+    let rest = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        let event = match receiver.recv().await {
+            Ok(event) => event,
+            // A slow page missed events: a reload catches it up.
+            Err(broadcast::error::RecvError::Lagged(_)) => LiveEvent::Reload,
+            Err(broadcast::error::RecvError::Closed) => return None,
+        };
+        Some((sse_event(&event), receiver))
+    });
+    Sse::new(first.chain(rest))
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+fn sse_event(event: &LiveEvent) -> std::result::Result<Event, std::convert::Infallible> {
+    let (name, data) = match event {
+        // EventSource drops events without data.
+        LiveEvent::Reload => ("reload", "{}".to_owned()),
+        LiveEvent::Css(swaps) => ("css", serde_json::json!(swaps).to_string()),
+        LiveEvent::Diagnostics(list) => ("diagnostics", serde_json::json!(list).to_string()),
+    };
+    Ok(Event::default().event(name).data(data))
 }
 
 fn set(map: &mut HeaderMap, s: &Served) {
@@ -197,5 +448,24 @@ mod tests {
         h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("*"));
         assert!(matches(&h, "W/\"abd\""));
         assert!(!matches(&HeaderMap::new(), "W/\"abc\""));
+    }
+
+    #[test]
+    fn live_script_goes_before_the_last_body_end_tag() {
+        let tag = live_tag(7);
+        assert!(tag.contains("data-kiln-build=\"7\""));
+        let page = inject(
+            b"<p>x</BODY><!-- </body> in a comment --></Body></html>",
+            &tag,
+        );
+        assert_eq!(
+            String::from_utf8(page).unwrap(),
+            format!("<p>x</BODY><!-- </body> in a comment -->{tag}</Body></html>")
+        );
+        let fragment = inject(b"<p>no body tag", &tag);
+        assert_eq!(
+            String::from_utf8(fragment).unwrap(),
+            format!("<p>no body tag{tag}")
+        );
     }
 }

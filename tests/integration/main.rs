@@ -12,3 +12,4 @@ mod serve;
 mod site;
 mod sourcemaps;
 mod util;
+mod watch;

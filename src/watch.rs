@@ -1,0 +1,426 @@
+//! `kiln watch`: build, then rebuild on every change until Ctrl-C.
+//!
+//! File events come from notify through its debouncer, which joins an
+//! editor's save-by-rename into one change. Events under the output and cache
+//! directories, and paths the build excludes (editors' swap and backup files
+//! among them), are ignored. A rebuild is an ordinary [`build`](crate::build)
+//! with the cache: unchanged files cost a hash and a cache read, changed files
+//! and the files that reference them are redone, stale outputs are removed.
+//! A failed rebuild is reported and the watch goes on; a change to `kiln.toml`
+//! reloads the configuration.
+//!
+//! With `serve`, the output is served as [`kiln serve`](crate::serve) does,
+//! plus live reload: pages reload after a rebuild, or swap their stylesheets
+//! when only CSS changed.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use notify::{EventKind, RecursiveMode};
+use notify_debouncer_full::{DebounceEventResult, new_debouncer};
+
+use crate::asset::AssetKind;
+use crate::config::Config;
+use crate::error::{ConfigError, Error, Result};
+use crate::manifest::Manifest;
+use crate::pipeline::BuildOutcome;
+use crate::report::Silent;
+use crate::serve::{LiveEvent, Site};
+
+/// How `kiln watch` runs.
+#[derive(Debug, Clone)]
+pub struct WatchOptions {
+    /// Serve the output with live reload on this address.
+    pub serve: Option<SocketAddr>,
+    /// Quiet time after the last file event before a rebuild starts.
+    pub debounce: Duration,
+}
+
+impl Default for WatchOptions {
+    fn default() -> Self {
+        WatchOptions {
+            serve: None,
+            debounce: Duration::from_millis(20),
+        }
+    }
+}
+
+/// What the watch reports to its caller (the CLI prints it).
+#[derive(Debug)]
+pub enum WatchEvent<'a> {
+    /// A build finished. `changed` lists the source paths that triggered it
+    /// (empty for the first build).
+    Built {
+        outcome: &'a BuildOutcome,
+        config: &'a Config,
+        changed: &'a [String],
+    },
+    /// A build could not run at all (unreadable configuration, output not writable).
+    Failed {
+        error: String,
+        changed: &'a [String],
+    },
+    /// The server is listening.
+    Serving(SocketAddr),
+    /// Watching this directory.
+    Watching(&'a Path),
+    /// Ctrl-C: the watch is stopping.
+    Stopping,
+}
+
+enum Message {
+    Files(DebounceEventResult),
+    Stop,
+}
+
+/// Build with the configuration `load` returns, then rebuild on changes until
+/// Ctrl-C. `load` runs again when the configuration file changes. Errors
+/// return only when the first build cannot run or the watch cannot start.
+pub fn watch(
+    load: impl Fn() -> std::result::Result<Config, ConfigError>,
+    options: &WatchOptions,
+    mut report: impl FnMut(WatchEvent<'_>),
+) -> Result<()> {
+    let mut config = load().map_err(Error::Config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io(&config.source, e))?;
+    let (sender, messages) = mpsc::channel();
+    {
+        let sender = sender.clone();
+        runtime.spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            let _ = sender.send(Message::Stop);
+            // A second Ctrl-C does not wait for a running build.
+            let _ = tokio::signal::ctrl_c().await;
+            std::process::exit(130);
+        });
+    }
+
+    let mut manifest = match crate::build(&config, &Silent) {
+        Ok(outcome) => {
+            report(WatchEvent::Built {
+                outcome: &outcome,
+                config: &config,
+                changed: &[],
+            });
+            Some(outcome.manifest)
+        }
+        Err(e) => return Err(e),
+    };
+
+    let site = match options.serve {
+        Some(addr) => {
+            let site = Site::live(&config.output);
+            let listener = runtime
+                .block_on(tokio::net::TcpListener::bind(addr))
+                .map_err(|e| Error::io(addr.to_string(), e))?;
+            let bound = listener
+                .local_addr()
+                .map_err(|e| Error::io(addr.to_string(), e))?;
+            let router = site.router();
+            runtime.spawn(async move {
+                let _ = axum::serve(listener, router).await;
+            });
+            report(WatchEvent::Serving(bound));
+            Some(site)
+        }
+        None => None,
+    };
+
+    let root = config
+        .source
+        .canonicalize()
+        .map_err(|e| Error::io(&config.source, e))?;
+    let tick = options.debounce / 4;
+    let mut debouncer = new_debouncer(options.debounce, Some(tick), {
+        let sender = sender.clone();
+        move |result| {
+            let _ = sender.send(Message::Files(result));
+        }
+    })
+    .map_err(|e| Error::io(&root, std::io::Error::other(e)))?;
+    debouncer
+        .watch(&root, RecursiveMode::Recursive)
+        .map_err(|e| Error::io(&root, std::io::Error::other(e)))?;
+    let mut config_file = config
+        .config_file
+        .as_ref()
+        .and_then(|p| p.canonicalize().ok());
+    if let Some(file) = &config_file
+        && !file.starts_with(&root)
+    {
+        debouncer
+            .watch(file, RecursiveMode::NonRecursive)
+            .map_err(|e| Error::io(file, std::io::Error::other(e)))?;
+    }
+    report(WatchEvent::Watching(&config.source));
+
+    while let Ok(message) = messages.recv() {
+        // Join everything that arrived while the last build ran.
+        let mut paths = Vec::new();
+        let mut stop = false;
+        for message in std::iter::once(message).chain(messages.try_iter()) {
+            match message {
+                Message::Stop => stop = true,
+                Message::Files(Ok(events)) => paths.extend(
+                    events
+                        .into_iter()
+                        .filter(|e| is_change(&e.event.kind))
+                        .flat_map(|e| e.event.paths),
+                ),
+                // The watcher lost events (queue overflow): rebuild everything.
+                Message::Files(Err(_)) => paths.push(root.clone()),
+            }
+        }
+        if stop {
+            report(WatchEvent::Stopping);
+            break;
+        }
+        let ignored = Ignored::new(&root, &config);
+        // The configuration file in use, or one created beside the source.
+        let new_config = root.join(crate::config::CONFIG_FILE);
+        let reload_config = paths
+            .iter()
+            .any(|p| Some(p) == config_file.as_ref() || *p == new_config);
+        let mut changed: Vec<String> = paths
+            .iter()
+            .filter(|p| !ignored.ignores(p))
+            .map(|p| relative(&root, p))
+            .collect();
+        changed.sort();
+        changed.dedup();
+        if changed.is_empty() && !reload_config {
+            continue;
+        }
+        if reload_config {
+            changed.insert(0, crate::config::CONFIG_FILE.to_owned());
+            match load() {
+                Ok(c) => {
+                    config = c;
+                    config_file = config
+                        .config_file
+                        .as_ref()
+                        .and_then(|p| p.canonicalize().ok());
+                }
+                Err(e) => {
+                    report(WatchEvent::Failed {
+                        error: e.to_string(),
+                        changed: &changed,
+                    });
+                    continue;
+                }
+            }
+        }
+        match crate::build(&config, &Silent) {
+            Ok(outcome) => {
+                report(WatchEvent::Built {
+                    outcome: &outcome,
+                    config: &config,
+                    changed: &changed,
+                });
+                if let Some(site) = &site {
+                    site.update(&outcome.manifest);
+                    site.send(LiveEvent::Diagnostics(diagnostics(&outcome)));
+                    site.send(live_event(&changed, manifest.as_ref(), &outcome.manifest));
+                }
+                manifest = Some(outcome.manifest);
+            }
+            Err(e) => report(WatchEvent::Failed {
+                error: e.to_string(),
+                changed: &changed,
+            }),
+        }
+    }
+    drop(debouncer);
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    Ok(())
+}
+
+/// Whether a file event can change the build (reads and opens cannot).
+fn is_change(kind: &EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode, MetadataKind, ModifyKind};
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)) => false,
+        _ => true,
+    }
+}
+
+/// Paths whose changes never trigger a rebuild: the build's own output and
+/// cache, and what the build excludes.
+struct Ignored<'a> {
+    root: &'a Path,
+    dirs: Vec<PathBuf>,
+    config: &'a Config,
+}
+
+impl<'a> Ignored<'a> {
+    fn new(root: &'a Path, config: &'a Config) -> Ignored<'a> {
+        let dirs = std::iter::once(&config.output)
+            .chain(config.cache_dir.as_ref())
+            .filter_map(|d| d.canonicalize().ok())
+            .collect();
+        Ignored { root, dirs, config }
+    }
+
+    fn ignores(&self, path: &Path) -> bool {
+        if self.dirs.iter().any(|d| path.starts_with(d)) || !path.starts_with(self.root) {
+            return true;
+        }
+        let rel = relative(self.root, path);
+        !rel.is_empty() && self.config.exclude.is_match(&rel)
+    }
+}
+
+/// `path` relative to `root`, with `/` separators.
+fn relative(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The build's diagnostics as `path:line:col: severity: message` lines, for
+/// the page overlay.
+fn diagnostics(outcome: &BuildOutcome) -> Vec<String> {
+    outcome.diagnostics.iter().map(|d| d.to_string()).collect()
+}
+
+/// What open pages do after a rebuild: when only stylesheets changed, swap
+/// every stylesheet whose output changed (the edited one and those that
+/// import it); otherwise reload.
+fn live_event(changed: &[String], before: Option<&Manifest>, after: &Manifest) -> LiveEvent {
+    let css_only = !changed.is_empty()
+        && changed.iter().all(|p| {
+            p.rsplit_once('.')
+                .is_some_and(|(_, ext)| ext.eq_ignore_ascii_case("css"))
+        });
+    let Some(before) = before.filter(|_| css_only) else {
+        return LiveEvent::Reload;
+    };
+    let swaps = after
+        .files
+        .iter()
+        .filter(|(_, entry)| entry.kind == AssetKind::Css)
+        .filter_map(|(source, entry)| {
+            let old = before.files.get(source)?;
+            (old.blake3 != entry.blake3).then(|| {
+                (
+                    format!("{}{}", before.base, old.output),
+                    format!("{}{}", after.base, entry.output),
+                )
+            })
+        })
+        .collect();
+    LiveEvent::Css(swaps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::FileEntry;
+
+    fn entry(output: &str, kind: AssetKind, blake3: &str) -> FileEntry {
+        FileEntry {
+            output: output.into(),
+            kind,
+            content_type: "text/css; charset=utf-8".into(),
+            cache_control: String::new(),
+            hashed: true,
+            bytes_in: 0,
+            bytes_out: 0,
+            gzip: None,
+            brotli: None,
+            blake3: blake3.into(),
+            integrity: String::new(),
+            aliases: Vec::new(),
+        }
+    }
+
+    fn manifest(files: &[(&str, FileEntry)]) -> Manifest {
+        Manifest {
+            schema: 1,
+            generator: String::new(),
+            base: "/".into(),
+            compression: Default::default(),
+            files: files
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn css_only_changes_swap_changed_stylesheets() {
+        let before = manifest(&[
+            ("a.css", entry("a.111.css", AssetKind::Css, "1")),
+            ("main.css", entry("main.222.css", AssetKind::Css, "2")),
+            ("same.css", entry("same.css", AssetKind::Css, "3")),
+            ("index.html", entry("index.html", AssetKind::Html, "4")),
+        ]);
+        let after = manifest(&[
+            ("a.css", entry("a.aaa.css", AssetKind::Css, "5")),
+            // Imports a.css: renamed too.
+            ("main.css", entry("main.bbb.css", AssetKind::Css, "6")),
+            ("same.css", entry("same.css", AssetKind::Css, "3")),
+            ("index.html", entry("index.html", AssetKind::Html, "7")),
+        ]);
+        assert_eq!(
+            live_event(&["a.css".into()], Some(&before), &after),
+            LiveEvent::Css(vec![
+                ("/a.111.css".into(), "/a.aaa.css".into()),
+                ("/main.222.css".into(), "/main.bbb.css".into()),
+            ])
+        );
+    }
+
+    #[test]
+    fn other_changes_reload() {
+        let m = manifest(&[]);
+        assert_eq!(
+            live_event(&["a.css".into(), "app.js".into()], Some(&m), &m),
+            LiveEvent::Reload
+        );
+        assert_eq!(live_event(&["a.css".into()], None, &m), LiveEvent::Reload);
+        assert_eq!(live_event(&[], Some(&m), &m), LiveEvent::Reload);
+    }
+
+    #[test]
+    fn output_cache_and_excluded_paths_are_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(root.join("out")).unwrap();
+        let mut config = Config::new(&root, root.join("out"));
+        config.cache_dir = None;
+        let ignored = Ignored::new(&root, &config);
+        assert!(ignored.ignores(&root.join("out/index.html")));
+        assert!(ignored.ignores(&root.join(".git/index")));
+        assert!(ignored.ignores(&root.join("css/.site.css.swp")));
+        assert!(ignored.ignores(&root.join("css/site.css~")));
+        assert!(ignored.ignores(Path::new("/elsewhere/x.css")));
+        assert!(!ignored.ignores(&root.join("css/site.css")));
+        assert!(!ignored.ignores(&root.join("css")));
+    }
+
+    #[test]
+    fn reads_are_not_changes() {
+        use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind};
+        assert!(!is_change(&EventKind::Access(AccessKind::Read)));
+        assert!(!is_change(&EventKind::Access(AccessKind::Close(
+            AccessMode::Read
+        ))));
+        assert!(is_change(&EventKind::Access(AccessKind::Close(
+            AccessMode::Write
+        ))));
+        assert!(is_change(&EventKind::Create(CreateKind::File)));
+        assert!(is_change(&EventKind::Modify(ModifyKind::Any)));
+    }
+}

@@ -1,0 +1,507 @@
+//! `kiln watch`: the real binary watching a temporary tree while the test
+//! edits, adds, deletes and renames files and folders; the live-reload event
+//! stream of `--serve`; Ctrl-C. Waits poll the output with a generous limit
+//! that only guards against a hang: nothing here is timed.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use kiln::manifest::Manifest;
+
+use crate::util::Site;
+
+/// How long any one wait may take before the test fails as hung.
+const HANG: Duration = Duration::from_secs(120);
+
+/// A running `kiln watch`, killed when dropped.
+pub struct Watcher {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+    /// `line` looks at output from here on.
+    mark: usize,
+    pub out: PathBuf,
+    pub addr: Option<String>,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+impl Watcher {
+    pub fn start(src: &Path, extra: &[&str]) -> Watcher {
+        let out_dir = tempfile::tempdir().unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let out = out_dir.path().join("out");
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"))
+            .arg("watch")
+            .arg(src)
+            .arg("-o")
+            .arg(&out)
+            .arg("--cache-dir")
+            .arg(cache.path())
+            .args(extra)
+            .env_remove("CI")
+            .env_remove("GITHUB_ACTIONS")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // stdout and stderr in one ordered-enough stream of lines.
+        let (sender, lines) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        for stream in [
+            Box::new(stdout) as Box<dyn Read + Send>,
+            Box::new(stderr) as Box<dyn Read + Send>,
+        ] {
+            let sender = sender.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if sender.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        let mut watcher = Watcher {
+            child,
+            lines,
+            seen: Vec::new(),
+            mark: 0,
+            out,
+            addr: None,
+            _dirs: (out_dir, cache),
+        };
+        watcher.line(|l| l.starts_with("kiln: watching"));
+        watcher.addr = watcher
+            .seen
+            .iter()
+            .find_map(|l| l.split("serving at http://").nth(1))
+            .and_then(|rest| rest.split('/').next())
+            .map(str::to_owned);
+        watcher
+    }
+
+    /// Look only at output from now on. stdout and stderr are read apart, so
+    /// lines of one rebuild can arrive in either order: `line` searches
+    /// everything since the mark.
+    pub fn mark(&mut self) {
+        while let Ok(line) = self.lines.try_recv() {
+            self.seen.push(line);
+        }
+        self.mark = self.seen.len();
+    }
+
+    /// Wait for a line of output since the mark that satisfies `want`; return it.
+    pub fn line(&mut self, want: impl Fn(&str) -> bool) -> String {
+        if let Some(line) = self.seen[self.mark..].iter().find(|l| want(l)) {
+            return line.clone();
+        }
+        let deadline = Instant::now() + HANG;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if want(&line) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("no such line; output so far:\n{}", self.seen.join("\n")),
+            }
+        }
+    }
+
+    /// Wait until `check` holds on the output (rebuilds happen meanwhile).
+    pub fn until(&mut self, what: &str, check: impl Fn(&Path) -> bool) {
+        let deadline = Instant::now() + HANG;
+        while !check(&self.out) {
+            if Instant::now() > deadline {
+                panic!("never: {what}; output so far:\n{}", self.seen.join("\n"));
+            }
+            while let Ok(line) = self.lines.try_recv() {
+                self.seen.push(line);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn manifest(&self) -> Manifest {
+        manifest(&self.out)
+    }
+
+    /// Ctrl-C, and the exit status.
+    pub fn interrupt(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let pid = self.child.id().to_string();
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = Instant::now() + HANG;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+                    self.seen.push(line);
+                }
+                return (status, std::mem::take(&mut self.seen));
+            }
+            assert!(Instant::now() < deadline, "kiln watch ignored Ctrl-C");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn manifest(out: &Path) -> Manifest {
+    // The manifest is replaced atomically, so a read never sees half of it.
+    let text = std::fs::read_to_string(out.join("kiln-manifest.json")).unwrap_or_default();
+    serde_json::from_str(&text).unwrap_or_else(|_| Manifest {
+        schema: 0,
+        generator: String::new(),
+        base: "/".into(),
+        compression: Default::default(),
+        files: Default::default(),
+    })
+}
+
+/// The output path of `source` in the current manifest.
+fn output_of(out: &Path, source: &str) -> Option<String> {
+    manifest(out).files.get(source).map(|e| e.output.clone())
+}
+
+pub fn small_site() -> Site {
+    Site::new()
+        .file(
+            "index.html",
+            "<!doctype html><html><head><meta charset=utf-8><title>Watch</title>\
+             <link rel=stylesheet href=\"css/site.css\"></head>\
+             <body><h1 id=title>Before</h1><p class=note>note</p>\
+             <script type=module src=\"js/app.js\"></script></body></html>\n",
+        )
+        .file(
+            "css/site.css",
+            "body { background: rgb(250, 250, 250); }\n.note { color: rgb(10, 20, 30); }\n\
+             h1 { font: bold 2rem/1.2 system-ui, sans-serif; margin: 0 0 1rem; }\n\
+             p { max-width: 60ch; line-height: 1.5; margin: 0 auto 1rem auto; }\n\
+             a { color: rgb(0, 80, 160); text-decoration: underline; }\n\
+             a:hover, a:focus { color: rgb(0, 40, 80); text-decoration: none; }\n\
+             nav ul { display: flex; gap: 1rem; list-style: none; padding: 0; }\n\
+             footer { border-top: 1px solid rgb(220, 220, 220); padding: 1rem 0; }\n",
+        )
+        .file(
+            "js/app.js",
+            "document.getElementById('title').dataset.ran = 'yes';\n",
+        )
+        .file("extra/notes.txt", "plain text\n")
+}
+
+#[test]
+fn rebuilds_on_edit_add_delete_and_rename() {
+    let site = small_site();
+    let src = site.path();
+    let mut w = Watcher::start(src, &[]);
+    let css_before = output_of(&w.out, "css/site.css").unwrap();
+    assert!(w.out.join(&css_before).is_file());
+
+    // Edit a stylesheet: a new hashed name, the page points at it, the old one goes.
+    w.mark();
+    site.write("css/site.css", "body { background: rgb(1, 2, 3); }\n");
+    w.until("the edited stylesheet is renamed", |out| {
+        output_of(out, "css/site.css").is_some_and(|o| o != css_before)
+    });
+    let css_after = output_of(&w.out, "css/site.css").unwrap();
+    let page = std::fs::read_to_string(w.out.join("index.html")).unwrap();
+    assert!(page.contains(&css_after), "{page}");
+    assert!(
+        std::fs::read_to_string(w.out.join(&css_after))
+            .unwrap()
+            .contains("#010203")
+    );
+    w.until("the old stylesheet is removed", |out| {
+        !out.join(&css_before).exists()
+    });
+    w.line(|l| l.contains("css/site.css → rebuilt"));
+
+    // Add a page in a new folder, then delete it.
+    site.write(
+        "docs/new.html",
+        "<!doctype html><title>New</title><p>new page</p>\n",
+    );
+    w.until("the new page is built", |out| {
+        out.join("docs/new.html").is_file()
+    });
+    std::fs::remove_file(src.join("docs/new.html")).unwrap();
+    w.until("the deleted page is removed", |out| {
+        !out.join("docs/new.html").exists() && output_of(out, "docs/new.html").is_none()
+    });
+
+    // Rename a folder.
+    std::fs::rename(src.join("extra"), src.join("moved")).unwrap();
+    w.until("the renamed folder is rebuilt", |out| {
+        out.join("moved/notes.txt").is_file() && !out.join("extra/notes.txt").exists()
+    });
+
+    // Save by rename, as editors that write atomically do, next to a swap file.
+    site.write("css/.site.css.swp", "swap");
+    site.write(
+        "css/site.css___jb_tmp___",
+        "body { background: rgb(4, 5, 6); }\n",
+    );
+    std::fs::rename(
+        src.join("css/site.css___jb_tmp___"),
+        src.join("css/site.css"),
+    )
+    .unwrap();
+    w.until("the file saved by rename is rebuilt", |out| {
+        output_of(out, "css/site.css")
+            .and_then(|o| std::fs::read_to_string(out.join(o)).ok())
+            .is_some_and(|css| css.contains("#040506"))
+    });
+    let m = w.manifest();
+    assert!(
+        !m.files
+            .keys()
+            .any(|k| k.contains(".swp") || k.contains("jb_tmp")),
+        "editor files leaked into the build: {:?}",
+        m.files.keys().collect::<Vec<_>>()
+    );
+
+    let (status, lines) = w.interrupt();
+    assert!(status.success(), "{status:?}\n{}", lines.join("\n"));
+    assert!(lines.iter().any(|l| l == "kiln: stopped"), "{lines:?}");
+}
+
+#[test]
+fn errors_are_reported_and_cleared_while_watching() {
+    let site = small_site();
+    let mut w = Watcher::start(site.path(), &[]);
+
+    w.mark();
+    site.write(
+        "js/app.js",
+        "document.getElementById('title').dataset.ran = ;\n",
+    );
+    let diagnostic = w.line(|l| l.contains("app.js:1:"));
+    assert!(diagnostic.contains("syntax error"), "{diagnostic}");
+    w.line(|l| l.contains("js/app.js → rebuilt") && l.contains("1 warnings"));
+
+    // The watch goes on: a fix clears the diagnostic.
+    w.mark();
+    site.write("js/app.js", "document.title = 'fixed';\n");
+    w.line(|l| l.contains("js/app.js → rebuilt") && l.contains("0 warnings, 0 errors"));
+    let out = w.out.clone();
+    let js = output_of(&out, "js/app.js").unwrap();
+    assert!(
+        std::fs::read_to_string(out.join(js))
+            .unwrap()
+            .contains("fixed")
+    );
+
+    // A broken kiln.toml is reported and the last good configuration stays.
+    w.mark();
+    site.write("kiln.toml", "[compress]\ngzip = maybe\n");
+    w.line(|l| l.contains("kiln.toml") && l.starts_with("error:"));
+    w.line(|l| l.contains("build failed; still watching"));
+    let css = output_of(&w.out, "css/site.css").unwrap();
+    assert!(w.out.join(format!("{css}.gz")).is_file());
+    site.write("kiln.toml", "[compress]\ngzip = false\n");
+    w.until("the new configuration applies", |out| {
+        !out.join(format!("{css}.gz")).exists() && out.join(format!("{css}.br")).exists()
+    });
+    w.line(|l| l.contains("kiln.toml → rebuilt"));
+}
+
+/// Read server-sent events from `path` until `stop` says enough.
+pub struct EventStream {
+    reader: BufReader<TcpStream>,
+}
+
+impl EventStream {
+    pub fn open(addr: &str) -> EventStream {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(HANG)).unwrap();
+        write!(
+            stream,
+            "GET /__kiln/events HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+        )
+        .unwrap();
+        let mut events = EventStream {
+            reader: BufReader::new(stream),
+        };
+        events.next_named("ready");
+        events
+    }
+
+    /// The next event (name, data), skipping keep-alive comments and chunk sizes.
+    pub fn next(&mut self) -> (String, String) {
+        let (mut name, mut data) = (String::new(), String::new());
+        loop {
+            let mut line = String::new();
+            assert!(
+                self.reader.read_line(&mut line).unwrap() > 0,
+                "event stream closed"
+            );
+            let line = line.trim_end();
+            if let Some(n) = line.strip_prefix("event: ") {
+                name = n.to_owned();
+            } else if let Some(d) = line.strip_prefix("data: ") {
+                data = d.to_owned();
+            } else if line.is_empty() && !name.is_empty() {
+                return (name, data);
+            }
+        }
+    }
+
+    pub fn next_named(&mut self, want: &str) -> String {
+        loop {
+            let (name, data) = self.next();
+            if name == want {
+                return data;
+            }
+        }
+    }
+}
+
+fn get(addr: &str, method: &str, path: &str) -> (String, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAccept-Encoding: br, gzip\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    (
+        String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase(),
+        raw[split + 4..].to_vec(),
+    )
+}
+
+#[test]
+fn serve_sends_css_swaps_and_reloads() {
+    let site = small_site();
+    let mut w = Watcher::start(site.path(), &["--serve", "127.0.0.1:0"]);
+    let addr = w.addr.clone().expect("a serving line");
+
+    // Pages get the reload script in responses, never in the output.
+    let (head, body) = get(&addr, "GET", "/");
+    let body = String::from_utf8(body).unwrap();
+    assert!(
+        body.contains(
+            "<script src=\"/__kiln/live.js\" data-kiln-build=\"0\" async></script></body>"
+        ),
+        "{body}"
+    );
+    assert!(!head.contains("content-encoding"), "{head}");
+    assert!(
+        !std::fs::read_to_string(w.out.join("index.html"))
+            .unwrap()
+            .contains("__kiln")
+    );
+    let (head_only, _) = get(&addr, "HEAD", "/");
+    assert!(
+        head_only.contains(&format!("content-length: {}", body.len())),
+        "{head_only}"
+    );
+    let (_, script) = get(&addr, "GET", "/__kiln/live.js");
+    assert!(String::from_utf8(script).unwrap().contains("EventSource"));
+    // Other files are served as built, precompressed.
+    let css = output_of(&w.out, "css/site.css").unwrap();
+    let (css_head, _) = get(&addr, "GET", &format!("/{css}"));
+    assert!(css_head.contains("content-encoding: br"), "{css_head}");
+
+    let mut events = EventStream::open(&addr);
+    site.write("css/site.css", "body { background: rgb(7, 8, 9); }\n");
+    // An editor's save may arrive as two changes: read swaps until the new bytes.
+    let mut first_old = None;
+    loop {
+        let swaps: Vec<(String, String)> = serde_json::from_str(&events.next_named("css")).unwrap();
+        assert_eq!(swaps.len(), 1, "{swaps:?}");
+        let (old, new) = swaps.into_iter().next().unwrap();
+        first_old.get_or_insert(old);
+        let bytes = std::fs::read_to_string(w.out.join(new.trim_start_matches('/')));
+        if bytes.is_ok_and(|b| b.contains("#070809")) {
+            break;
+        }
+    }
+    assert_eq!(first_old, Some(format!("/{css}")));
+
+    site.write(
+        "index.html",
+        std::fs::read_to_string(site.path().join("index.html"))
+            .unwrap()
+            .replace("Before", "After"),
+    );
+    events.next_named("reload");
+    let (_, body) = get(&addr, "GET", "/");
+    assert!(String::from_utf8(body).unwrap().contains("After"));
+
+    // Diagnostics reach the page, and a fix clears them.
+    site.write("js/app.js", "let = ;\n");
+    let problems = loop {
+        let problems: Vec<String> =
+            serde_json::from_str(&events.next_named("diagnostics")).unwrap();
+        if !problems.is_empty() {
+            break problems;
+        }
+    };
+    assert!(
+        problems.len() == 1 && problems[0].contains("app.js:1:"),
+        "{problems:?}"
+    );
+    w.mark();
+    site.write("js/app.js", "document.title = 'ok';\n");
+    loop {
+        let problems: Vec<String> =
+            serde_json::from_str(&events.next_named("diagnostics")).unwrap();
+        if problems.is_empty() {
+            break;
+        }
+        assert!(problems[0].contains("app.js:1:"), "{problems:?}");
+    }
+    w.line(|l| l.contains("js/app.js → rebuilt"));
+}
+
+#[test]
+fn an_open_page_follows_edits_in_chromium() {
+    let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        harness.join("node_modules").is_dir() && Path::new("/usr/bin/chromium").exists(),
+        "the browser tests need `bash tests/setup.sh` (node, chromium, tests/browser/node_modules)"
+    );
+    let site = small_site();
+    let w = Watcher::start(site.path(), &["--serve", "127.0.0.1:0"]);
+    let addr = w.addr.clone().expect("a serving line");
+    let output = std::process::Command::new("node")
+        .arg(harness.join("live-reload.mjs"))
+        .args(["--url", &format!("http://{addr}/")])
+        .arg("--src")
+        .arg(site.path())
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "harness output is not JSON ({e}):\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let steps = report["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 4, "{report:#}");
+    for step in steps {
+        assert_eq!(step["ok"], true, "{report:#}");
+    }
+    drop(w);
+}
