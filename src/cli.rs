@@ -53,9 +53,66 @@ pub enum Command {
         #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = kiln::serve::DEFAULT_ADDR)]
         serve: Option<std::net::SocketAddr>,
     },
+    /// Deploy a build to an S3-compatible bucket or a local origin directory: only what
+    /// changed, assets before pages, stale files removed after a grace period.
+    #[command(
+        after_help = "Examples:\n  kiln deploy out --to s3://my-bucket/site --dry-run\n  kiln deploy out --to s3://site --endpoint https://ACCOUNT.r2.cloudflarestorage.com --region auto\n  kiln deploy out --to dir:/srv/www\n\nCredentials come from the AWS chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, SSO, web identity (GitHub OIDC), instance metadata. AWS_ENDPOINT_URL is honoured."
+    )]
+    Deploy(DeployArgs),
     /// Inspect or trim the transform and compression cache.
     #[command(subcommand)]
     Cache(CacheCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// The build to deploy (default: `output` in kiln.toml, else kiln-out).
+    pub out: Option<PathBuf>,
+    /// s3://bucket/prefix or dir:/path (default: `deploy.to` in kiln.toml).
+    #[arg(long, value_name = "TARGET")]
+    pub to: Option<String>,
+    /// Configuration file (default: ./kiln.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// S3 endpoint URL (R2, MinIO, SeaweedFS…); AWS when absent.
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// S3 region (default: from the AWS configuration, else us-east-1).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Path-style S3 addressing (endpoint/bucket/key), for MinIO and most self-hosted stores.
+    #[arg(long)]
+    pub path_style: bool,
+    /// How precompressed variants are stored (default: negotiate).
+    #[arg(long, value_enum)]
+    pub encoding: Option<kiln::deploy::Encoding>,
+    /// Uploads in flight at once (default: 16).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// Refuse a deploy that would delete more than N objects.
+    #[arg(long, value_name = "N")]
+    pub max_delete: Option<usize>,
+    /// Deploys a removed file survives before it is deleted (default: 3).
+    #[arg(long, value_name = "N")]
+    pub keep_deploys: Option<u64>,
+    /// Time a removed file survives before it is deleted: 0, 90s, 30m, 12h, 7d (default: 7d).
+    #[arg(long, value_name = "DURATION")]
+    pub keep_for: Option<String>,
+    /// Also delete objects under the prefix that kiln never wrote.
+    #[arg(long)]
+    pub prune_foreign: bool,
+    /// Compare with a full listing and each object's metadata, and repair drift.
+    #[arg(long)]
+    pub verify: bool,
+    /// Print the plan; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Deploy a directory that is not a kiln build, every file as it is.
+    #[arg(long)]
+    pub raw: bool,
+    /// Print the summary (with the plan) as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

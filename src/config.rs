@@ -228,6 +228,8 @@ pub struct Config {
     pub jobs: Option<usize>,
     /// The configuration file that was read, if any.
     pub config_file: Option<PathBuf>,
+    /// `[deploy]` as written in kiln.toml.
+    pub deploy: DeploySettings,
 }
 
 impl Config {
@@ -254,6 +256,7 @@ impl Config {
             force: false,
             jobs: None,
             config_file: None,
+            deploy: DeploySettings::default(),
         }
     }
 }
@@ -306,6 +309,29 @@ struct FileConfig {
     js: Option<FileJs>,
     html: Option<FileHtml>,
     json: Option<FileJson>,
+    deploy: Option<DeploySettings>,
+}
+
+/// `[deploy]` in kiln.toml: defaults for `kiln deploy`, each overridden by its flag.
+/// See `docs/deploy.md`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploySettings {
+    /// `s3://bucket/prefix` or `dir:/path`.
+    pub to: Option<String>,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub path_style: Option<bool>,
+    pub encoding: Option<crate::deploy::Encoding>,
+    pub concurrency: Option<usize>,
+    pub max_delete: Option<usize>,
+    pub keep_deploys: Option<u64>,
+    /// A duration: `0`, `90s`, `30m`, `12h`, `7d`.
+    pub keep_for: Option<String>,
+    pub prune_foreign: Option<bool>,
+    pub multipart_threshold: Option<u64>,
+    /// Run after a deploy that changed non-immutable paths; the paths are on stdin.
+    pub purge_command: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -429,6 +455,7 @@ pub fn resolve(overrides: Overrides) -> Result<Config, ConfigError> {
         .unwrap_or_else(|| PathBuf::from("kiln-out"));
     let mut config = Config::new(source, output);
     config.config_file = config_path;
+    config.deploy = file.deploy.clone().unwrap_or_default();
 
     if let Some(base) = &file.base {
         config.base =

