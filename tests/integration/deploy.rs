@@ -654,3 +654,103 @@ fn dir_origin_deploys_the_same_way() {
     // The emptied folder goes too.
     assert!(!www.join("downloads").exists());
 }
+
+#[test]
+fn s3_multipart_encodings_purge_hook_and_foreign_keys() {
+    // A 12 MB file goes up in parts (threshold 5 MiB from kiln.toml).
+    let build = Build::new();
+    let big: Vec<u8> = (0..12_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    build.site.write("downloads/big.bin", &big);
+    build.rebuild();
+    let dir = tempfile::tempdir().unwrap();
+    let purged = dir.path().join("purged.txt");
+    let config = dir.path().join("kiln.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[deploy]\nmultipart_threshold = 5242880\npurge_command = \"cat > '{}'\"\n",
+            purged.display()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let bucket = bucket("multi");
+    let proxy = Proxy::start(0.0);
+    let target = format!("s3://{bucket}");
+    let first = deploy_json(
+        &build.out,
+        &proxy.endpoint,
+        &["--to", &target, "--config", config],
+    );
+    assert_eq!(first["uploaded"], expected(&build.out, "").len());
+    let stats = proxy.stats();
+    assert_eq!(
+        stats["by_operation"]["CompleteMultipartUpload"], 1,
+        "{stats}"
+    );
+    assert!(
+        stats["by_operation"]["UploadPart"].as_u64().unwrap() >= 2,
+        "{stats}"
+    );
+    assert_eq!(stored(&bucket)["downloads/big.bin"].bytes, big);
+    // The hook got the changed paths that a CDN may hold: no immutable ones.
+    let paths = std::fs::read_to_string(&purged).unwrap();
+    assert!(paths.lines().any(|l| l == "index.html"), "{paths}");
+    let m = manifest(&build.out);
+    let css = &m.files["css/main.css"].output;
+    assert!(!paths.lines().any(|l| l == css), "{paths}");
+
+    // A key kiln never wrote stays, unless --prune-foreign.
+    runtime()
+        .block_on(
+            client()
+                .put_object()
+                .bucket(&bucket)
+                .key("uploaded-by-hand.txt")
+                .body(b"mine".to_vec().into())
+                .send(),
+        )
+        .unwrap();
+    deploy_json(&build.out, &proxy.endpoint, &["--to", &target, "--verify"]);
+    assert!(stored(&bucket).contains_key("uploaded-by-hand.txt"));
+    let pruned = deploy_json(
+        &build.out,
+        &proxy.endpoint,
+        &["--to", &target, "--prune-foreign"],
+    );
+    assert_eq!(pruned["plan"]["deletions"][0], "uploaded-by-hand.txt");
+    assert!(!stored(&bucket).contains_key("uploaded-by-hand.txt"));
+
+    // encoding = gzip: the canonical key holds the gzip variant; none: plain files only.
+    for (encoding, name) in [("gzip", "gz"), ("none", "plain")] {
+        let other = self::bucket(name);
+        deploy_json(
+            &build.out,
+            &server().endpoint,
+            &["--to", &format!("s3://{other}"), "--encoding", encoding],
+        );
+        let got = content(stored(&other), "");
+        assert!(
+            !got.keys().any(|k| k.ends_with(".br") || k.ends_with(".gz")),
+            "{encoding}"
+        );
+        let page = &got["index.html"];
+        let built = std::fs::read(build.out.join("index.html")).unwrap();
+        if encoding == "gzip" {
+            assert_eq!(page.content_encoding.as_deref(), Some("gzip"));
+            assert_eq!(
+                page.bytes,
+                std::fs::read(build.out.join("index.html.gz")).unwrap()
+            );
+        } else {
+            assert_eq!(page.content_encoding, None);
+            assert_eq!(page.bytes, built);
+        }
+        assert_eq!(
+            page.content_type.as_deref(),
+            Some("text/html; charset=utf-8")
+        );
+    }
+}
