@@ -110,6 +110,12 @@ pub struct DeployArgs {
     /// Deploy a directory that is not a kiln build, every file as it is.
     #[arg(long)]
     pub raw: bool,
+    /// Invalidate this CloudFront distribution for the changed paths.
+    #[arg(long, value_name = "DISTRIBUTION_ID")]
+    pub cloudfront: Option<String>,
+    /// After the deploy, fetch the changed URLs under BASE_URL (br, gzip) to fill the CDN.
+    #[arg(long, value_name = "BASE_URL")]
+    pub warm: Option<String>,
     /// Print the summary (with the plan) as JSON on stdout.
     #[arg(long)]
     pub json: bool,

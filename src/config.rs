@@ -332,6 +332,10 @@ pub struct DeploySettings {
     pub multipart_threshold: Option<u64>,
     /// Run after a deploy that changed non-immutable paths; the paths are on stdin.
     pub purge_command: Option<String>,
+    /// CloudFront distribution to invalidate for changed non-immutable paths.
+    pub cloudfront_distribution: Option<String>,
+    /// Base URL to warm after a deploy.
+    pub warm: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -240,6 +240,11 @@ fn deploy_options(
         options.multipart_threshold = n.max(5 << 20);
     }
     options.purge_command = settings.purge_command.clone();
+    options.cloudfront_distribution = args
+        .cloudfront
+        .clone()
+        .or_else(|| settings.cloudfront_distribution.clone());
+    options.warm = args.warm.clone().or_else(|| settings.warm.clone());
     options.verify = args.verify;
     options.dry_run = args.dry_run;
     options.raw = args.raw;

@@ -22,6 +22,7 @@
 //! Origins: [`dir`] (a local directory, what an nginx origin serves) and
 //! [`s3`] (any S3-compatible store).
 
+pub mod cdn;
 pub mod dir;
 pub mod s3;
 
@@ -141,6 +142,10 @@ pub struct DeployOptions {
     /// Objects at least this large are uploaded in parts.
     pub multipart_threshold: u64,
     pub purge_command: Option<String>,
+    /// CloudFront distribution to invalidate for changed paths.
+    pub cloudfront_distribution: Option<String>,
+    /// Fetch the changed URLs under this base after the deploy.
+    pub warm: Option<String>,
 }
 
 impl DeployOptions {
@@ -161,6 +166,8 @@ impl DeployOptions {
             raw: false,
             multipart_threshold: 16 << 20,
             purge_command: None,
+            cloudfront_distribution: None,
+            warm: None,
         }
     }
 }
@@ -401,6 +408,12 @@ impl Plan {
     }
 }
 
+pub fn unix_now_nanos() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
 pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -531,8 +544,19 @@ pub struct DeploySummary {
     pub duration_ms: u128,
     /// Non-immutable keys that changed (what a CDN must purge).
     pub changed_paths: Vec<String>,
+    /// The CloudFront invalidation made, if any.
+    pub invalidation: Option<Invalidation>,
+    /// What warming saw, URL by URL.
+    pub warmed: Vec<cdn::Warmed>,
     /// The plan, in the order it runs.
     pub plan: PlanReport,
+}
+
+/// A CDN invalidation: its id and the paths it listed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Invalidation {
+    pub id: String,
+    pub paths: Vec<String>,
 }
 
 /// The plan as printed by `--dry-run` and `--json`.
@@ -579,7 +603,35 @@ impl DeploySummary {
         } else {
             "deployed"
         };
-        format!(
+        let mut text = String::new();
+        if let Some(i) = &self.invalidation {
+            text.push_str(&format!(
+                "invalidated {} paths on CloudFront ({}): {}\n",
+                i.paths.len(),
+                i.id,
+                i.paths.join(" ")
+            ));
+        }
+        if !self.warmed.is_empty() {
+            let ok = |w: &&cdn::Warmed| (200..300).contains(&w.status);
+            text.push_str(&format!(
+                "warmed {}/{} URLs\n",
+                self.warmed.iter().filter(ok).count(),
+                self.warmed.len()
+            ));
+            for w in self.warmed.iter().filter(|w| !ok(w)) {
+                text.push_str(&format!(
+                    "  {} {}{}\n",
+                    w.status,
+                    w.url,
+                    w.error
+                        .as_deref()
+                        .map(|e| format!(" ({e})"))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+        text + &format!(
             "{verb} to {}: {} uploaded ({}), {} updated ({}), {} unchanged, {} deleted, {} deferred; {} requests in {} ms\n",
             self.target,
             self.uploaded,
@@ -714,6 +766,25 @@ pub fn deploy(out: &Path, options: &DeployOptions) -> Result<DeploySummary> {
                 && !summary.changed_paths.is_empty()
             {
                 purge(command, &summary.changed_paths, &options.target)?;
+            }
+            if let Some(distribution) = &options.cloudfront_distribution
+                && !summary.changed_paths.is_empty()
+            {
+                let paths =
+                    cdn::invalidation_paths(&summary.changed_paths, cdn::MAX_INVALIDATION_PATHS);
+                let id = cdn::invalidate_cloudfront(distribution, &paths, None).await?;
+                summary.invalidation = Some(Invalidation { id, paths });
+            }
+            if let Some(base) = &options.warm {
+                // Canonical URLs only: the CDN picks the variant by Accept-Encoding.
+                let urls: Vec<String> = plan
+                    .uploads
+                    .iter()
+                    .chain(&plan.updates)
+                    .filter(|o| o.content_encoding.is_none() || options.encoding == Encoding::Gzip)
+                    .map(|o| o.key.clone())
+                    .collect();
+                summary.warmed = cdn::warm(base, &urls, options.concurrency).await;
             }
         }
         summary.requests = origin.requests();

@@ -754,3 +754,135 @@ fn s3_multipart_encodings_purge_hook_and_foreign_keys() {
         );
     }
 }
+
+/// A stand-in for the CloudFront API: answers each CreateInvalidation with 201
+/// and hands the requests (head and body) to the test.
+fn cloudfront_mock() -> (String, std::sync::mpsc::Receiver<String>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (sender, requests) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                head.push_str(&line);
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+                <Invalidation xmlns=\"http://cloudfront.amazonaws.com/doc/2020-05-31/\">\
+                <Id>I2KILNTEST</Id><Status>InProgress</Status>\
+                <CreateTime>2026-11-25T00:00:00Z</CreateTime><InvalidationBatch>\
+                <Paths><Quantity>0</Quantity></Paths><CallerReference>x</CallerReference>\
+                </InvalidationBatch></Invalidation>";
+            let _ = write!(
+                stream,
+                "HTTP/1.1 201 Created\r\nContent-Type: text/xml\r\nLocation: http://{addr}/i\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
+                xml.len()
+            );
+            let _ = sender.send(head + &String::from_utf8_lossy(&body));
+        }
+    });
+    (format!("http://{addr}"), requests)
+}
+
+#[test]
+fn cloudfront_invalidation_for_changed_pages_and_warming() {
+    let build = Build::new();
+    let dir = tempfile::tempdir().unwrap();
+    let target = format!("dir:{}", dir.path().join("www").display());
+    let (endpoint, requests) = cloudfront_mock();
+    // The build served like the CDN will: warming fetches through it.
+    let mut serve = std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"))
+        .arg("serve")
+        .arg(&build.out)
+        .args(["--addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(serve.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .split(" at ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    let run = || {
+        let output = kiln()
+            .arg("deploy")
+            .arg(&build.out)
+            .args(["--to", &target, "--json", "--cloudfront", "E2KILNTEST"])
+            .args(["--warm", &base])
+            .env("AWS_ACCESS_KEY_ID", "kiln-test")
+            .env("AWS_SECRET_ACCESS_KEY", "kiln-test-secret")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ENDPOINT_URL_CLOUDFRONT", &endpoint)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
+    };
+    let first = run();
+    let request = requests
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("an invalidation request");
+    assert!(
+        request.starts_with("POST /2020-05-31/distribution/E2KILNTEST/invalidation "),
+        "{request}"
+    );
+    // Many pages changed: collapsed to folders, and never an immutable file by name.
+    let paths = first["invalidation"]["paths"].as_array().unwrap();
+    assert!(paths.len() <= 15, "{paths:?}");
+    assert!(
+        request.contains("<Path>/</Path>") || request.contains("<Path>/*</Path>"),
+        "{request}"
+    );
+    assert_eq!(first["invalidation"]["id"], "I2KILNTEST");
+    // Warming fetched every changed URL; the server chose brotli.
+    let warmed = first["warmed"].as_array().unwrap();
+    assert!(!warmed.is_empty());
+    for w in warmed {
+        assert_eq!(w["status"], 200, "{w}");
+    }
+    let index = warmed
+        .iter()
+        .find(|w| {
+            w["url"].as_str().unwrap().ends_with("/index.html")
+                && !w["url"].as_str().unwrap().contains("/about/")
+        })
+        .unwrap();
+    assert_eq!(index["content_encoding"], "br");
+
+    // Nothing changed: no invalidation.
+    let again = run();
+    assert!(again["invalidation"].is_null());
+    assert!(
+        requests
+            .recv_timeout(std::time::Duration::from_millis(300))
+            .is_err()
+    );
+    let _ = serve.kill();
+    let _ = serve.wait();
+}
