@@ -258,6 +258,7 @@ fn relevant_options(kind: AssetKind, o: &TransformOptions) -> String {
         AssetKind::Json | AssetKind::WebManifest | AssetKind::SourceMap | AssetKind::Xml => {
             format!("{}", o.json)
         }
+        AssetKind::Png => format!("{:?}", o.png),
         _ => String::new(),
     }
 }

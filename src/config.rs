@@ -14,6 +14,7 @@ use crate::transform::TransformOptions;
 use crate::transform::css::CssOptions;
 use crate::transform::html::HtmlOptions;
 use crate::transform::js::JsOptions;
+use crate::transform::png::PngOptions;
 use swc_core::ecma::ast::EsVersion;
 
 /// The name kiln looks for in the source directory, then in the working directory.
@@ -309,6 +310,7 @@ struct FileConfig {
     js: Option<FileJs>,
     html: Option<FileHtml>,
     json: Option<FileJson>,
+    images: Option<FileImages>,
     deploy: Option<DeploySettings>,
 }
 
@@ -373,6 +375,15 @@ struct FileHtml {
 struct FileJson {
     enabled: Option<bool>,
     skip: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileImages {
+    /// Recompress PNG losslessly. Default: true.
+    png: Option<bool>,
+    /// oxipng preset, 0–6. Default: 2.
+    png_level: Option<Spanned<u8>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -668,7 +679,21 @@ fn resolve_minify(
         remove_comments: h.and_then(|h| h.remove_comments).unwrap_or(true),
         templates: h.and_then(|h| h.templates).unwrap_or(false),
     };
+    let images = file.images.as_ref();
+    let png = match images.and_then(|i| i.png_level.as_ref()) {
+        Some(level) if *level.get_ref() > 6 => {
+            return Err(at(
+                level.span(),
+                format!("`images.png_level` must be 0 to 6, got {}", level.get_ref()),
+            ));
+        }
+        Some(level) => PngOptions {
+            level: *level.get_ref(),
+        },
+        None => PngOptions::default(),
+    };
     config.transform = TransformOptions {
+        png: enabled(images.and_then(|i| i.png)).then_some(png),
         css: enabled(file.css.as_ref().and_then(|c| c.enabled)).then_some(css),
         js: enabled(file.js.as_ref().and_then(|j| j.enabled)).then_some(js),
         html: enabled(h.and_then(|h| h.enabled)).then_some(html),

@@ -13,6 +13,7 @@ pub mod html;
 pub mod js;
 pub mod json;
 pub mod placeholder;
+pub mod png;
 pub mod sourcemap;
 pub mod webmanifest;
 pub mod xml;
@@ -33,6 +34,8 @@ pub struct TransformOptions {
     pub html: Option<html::HtmlOptions>,
     /// Minify JSON, web app manifests, source maps and sitemaps (lossless).
     pub json: bool,
+    /// Recompress PNG images losslessly (oxipng).
+    pub png: Option<png::PngOptions>,
     /// Write a source map for each minified JS and CSS file. Default: false.
     pub sourcemaps: bool,
     /// This file is loaded as an ES module (by a page's `<script type="module">`).
@@ -47,6 +50,7 @@ impl TransformOptions {
             js: Some(js::JsOptions::default()),
             html: Some(html::HtmlOptions::default()),
             json: true,
+            png: Some(png::PngOptions::default()),
             sourcemaps: false,
             module: false,
         }
@@ -77,6 +81,18 @@ pub fn transform(
     input_map: Option<&str>,
     options: &TransformOptions,
 ) -> Transformed {
+    if kind == AssetKind::Png
+        && let Some(o) = options.png
+    {
+        return match png::optimize(&bytes, &o) {
+            Ok(Some(smaller)) => finish(smaller, Extracted::default()),
+            Ok(None) => finish(bytes, Extracted::default()),
+            Err(d) => Transformed {
+                diagnostics: vec![d],
+                ..finish(bytes, Extracted::default())
+            },
+        };
+    }
     match minify(kind, path, &bytes, input_map, options) {
         Some(Ok(m)) if m.code.len() < bytes.len() => {
             let mut t = finish(m.code.into_bytes(), m.found);

@@ -5,6 +5,7 @@ mod cache;
 mod cli;
 mod deploy;
 mod hashing;
+mod images;
 mod minify;
 mod node;
 mod outputs;
