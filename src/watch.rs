@@ -274,18 +274,20 @@ impl<'a> Ignored<'a> {
             return true;
         }
         let rel = relative(self.root, path);
-        !rel.is_empty() && self.config.exclude.is_match(&rel)
+        rel != "." && self.config.exclude.is_match(&rel)
     }
 }
 
-/// `path` relative to `root`, with `/` separators.
+/// `path` relative to `root`, with `/` separators; the root itself is `.`.
 fn relative(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root)
+    let rel = path
+        .strip_prefix(root)
         .unwrap_or(path)
         .components()
         .map(|c| c.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()
-        .join("/")
+        .join("/");
+    if rel.is_empty() { ".".to_owned() } else { rel }
 }
 
 /// The build's diagnostics as `path:line:col: severity: message` lines, for

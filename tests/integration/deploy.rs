@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use aws_sdk_s3::Client;
 use kiln::manifest::Manifest;
 
-use crate::util::{Site, build_into, kiln};
+use crate::util::{Site, build_into, kiln, spawn_first_line};
 
 struct Server {
     endpoint: String,
@@ -256,18 +256,13 @@ struct Proxy {
 
 impl Proxy {
     fn start(fault_rate: f64) -> Proxy {
-        let mut child = std::process::Command::new("python3")
-            .arg(repo().join("tests/s3/proxy.py"))
-            .args(["--upstream", &server().endpoint])
-            .args(["--fault-rate", &fault_rate.to_string(), "--seed", "7"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let (child, line) = spawn_first_line(
+            std::process::Command::new("python3")
+                .arg(repo().join("tests/s3/proxy.py"))
+                .args(["--upstream", &server().endpoint])
+                .args(["--fault-rate", &fault_rate.to_string(), "--seed", "7"])
+                .stderr(Stdio::null()),
+        );
         let v: serde_json::Value = serde_json::from_str(&line).expect("proxy line");
         Proxy {
             child,
@@ -648,6 +643,17 @@ fn dir_origin_deploys_the_same_way() {
     build.rebuild();
     assert!(run(&[])["deferred"].as_u64().unwrap() >= 1);
     assert!(www.join(removed).exists());
+    // --max-delete refuses, and changes nothing.
+    let refused = kiln()
+        .arg("deploy")
+        .arg(&build.out)
+        .args(["--to", &target, "--keep-deploys", "1", "--keep-for", "0"])
+        .args(["--max-delete", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--max-delete 0"));
+    assert!(www.join(removed).exists());
     let second = run(&[]);
     assert!(second["deleted"].as_u64().unwrap() >= 1, "{second:#}");
     assert!(!www.join(removed).exists());
@@ -806,17 +812,12 @@ fn cloudfront_invalidation_for_changed_pages_and_warming() {
     let target = format!("dir:{}", dir.path().join("www").display());
     let (endpoint, requests) = cloudfront_mock();
     // The build served like the CDN will: warming fetches through it.
-    let mut serve = std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"))
-        .arg("serve")
-        .arg(&build.out)
-        .args(["--addr", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(serve.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (mut serve, line) = spawn_first_line(
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"))
+            .arg("serve")
+            .arg(&build.out)
+            .args(["--addr", "127.0.0.1:0"]),
+    );
     let base = line
         .split(" at ")
         .nth(1)

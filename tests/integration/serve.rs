@@ -1,11 +1,11 @@
 //! `kiln serve`: a real HTTP client (a raw socket) checks encodings, Vary,
 //! ETag/304, Range, content types, directory indexes and the 404 page.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Stdio};
+use std::process::Child;
 
-use crate::util::{Built, build, fixture_path};
+use crate::util::{Built, build, fixture_path, spawn_first_line};
 
 /// A running `kiln serve`, stopped when dropped.
 struct Server {
@@ -15,17 +15,12 @@ struct Server {
 
 impl Server {
     fn start(built: &Built) -> Server {
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"))
-            .arg("serve")
-            .arg(&built.out)
-            .args(["--addr", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let (child, line) = spawn_first_line(
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"))
+                .arg("serve")
+                .arg(&built.out)
+                .args(["--addr", "127.0.0.1:0"]),
+        );
         let addr = line
             .split("http://")
             .nth(1)

@@ -62,6 +62,21 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Start `command` with stdout piped; return the child and its first line
+/// (where a server says its address).
+pub fn spawn_first_line(command: &mut std::process::Command) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().expect("piped"))
+        .read_line(&mut line)
+        .expect("a first line");
+    (child, line)
+}
+
 pub fn kiln() -> Command {
     let mut cmd = Command::cargo_bin("kiln").expect("kiln binary");
     cmd.env_remove("GITHUB_ACTIONS").env_remove("CI");
