@@ -384,6 +384,10 @@ struct FileImages {
     png: Option<bool>,
     /// oxipng preset, 0–6. Default: 2.
     png_level: Option<Spanned<u8>>,
+    /// `loading="lazy"` + `decoding="async"` on images after the first `lazy_after`. Default: true.
+    lazy: Option<bool>,
+    /// Images at the top of a page that load eagerly. Default: 2.
+    lazy_after: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -678,6 +682,12 @@ fn resolve_minify(
         keep_newlines: h.and_then(|h| h.keep_newlines).unwrap_or(false),
         remove_comments: h.and_then(|h| h.remove_comments).unwrap_or(true),
         templates: h.and_then(|h| h.templates).unwrap_or(false),
+        lazy_images_after: file
+            .images
+            .as_ref()
+            .and_then(|i| i.lazy)
+            .unwrap_or(true)
+            .then(|| file.images.as_ref().and_then(|i| i.lazy_after).unwrap_or(2)),
     };
     let images = file.images.as_ref();
     let png = match images.and_then(|i| i.png_level.as_ref()) {

@@ -74,6 +74,10 @@ pub struct HtmlOptions {
     /// Leave text holding template syntax (`{{ }}`, `{% %}`, `{# #}`) and all
     /// comments as written. Default: false.
     pub templates: bool,
+    /// Give `<img>` elements after the first N (in document order)
+    /// `loading="lazy"` and `decoding="async"`, unless they say otherwise or
+    /// have `fetchpriority="high"`. Default: `Some(2)`.
+    pub lazy_images_after: Option<usize>,
 }
 
 impl Default for HtmlOptions {
@@ -85,6 +89,7 @@ impl Default for HtmlOptions {
             keep_newlines: false,
             remove_comments: true,
             templates: false,
+            lazy_images_after: Some(2),
         }
     }
 }
@@ -110,6 +115,8 @@ struct State<'a> {
     preserve: Rc<Cell<u32>>,
     /// Between `<head>` and the first element of the body.
     in_head: Rc<Cell<bool>>,
+    /// `<img>` elements seen so far.
+    images: usize,
 }
 
 /// References in an HTML document. The document's `<base href>`, if any, is
@@ -154,6 +161,7 @@ fn run(text: &str, minify: Option<HtmlOptions>) -> (Extracted, Vec<Edit>) {
         edits: Vec::new(),
         preserve: Rc::new(Cell::new(0)),
         in_head: Rc::new(Cell::new(false)),
+        images: 0,
     });
     let mut settings = Settings::new()
         .append_element_content_handler(element!("*", |el| {
@@ -211,10 +219,22 @@ fn on_element(el: &mut Element<'_, '_>, state: &mut State<'_>) {
         "script" => Inline::Other,
         _ => state.inline,
     };
-    if state.minify.is_some() {
+    if let Some(options) = state.minify {
         track_context(el, &tag, state);
         let range = el.source_location().bytes();
         let void = VOID.contains(&tag.as_str()) && el.namespace_uri() == HTML_NS;
+        if tag == "img" && el.namespace_uri() == HTML_NS {
+            state.images += 1;
+            if let Some(text) = lazy_attributes(el, state.images, options.lazy_images_after) {
+                // Right after the tag name, before any edit inside the tag.
+                let at = range.start + 1 + tag.len();
+                state.edits.push(Edit {
+                    range: at..at,
+                    text,
+                    refs: Vec::new(),
+                });
+            }
+        }
         if let Some(raw) = state.text.get(range.clone()) {
             for (r, text) in start_tag_edits(raw, void) {
                 state.edits.push(Edit {
@@ -263,6 +283,27 @@ fn on_element(el: &mut Element<'_, '_>, state: &mut State<'_>) {
             }
         }
     }
+}
+
+/// The attributes to add to the `n`th `<img>` (1-based) of a document:
+/// `loading="lazy"` and `decoding="async"`, each unless the tag has its own,
+/// and none for the first `after` images or a `fetchpriority="high"` one.
+fn lazy_attributes(el: &Element<'_, '_>, n: usize, after: Option<usize>) -> Option<String> {
+    let after = after?;
+    let high = el
+        .get_attribute("fetchpriority")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("high"));
+    if n <= after || high {
+        return None;
+    }
+    let mut text = String::new();
+    if !el.has_attribute("loading") {
+        text.push_str(" loading=\"lazy\"");
+    }
+    if !el.has_attribute("decoding") {
+        text.push_str(" decoding=\"async\"");
+    }
+    (!text.is_empty()).then_some(text)
 }
 
 const HTML_NS: &str = "http://www.w3.org/1999/xhtml";
@@ -1076,5 +1117,55 @@ mod quoting_tests {
             "{}",
             min(closing)
         );
+    }
+}
+
+#[cfg(test)]
+mod lazy_image_tests {
+    use super::*;
+
+    fn min(html: &str, after: Option<usize>) -> String {
+        let options = HtmlOptions {
+            lazy_images_after: after,
+            ..HtmlOptions::default()
+        };
+        minify(html.as_bytes(), &options).unwrap().code
+    }
+
+    #[test]
+    fn images_after_the_first_n_load_lazily() {
+        let page = "<p><img src=a.png><IMG   src=b.png alt=b /><img src=c.png><img/><svg><image href=d.png /></svg>";
+        assert_eq!(
+            min(page, Some(2)),
+            "<p><img src=a.png><IMG src=b.png alt=b><img loading=\"lazy\" decoding=\"async\" src=c.png>\
+             <img loading=\"lazy\" decoding=\"async\"><svg><image href=d.png /></svg>"
+        );
+        assert_eq!(min(page, None), min(page, Some(100)));
+    }
+
+    #[test]
+    fn a_tag_that_says_otherwise_keeps_its_word() {
+        let page = "<img src=a.png><img loading=eager src=b.png><img decoding=sync src=c.png>\
+                    <img fetchpriority=HIGH src=d.png>";
+        assert_eq!(
+            min(page, Some(0)),
+            "<img loading=\"lazy\" decoding=\"async\" src=a.png><img decoding=\"async\" loading=eager src=b.png>\
+             <img loading=\"lazy\" decoding=sync src=c.png><img fetchpriority=HIGH src=d.png>"
+        );
+    }
+
+    #[test]
+    fn references_stay_located_after_the_insertion() {
+        let m = minify(
+            b"<img src=a.png><img src=b.png>",
+            &HtmlOptions {
+                lazy_images_after: Some(1),
+                ..HtmlOptions::default()
+            },
+        )
+        .unwrap();
+        for r in &m.found.refs {
+            assert_eq!(&m.code[r.span.clone()], r.url, "{}", m.code);
+        }
     }
 }
