@@ -473,15 +473,17 @@ pub fn plan(
         deploy.saturating_sub(absent.deploy) >= options.keep_deploys
             && now.saturating_sub(absent.since) >= options.keep_for.as_secs()
     };
+    // The state is read from the origin: a key in it that is not plain path
+    // segments (a tampered state) is never deleted.
     let gone = state
         .objects
         .keys()
-        .filter(|k| !wanted.contains(*k))
+        .filter(|k| !wanted.contains(*k) && safe_key(k))
         .map(|k| (k.clone(), Absent { deploy, since: now }));
     let waiting = state
         .absent
         .iter()
-        .filter(|(k, _)| !wanted.contains(*k))
+        .filter(|(k, _)| !wanted.contains(*k) && safe_key(k))
         .map(|(k, a)| (k.clone(), *a));
     for (key, absent) in waiting.chain(gone) {
         if grace_over(&absent) {
@@ -996,6 +998,36 @@ mod tests {
         opts.max_delete = Some(1);
         let err = plan(vec![], &state, Some(&listing), &opts, 10_000).unwrap_err();
         assert!(err.to_string().contains("--max-delete 1"), "{err}");
+    }
+
+    #[test]
+    fn a_tampered_state_cannot_delete_outside_the_prefix() {
+        let state = State {
+            deploys: 9,
+            objects: [
+                ("../other-site/index.html", "1"),
+                ("/etc/passwd", "2"),
+                ("ok.txt", "3"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            absent: [(
+                "a/../../b".to_string(),
+                Absent {
+                    deploy: 1,
+                    since: 0,
+                },
+            )]
+            .into(),
+            ..State::default()
+        };
+        let mut opts = options();
+        opts.keep_deploys = 0;
+        opts.keep_for = Duration::ZERO;
+        let p = plan(vec![], &state, None, &opts, 10_000).unwrap();
+        assert_eq!(p.deletions, ["ok.txt"]);
+        assert!(p.deferred.is_empty());
     }
 
     #[test]
