@@ -50,22 +50,15 @@ struct Headers {
 }
 
 impl Headers {
-    /// `live` pages carry the reload script: their validators differ from the
-    /// built bytes'.
-    fn from_manifest(manifest: &Manifest, live: bool) -> Headers {
+    fn from_manifest(manifest: &Manifest) -> Headers {
         let by_path = manifest
             .served()
             .into_iter()
             .map(|s| {
-                let suffix = if live && s.entry.content_type.starts_with("text/html") {
-                    "-live"
-                } else {
-                    ""
-                };
                 let served = Served {
                     content_type: s.entry.content_type.clone(),
                     cache_control: s.cache_control.to_owned(),
-                    etag: format!("W/\"{}{suffix}\"", &s.entry.blake3[..16]),
+                    etag: format!("W/\"{}\"", &s.entry.blake3[..16]),
                 };
                 (format!("{}{}", manifest.base, s.path), served)
             })
@@ -133,18 +126,14 @@ impl Site {
     /// Serve `root` as `kiln serve` does: exactly the built bytes.
     pub fn open(root: &Path) -> Result<Site> {
         let manifest = read_manifest(root)?;
-        Ok(Site::new(
-            root,
-            Headers::from_manifest(&manifest, false),
-            None,
-        ))
+        Ok(Site::new(root, Headers::from_manifest(&manifest), None))
     }
 
     /// Serve `root` for `kiln watch --serve`: pages get the live-reload script.
     /// The manifest may not exist yet (the first build failed).
     pub fn live(root: &Path) -> Site {
         let headers = read_manifest(root)
-            .map(|m| Headers::from_manifest(&m, true))
+            .map(|m| Headers::from_manifest(&m))
             .unwrap_or_default();
         let live = Live {
             events: broadcast::channel(16).0,
@@ -166,7 +155,7 @@ impl Site {
 
     /// Take the headers of a new build.
     pub fn update(&self, manifest: &Manifest) {
-        let headers = Headers::from_manifest(manifest, self.shared.live.is_some());
+        let headers = Headers::from_manifest(manifest);
         *self.shared.headers.write().expect("no panics while locked") = Arc::new(headers);
         self.shared.build.fetch_add(1, Ordering::SeqCst);
     }
@@ -242,7 +231,15 @@ async fn cdn_headers(State(site): State<Site>, mut request: Request, next: Next)
         return response;
     }
     let served = headers.lookup(request.uri().path()).cloned();
+    let live = site.shared.live.is_some();
+    let page = served
+        .as_ref()
+        .is_none_or(|s| s.content_type.starts_with("text/html"));
+    // A live page differs from build to build (it names its build) even when
+    // the file did not change: it is never revalidated, always sent whole.
+    let live_page = live && page;
     if let Some(s) = &served
+        && !live_page
         && matches(request.headers(), &s.etag)
     {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
@@ -252,16 +249,19 @@ async fn cdn_headers(State(site): State<Site>, mut request: Request, next: Next)
             .insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
         return response;
     }
-    let live = site.shared.live.is_some();
-    let page = served
-        .as_ref()
-        .is_none_or(|s| s.content_type.starts_with("text/html"));
-    if live && page {
+    if live_page {
         // Pages (and the 404 page) are edited on the way out: ask the file
-        // service for the identity encoding and the whole body.
+        // service for the identity encoding and the whole body, unconditionally.
         let h = request.headers_mut();
-        h.remove(header::ACCEPT_ENCODING);
-        h.remove(header::RANGE);
+        for name in [
+            header::ACCEPT_ENCODING,
+            header::RANGE,
+            header::IF_NONE_MATCH,
+            header::IF_MODIFIED_SINCE,
+            header::IF_RANGE,
+        ] {
+            h.remove(name);
+        }
     }
     let head = request.method() == Method::HEAD;
     let mut response = next.run(request).await;
@@ -270,7 +270,12 @@ async fn cdn_headers(State(site): State<Site>, mut request: Request, next: Next)
     {
         set(response.headers_mut(), s);
     }
-    if live && is_html(response.headers()) {
+    let has_body = matches!(response.status(), StatusCode::OK | StatusCode::NOT_FOUND);
+    if live && has_body && is_html(response.headers()) {
+        let h = response.headers_mut();
+        h.remove(header::ETAG);
+        h.remove(header::LAST_MODIFIED);
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         let tag = live_tag(site.shared.build.load(Ordering::SeqCst));
         if head {
             // The length a GET would send.

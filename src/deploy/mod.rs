@@ -389,12 +389,11 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Nothing to upload, delete or wait for.
-    pub fn is_empty(&self) -> bool {
-        self.uploads.is_empty()
-            && self.updates.is_empty()
-            && self.deletions.is_empty()
-            && self.deferred.is_empty()
+    /// Whether the deploy writes anything, or moves a key in or out of its
+    /// grace period.
+    pub fn changes(&self, state: &State) -> bool {
+        !(self.uploads.is_empty() && self.updates.is_empty() && self.deletions.is_empty())
+            || self.next.absent != state.absent
     }
 
     /// Changed paths a CDN may hold stale: everything uploaded except immutable objects.
@@ -717,6 +716,12 @@ pub fn deploy(out: &Path, options: &DeployOptions) -> Result<DeploySummary> {
             ),
         });
     };
+    if matches!(options.target, Target::Dir(_)) && options.encoding == Encoding::Gzip {
+        return Err(Error::Deploy {
+            target: options.target.to_string(),
+            message: "--encoding gzip needs an origin that stores Content-Encoding (S3); a directory cannot: use negotiate with gzip_static".into(),
+        });
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -743,6 +748,12 @@ pub fn deploy(out: &Path, options: &DeployOptions) -> Result<DeploySummary> {
         let plan = plan(objects, &state, listing.as_ref(), options, unix_now())?;
         let mut summary = DeploySummary::new(&options.target, &plan, options.dry_run);
         if !options.dry_run {
+            // Before anything changes, record that the keys about to be
+            // written are in flux: a deploy killed part-way, then followed by
+            // another build (a rollback), must not trust them.
+            if !(plan.uploads.is_empty() && plan.updates.is_empty()) {
+                origin.write_state(&intent(&state, &plan)).await?;
+            }
             for phase in [Phase::Immutable, Phase::Asset, Phase::Html] {
                 let batch: Vec<&Object> = plan
                     .uploads
@@ -760,8 +771,9 @@ pub fn deploy(out: &Path, options: &DeployOptions) -> Result<DeploySummary> {
                 Origin::S3(o) => o.delete_all(&plan.deletions).await?,
             }
             // A deploy that changes nothing leaves the state alone: a no-op
-            // deploy is the one read of the state.
-            if !plan.is_empty() {
+            // deploy is the one read of the state, and does not count towards
+            // `keep_deploys`.
+            if plan.changes(&state) {
                 origin.write_state(&plan.next).await?;
             }
             if let Some(command) = &options.purge_command
@@ -793,6 +805,22 @@ pub fn deploy(out: &Path, options: &DeployOptions) -> Result<DeploySummary> {
         summary.duration_ms = started.elapsed().as_millis();
         Ok(summary)
     })
+}
+
+/// The state written before the first upload: the previous one, with every
+/// key about to be written moved out of `objects` (its identity is unknown
+/// until the deploy finishes) into `absent`, so that it stays known as
+/// kiln's and is cleaned up by the grace period if no later build wants it.
+fn intent(state: &State, plan: &Plan) -> State {
+    let mut intent = state.clone();
+    for object in plan.uploads.iter().chain(&plan.updates) {
+        intent.objects.remove(&object.key);
+        intent.absent.entry(object.key.clone()).or_insert(Absent {
+            deploy: plan.next.deploys,
+            since: plan.next.deployed_at,
+        });
+    }
+    intent
 }
 
 /// Run the purge hook: `sh -c COMMAND` with the changed paths on stdin, one
@@ -998,6 +1026,50 @@ mod tests {
         opts.max_delete = Some(1);
         let err = plan(vec![], &state, Some(&listing), &opts, 10_000).unwrap_err();
         assert!(err.to_string().contains("--max-delete 1"), "{err}");
+    }
+
+    #[test]
+    fn a_killed_deploy_followed_by_a_rollback_rewrites_what_it_touched() {
+        let a = State {
+            deploys: 1,
+            objects: [("index.html", "A"), ("a.css", "A")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..State::default()
+        };
+        // Deploy B changes index.html and adds b.css, and is killed after
+        // writing its intent.
+        let b = plan(
+            vec![
+                object("index.html", "B", Phase::Html),
+                object("a.css", "A", Phase::Immutable),
+                object("b.css", "B", Phase::Immutable),
+            ],
+            &a,
+            None,
+            &options(),
+            100,
+        )
+        .unwrap();
+        let killed = intent(&a, &b);
+        // Rolling back to A's build: index.html is rewritten (B may have
+        // replaced it), and b.css is kiln's and waits for its grace period.
+        let c = plan(
+            vec![
+                object("index.html", "A", Phase::Html),
+                object("a.css", "A", Phase::Immutable),
+            ],
+            &killed,
+            None,
+            &options(),
+            200,
+        )
+        .unwrap();
+        assert_eq!(c.updates.len(), 1);
+        assert_eq!(c.updates[0].key, "index.html");
+        assert_eq!(c.unchanged, 1);
+        assert_eq!(c.deferred, ["b.css"]);
     }
 
     #[test]

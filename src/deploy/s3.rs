@@ -193,10 +193,13 @@ impl S3Origin {
                     .send()
                     .await
                     .map_err(|e| self.failed("head", &full, e))?;
+                // An object without kiln's metadata was written by someone
+                // else since: it matches no identity, so --verify repairs it.
                 let identity = output
                     .metadata()
                     .and_then(|m| m.get(IDENTITY_META))
-                    .cloned();
+                    .cloned()
+                    .or_else(|| Some(String::new()));
                 Ok::<_, Error>((key, identity))
             })
             .buffer_unordered(32)

@@ -28,6 +28,23 @@ impl Default for PngOptions {
     }
 }
 
+/// Whether the chunk list starts with IHDR and holds no other IHDR (the walk
+/// reads chunk headers only).
+fn single_leading_ihdr(bytes: &[u8]) -> bool {
+    let mut at = 8;
+    let mut first = true;
+    while at + 8 <= bytes.len() {
+        let len = u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        let name = &bytes[at + 4..at + 8];
+        if (name == b"IHDR") != first {
+            return false;
+        }
+        first = false;
+        at = at.saturating_add(12).saturating_add(len as usize);
+    }
+    !first
+}
+
 const KEEP: [&[u8; 4]; 9] = [
     b"iCCP", b"sRGB", b"gAMA", b"cHRM", b"cICP", b"pHYs", b"acTL", b"fcTL", b"fdAT",
 ];
@@ -45,6 +62,13 @@ pub fn optimize(bytes: &[u8], options: &PngOptions) -> Result<Option<Vec<u8>>, D
             ));
         }
     }
+    // oxipng decodes with the last IHDR it meets; imagesize reads the first.
+    // Only a file with exactly one, first, is measured and decoded.
+    if !single_leading_ihdr(bytes) {
+        return Err(passed(
+            "malformed PNG (IHDR missing, misplaced or repeated)".into(),
+        ));
+    }
     let size =
         imagesize::blob_size(bytes).map_err(|e| passed(format!("unreadable PNG header ({e})")))?;
     let pixels = size.width as u64 * size.height as u64;
@@ -59,11 +83,46 @@ pub fn optimize(bytes: &[u8], options: &PngOptions) -> Result<Option<Vec<u8>>, D
     }
     let mut opts = oxipng::Options::from_preset(options.level.min(6));
     opts.strip = oxipng::StripChunks::Keep(KEEP.iter().map(|c| **c).collect());
-    // A bound on the IDAT stream too: 16-bit RGBA plus a filter byte per row.
-    opts.max_decompressed_size = Some((MAX_PIXELS * 8 + size.height as u64) as usize);
+    // A bound on the IDAT stream from the checked header: 16-bit RGBA at
+    // most, a filter byte per row, and room for Adam7's extra rows.
+    opts.max_decompressed_size = Some((pixels * 8 + 2 * size.height as u64 + 64) as usize);
     match oxipng::optimize_from_memory(bytes, &opts) {
         Ok(out) if out.len() < bytes.len() => Ok(Some(out)),
         Ok(_) => Ok(None),
         Err(e) => Err(passed(format!("PNG not optimised ({e})"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(name: &[u8; 4], data: &[u8]) -> Vec<u8> {
+        let mut out = (data.len() as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(name);
+        out.extend_from_slice(data);
+        out.extend_from_slice(&[0; 4]); // CRC: not checked by the walk
+        out
+    }
+
+    fn ihdr(w: u32, h: u32) -> Vec<u8> {
+        let mut data = w.to_be_bytes().to_vec();
+        data.extend_from_slice(&h.to_be_bytes());
+        data.extend_from_slice(&[1, 0, 0, 0, 0]);
+        chunk(b"IHDR", &data)
+    }
+
+    #[test]
+    fn a_second_ihdr_cannot_smuggle_a_bomb_past_the_limit() {
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        png.extend(ihdr(1, 1));
+        png.extend(ihdr(60_000, 50_000));
+        png.extend(chunk(b"IEND", &[]));
+        let err = optimize(&png, &PngOptions::default()).unwrap_err();
+        assert!(err.message.contains("IHDR"), "{}", err.message);
+        let mut ok = b"\x89PNG\r\n\x1a\n".to_vec();
+        ok.extend(ihdr(1, 1));
+        ok.extend(chunk(b"IEND", &[]));
+        assert!(single_leading_ihdr(&ok));
     }
 }

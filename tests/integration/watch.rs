@@ -374,10 +374,15 @@ impl EventStream {
 }
 
 fn get(addr: &str, method: &str, path: &str) -> (String, Vec<u8>) {
+    request(addr, method, path, "")
+}
+
+/// A request with `extra` header lines; the lowercased head and the body.
+fn request(addr: &str, method: &str, path: &str, extra: &str) -> (String, Vec<u8>) {
     let mut stream = TcpStream::connect(addr).unwrap();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAccept-Encoding: br, gzip\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAccept-Encoding: br, gzip\r\n{extra}Connection: close\r\n\r\n"
     )
     .unwrap();
     let mut raw = Vec::new();
@@ -415,6 +420,21 @@ fn serve_sends_css_swaps_and_reloads() {
         head_only.contains(&format!("content-length: {}", body.len())),
         "{head_only}"
     );
+    // A live page names its build, so it is never revalidated: no validators,
+    // no-store, and a conditional request still gets the whole page.
+    assert!(
+        !head.contains("etag:") && !head.contains("last-modified:"),
+        "{head}"
+    );
+    assert!(head.contains("cache-control: no-store"), "{head}");
+    let (conditional, again) = request(
+        &addr,
+        "GET",
+        "/",
+        "If-None-Match: *\r\nIf-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT\r\n",
+    );
+    assert!(conditional.starts_with("http/1.1 200"), "{conditional}");
+    assert_eq!(again, body.as_bytes());
     let (_, script) = get(&addr, "GET", "/__kiln/live.js");
     assert!(String::from_utf8(script).unwrap().contains("EventSource"));
     // Other files are served as built, precompressed.
