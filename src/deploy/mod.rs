@@ -484,8 +484,16 @@ pub fn plan(
         .iter()
         .filter(|(k, _)| !wanted.contains(*k) && safe_key(k))
         .map(|(k, a)| (k.clone(), *a));
+    // A `.br`/`.gz` sibling whose uncompressed key is still served goes at
+    // once: a CDN choosing by Accept-Encoding would serve its stale bytes.
+    let stale_sibling = |key: &str| {
+        [".br", ".gz"].iter().any(|ext| {
+            key.strip_suffix(ext)
+                .is_some_and(|stem| wanted.contains(stem))
+        })
+    };
     for (key, absent) in waiting.chain(gone) {
-        if grace_over(&absent) {
+        if grace_over(&absent) || stale_sibling(&key) {
             plan.deletions.push(key);
         } else {
             plan.deferred.push(key.clone());
@@ -1070,6 +1078,29 @@ mod tests {
         assert_eq!(c.updates[0].key, "index.html");
         assert_eq!(c.unchanged, 1);
         assert_eq!(c.deferred, ["b.css"]);
+    }
+
+    #[test]
+    fn a_sibling_of_a_served_key_goes_at_once() {
+        let state = State {
+            deploys: 1,
+            objects: [("a.txt", "1"), ("a.txt.br", "2"), ("old.txt", "3")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..State::default()
+        };
+        // a.txt is no longer worth compressing; old.txt left the build.
+        let p = plan(
+            vec![object("a.txt", "4", Phase::Asset)],
+            &state,
+            None,
+            &options(),
+            5,
+        )
+        .unwrap();
+        assert_eq!(p.deletions, ["a.txt.br"]);
+        assert_eq!(p.deferred, ["old.txt"]);
     }
 
     #[test]

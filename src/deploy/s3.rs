@@ -292,22 +292,14 @@ impl S3Origin {
         let mut parts = match parts {
             Ok(parts) => parts,
             Err(e) => {
-                // Leave no half-upload behind (it would be billed).
-                self.count();
-                let _ = self
-                    .client
-                    .abort_multipart_upload()
-                    .bucket(&self.bucket)
-                    .key(full)
-                    .upload_id(&upload_id)
-                    .send()
-                    .await;
+                self.abort(full, &upload_id).await;
                 return Err(e);
             }
         };
         parts.sort_by_key(|p| p.part_number());
         self.count();
-        self.client
+        let completed = self
+            .client
             .complete_multipart_upload()
             .bucket(&self.bucket)
             .key(full)
@@ -318,9 +310,27 @@ impl S3Origin {
                     .build(),
             )
             .send()
-            .await
-            .map_err(|e| self.failed("complete multipart upload of", full, e))?;
-        Ok(())
+            .await;
+        match completed {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                self.abort(full, &upload_id).await;
+                Err(self.failed("complete multipart upload of", full, e))
+            }
+        }
+    }
+
+    /// Abort a multipart upload, leaving no parts to be billed.
+    async fn abort(&self, full: &str, upload_id: &str) {
+        self.count();
+        let _ = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(full)
+            .upload_id(upload_id)
+            .send()
+            .await;
     }
 
     pub async fn put_state(&self, bytes: &[u8]) -> Result<()> {
