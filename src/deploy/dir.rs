@@ -95,7 +95,28 @@ impl DirOrigin {
     }
 
     pub fn put_bytes(&self, key: &str, bytes: &[u8]) -> Result<()> {
+        self.no_symlinks(key)?;
         write_atomic(&self.root, key, bytes).map(|_| ())
+    }
+
+    /// Refuse a key whose path under the root passes through a symbolic
+    /// link: a write or delete there would land outside the directory.
+    fn no_symlinks(&self, key: &str) -> Result<()> {
+        let mut path = self.root.clone();
+        for segment in key.split('/') {
+            path.push(segment);
+            match std::fs::symlink_metadata(&path) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    return Err(self.error(format!(
+                        "{} is a symbolic link: kiln does not write or delete through links in an origin directory",
+                        path.display()
+                    )));
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        Ok(())
     }
 
     /// Copy a batch in parallel; the first failure stops the deploy.
@@ -112,6 +133,7 @@ impl DirOrigin {
                 continue;
             }
             let path = safe_join(&self.root, Path::new(key))?;
+            self.no_symlinks(key)?;
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -127,5 +149,31 @@ impl DirOrigin {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_inside_the_origin_are_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let root = dir.path().join("www");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(outside.path().join("keep.txt"), "mine").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(outside.path(), root.join("assets")).unwrap();
+        let origin = DirOrigin::new(&root);
+        #[cfg(unix)]
+        {
+            assert!(origin.put_bytes("assets/x.css", b"x").is_err());
+            assert!(origin.delete_all(&["assets/keep.txt".into()]).is_err());
+            assert!(outside.path().join("keep.txt").exists());
+            assert!(!outside.path().join("x.css").exists());
+        }
+        origin.put_bytes("css/x.css", b"x").unwrap();
+        assert_eq!(std::fs::read(root.join("css/x.css")).unwrap(), b"x");
     }
 }
