@@ -262,9 +262,18 @@ struct Ignored<'a> {
 
 impl<'a> Ignored<'a> {
     fn new(root: &'a Path, config: &'a Config) -> Ignored<'a> {
+        let source = std::path::absolute(&config.source).ok();
         let dirs = std::iter::once(&config.output)
             .chain(config.cache_dir.as_ref())
-            .filter_map(|d| d.canonicalize().ok())
+            .flat_map(|d| {
+                // Where the directory really is, and, when it sits in the
+                // source as a symbolic link, the path events arrive under.
+                let through_link = source
+                    .as_ref()
+                    .zip(std::path::absolute(d).ok())
+                    .and_then(|(src, d)| d.strip_prefix(src).ok().map(|rel| root.join(rel)));
+                d.canonicalize().ok().into_iter().chain(through_link)
+            })
             .collect();
         Ignored { root, dirs, config }
     }
@@ -410,6 +419,22 @@ mod tests {
         assert!(ignored.ignores(Path::new("/elsewhere/x.css")));
         assert!(!ignored.ignores(&root.join("css/site.css")));
         assert!(!ignored.ignores(&root.join("css")));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_output_linked_into_the_source_is_ignored_through_the_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let src = dir.path().join("site");
+        std::fs::create_dir_all(&src).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), src.join("out")).unwrap();
+        let root = src.canonicalize().unwrap();
+        let mut config = Config::new(&src, src.join("out"));
+        config.cache_dir = None;
+        let ignored = Ignored::new(&root, &config);
+        assert!(ignored.ignores(&root.join("out/index.html")));
+        assert!(!ignored.ignores(&root.join("index.html")));
     }
 
     #[test]
