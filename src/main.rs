@@ -62,13 +62,7 @@ fn build(args: &cli::BuildArgs) -> Exit {
         }
     };
     progress.finish();
-    let annotate = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true");
-    for d in &outcome.diagnostics {
-        eprintln!("{d}");
-        if annotate {
-            eprintln!("{}", d.github_annotation());
-        }
-    }
+    print_diagnostics(&outcome.diagnostics);
     let summary = Summary::new(&outcome, &config.output, config.strict);
     if args.json {
         println!(
@@ -93,7 +87,6 @@ fn watch(args: &cli::BuildArgs, serve: Option<std::net::SocketAddr>) -> Exit {
     overrides.compress_effort = overrides
         .compress_effort
         .or(Some(kiln::config::Effort::Fast));
-    let annotate = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true");
     let options = kiln::watch::WatchOptions {
         serve,
         ..Default::default()
@@ -108,12 +101,7 @@ fn watch(args: &cli::BuildArgs, serve: Option<std::net::SocketAddr>) -> Exit {
                     config,
                     changed,
                 } => {
-                    for d in &outcome.diagnostics {
-                        eprintln!("{d}");
-                        if annotate {
-                            eprintln!("{}", d.github_annotation());
-                        }
-                    }
+                    print_diagnostics(&outcome.diagnostics);
                     let summary = Summary::new(outcome, &config.output, config.strict);
                     let what = if changed.is_empty() {
                         format!("built {}", config.source.display())
@@ -249,6 +237,17 @@ fn deploy_options(
     options.dry_run = args.dry_run;
     options.raw = args.raw;
     Ok((config.output, options))
+}
+
+/// Diagnostics like a compiler on stderr, and as annotations under GitHub Actions.
+fn print_diagnostics(diagnostics: &[kiln::diag::Diagnostic]) {
+    let annotate = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true");
+    for d in diagnostics {
+        eprintln!("{d}");
+        if annotate {
+            eprintln!("{}", d.github_annotation());
+        }
+    }
 }
 
 /// `a.css, b.js and 3 more`.

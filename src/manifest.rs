@@ -72,6 +72,18 @@ pub struct Served<'a> {
 }
 
 impl Manifest {
+    /// The manifest of the build in `out`.
+    pub fn read(out: &std::path::Path) -> crate::Result<Manifest> {
+        let path = out.join(MANIFEST_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| crate::Error::io(&path, e))?;
+        serde_json::from_str(&text).map_err(|e| {
+            crate::Error::io(
+                &path,
+                std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            )
+        })
+    }
+
     /// Every path served, sorted: outputs and aliases.
     pub fn served(&self) -> Vec<Served<'_>> {
         let mut out: Vec<Served<'_>> = self

@@ -29,7 +29,7 @@ use tokio::sync::broadcast;
 use tower_http::services::{ServeDir, ServeFile};
 
 use crate::error::{Error, Result};
-use crate::manifest::{MANIFEST_FILE, Manifest};
+use crate::manifest::Manifest;
 
 /// The default address: loopback only, the port of `vite preview`.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:4173";
@@ -125,14 +125,14 @@ pub const LIVE_EVENTS: &str = "/__kiln/events";
 impl Site {
     /// Serve `root` as `kiln serve` does: exactly the built bytes.
     pub fn open(root: &Path) -> Result<Site> {
-        let manifest = read_manifest(root)?;
+        let manifest = Manifest::read(root)?;
         Ok(Site::new(root, Headers::from_manifest(&manifest), None))
     }
 
     /// Serve `root` for `kiln watch --serve`: pages get the live-reload script.
     /// The manifest may not exist yet (the first build failed).
     pub fn live(root: &Path) -> Site {
-        let headers = read_manifest(root)
+        let headers = Manifest::read(root)
             .map(|m| Headers::from_manifest(&m))
             .unwrap_or_default();
         let live = Live {
@@ -200,17 +200,6 @@ impl Site {
     fn headers(&self) -> Arc<Headers> {
         Arc::clone(&self.shared.headers.read().expect("no panics while locked"))
     }
-}
-
-fn read_manifest(root: &Path) -> Result<Manifest> {
-    let path = root.join(MANIFEST_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    serde_json::from_str(&text).map_err(|e| {
-        Error::io(
-            &path,
-            std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-        )
-    })
 }
 
 /// The router serving `root` (a kiln output directory) as `kiln serve` does.

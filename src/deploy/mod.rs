@@ -221,21 +221,14 @@ pub struct Object {
 
 /// The objects of a build in `out`, from its manifest.
 pub fn objects(out: &Path, encoding: Encoding) -> Result<Vec<Object>> {
-    let path = out.join(MANIFEST_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| {
-        Error::io(
-            &path,
-            std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-        )
-    })?;
+    let manifest = Manifest::read(out)?;
     let effort = serde_json::to_string(&manifest.compression.effort).unwrap_or_default();
     let mut objects = Vec::new();
     for served in manifest.served() {
         let entry = served.entry;
         if !safe_key(served.path) {
             return Err(Error::Deploy {
-                target: path.display().to_string(),
+                target: out.join(MANIFEST_FILE).display().to_string(),
                 message: format!("unsafe path in the manifest: {:?}", served.path),
             });
         }
