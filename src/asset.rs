@@ -45,6 +45,27 @@ pub enum AssetKind {
 }
 
 impl AssetKind {
+    /// Every kind, in the order reports list them.
+    pub const ALL: [AssetKind; 17] = [
+        AssetKind::Html,
+        AssetKind::Css,
+        AssetKind::Js,
+        AssetKind::Json,
+        AssetKind::WebManifest,
+        AssetKind::SourceMap,
+        AssetKind::Svg,
+        AssetKind::Png,
+        AssetKind::Jpeg,
+        AssetKind::Gif,
+        AssetKind::Webp,
+        AssetKind::Avif,
+        AssetKind::Ico,
+        AssetKind::Font,
+        AssetKind::Xml,
+        AssetKind::Text,
+        AssetKind::Other,
+    ];
+
     /// Classify a relative path by its extension.
     pub fn from_path(path: &str) -> AssetKind {
         let name = path.rsplit('/').next().unwrap_or(path);

@@ -16,7 +16,7 @@ names with every reference rewritten, gzip and brotli variants, manifests and Ca
     after_help = "Examples:\n  kiln build dist -o out          build dist/ into out/\n  \
 kiln build dist -o out --json   print a machine-readable summary on stdout\n  \
 kiln build --strict             fail on any warning (CI)\n\nExit codes: 0 success, 1 build \
-failed (errors, or any diagnostic with --strict), 2 bad usage or configuration, 3 output could not be written."
+failed (errors, or any diagnostic with --strict), 2 bad usage or configuration, 3 output could not be written, 4 a size budget was exceeded."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -59,6 +59,11 @@ pub enum Command {
         after_help = "Examples:\n  kiln deploy out --to s3://my-bucket/site --dry-run\n  kiln deploy out --to s3://site --endpoint https://ACCOUNT.r2.cloudflarestorage.com --region auto\n  kiln deploy out --to dir:/srv/www\n\nCredentials come from the AWS chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, SSO, web identity (GitHub OIDC), instance metadata. AWS_ENDPOINT_URL is honoured."
     )]
     Deploy(DeployArgs),
+    /// Compare two builds: size changes per file, per kind and in total.
+    #[command(
+        after_help = "OLD and NEW are each a manifest (kiln-manifest.json), an output directory, or a\ndeploy target (s3://bucket/prefix, dir:/path) holding the last deploy.\n\nExamples:\n  kiln diff old-out out\n  kiln diff s3://my-bucket/site out --json"
+    )]
+    Diff(DiffArgs),
     /// Inspect or trim the transform and compression cache.
     #[command(subcommand)]
     Cache(CacheCommand),
@@ -119,6 +124,32 @@ pub struct DeployArgs {
     /// Print the summary (with the plan) as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Write step outputs to $GITHUB_OUTPUT and a job summary to $GITHUB_STEP_SUMMARY.
+    #[arg(long)]
+    pub github: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The baseline.
+    pub old: String,
+    /// The build to compare with it.
+    pub new: String,
+    /// Configuration file (its [deploy] endpoint, region, path_style are used for s3:// targets).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// S3 endpoint URL, for s3:// targets.
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// S3 region, for s3:// targets.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Path-style S3 addressing.
+    #[arg(long)]
+    pub path_style: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,36 +169,9 @@ pub enum CacheCommand {
         #[arg(long, value_name = "DIR", default_value = kiln::cache::DEFAULT_DIR)]
         cache_dir: PathBuf,
         /// Largest size to keep: bytes, or with a unit (500MB, 2GiB).
-        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        #[arg(long, value_name = "SIZE", value_parser = kiln::config::parse_size)]
         max_size: u64,
     },
-}
-
-/// `1000`, `500kB`, `500MB`, `2GiB` → bytes.
-fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("not a size: `{text}`"))?;
-    let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "k" | "kb" => 1e3,
-        "m" | "mb" => 1e6,
-        "g" | "gb" => 1e9,
-        "kib" => 1024.0,
-        "mib" => 1024.0 * 1024.0,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        other => {
-            return Err(format!(
-                "unknown unit `{other}` (use B, kB, MB, GB, KiB, MiB, GiB)"
-            ));
-        }
-    };
-    Ok((number * factor) as u64)
 }
 
 #[derive(Debug, Args)]
@@ -216,6 +220,22 @@ pub struct BuildArgs {
     /// Number of worker threads (default: one per core).
     #[arg(short, long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Budgets file with `[[budget]]` tables (default: those in kiln.toml).
+    #[arg(long, value_name = "FILE")]
+    pub budgets: Option<PathBuf>,
+    /// Report exceeded budgets without failing (exit 0 instead of 4).
+    #[arg(long)]
+    pub no_fail_on_budget: bool,
+    /// Compare sizes with an earlier build: a manifest, an output directory, or a
+    /// deploy target (s3://bucket/prefix, dir:/path) holding the previous deploy.
+    #[arg(long, value_name = "BASELINE")]
+    pub compare_to: Option<String>,
+    /// Do not write kiln-report.html.
+    #[arg(long)]
+    pub no_report: bool,
+    /// Write step outputs to $GITHUB_OUTPUT and a job summary to $GITHUB_STEP_SUMMARY.
+    #[arg(long)]
+    pub github: bool,
 }
 
 impl BuildArgs {
@@ -234,6 +254,8 @@ impl BuildArgs {
             cache_dir: self.cache_dir.clone(),
             no_cache: self.no_cache,
             compress_effort: self.compress_effort,
+            budgets: self.budgets.clone(),
+            no_report: self.no_report,
         }
     }
 }

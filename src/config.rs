@@ -231,6 +231,10 @@ pub struct Config {
     pub config_file: Option<PathBuf>,
     /// `[deploy]` as written in kiln.toml.
     pub deploy: DeploySettings,
+    /// `[[budget]]` rules, or those of `--budgets FILE`.
+    pub budgets: Vec<crate::budget::Rule>,
+    /// Write `kiln-report.html` into the output. Default: true.
+    pub report: bool,
 }
 
 impl Config {
@@ -258,6 +262,8 @@ impl Config {
             jobs: None,
             config_file: None,
             deploy: DeploySettings::default(),
+            budgets: Vec::new(),
+            report: true,
         }
     }
 }
@@ -283,6 +289,10 @@ pub struct Overrides {
     pub no_cache: bool,
     /// `--compress-effort`.
     pub compress_effort: Option<Effort>,
+    /// `--budgets FILE`: replaces the `[[budget]]` rules of kiln.toml.
+    pub budgets: Option<PathBuf>,
+    /// `--no-report`.
+    pub no_report: bool,
 }
 
 /// `kiln.toml` as written. Every key is optional; unknown keys are errors.
@@ -312,6 +322,8 @@ struct FileConfig {
     json: Option<FileJson>,
     images: Option<FileImages>,
     deploy: Option<DeploySettings>,
+    budget: Option<Vec<crate::budget::FileBudget>>,
+    report: Option<bool>,
 }
 
 /// `[deploy]` in kiln.toml: defaults for `kiln deploy`, each overridden by its flag.
@@ -475,6 +487,19 @@ pub fn resolve(overrides: Overrides) -> Result<Config, ConfigError> {
     let mut config = Config::new(source, output);
     config.config_file = config_path;
     config.deploy = file.deploy.clone().unwrap_or_default();
+    config.report = !overrides.no_report && file.report.unwrap_or(true);
+    config.budgets = match &overrides.budgets {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+                path: path.clone(),
+                line: None,
+                col: None,
+                message: format!("cannot read budgets: {e}"),
+            })?;
+            crate::budget::parse_file(path, &text)?
+        }
+        None => crate::budget::resolve(file.budget.as_deref().unwrap_or(&[]), &at)?,
+    };
 
     if let Some(base) = &file.base {
         config.base =
@@ -799,6 +824,33 @@ fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
             message: e.message().trim().to_owned(),
         }
     })
+}
+
+/// `1000`, `500kB`, `500MB`, `2GiB` → bytes.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("not a size: `{text}`"))?;
+    let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "m" | "mb" => 1e6,
+        "g" | "gb" => 1e9,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` (use B, kB, MB, GB, KiB, MiB, GiB)"
+            ));
+        }
+    };
+    Ok((number * factor) as u64)
 }
 
 fn normalise_base(base: &str) -> Result<String, String> {

@@ -4,15 +4,18 @@
 //!
 //! The modules follow the pipeline: [`scan`] → [`transform`] → [`link`]
 //! (with [`resolve`], [`graph`], [`hash`], [`rewrite`]) → [`emit`] (with
-//! [`compress`], [`manifest`], [`headers`]) → [`report`]. [`pipeline`] wires
+//! [`compress`], [`manifest`], [`headers`]) → [`report`] (with [`budget`]
+//! and [`diff`]). [`pipeline`] wires
 //! them together; [`build`] is the entry point.
 
 pub mod asset;
+pub mod budget;
 pub mod cache;
 pub mod compress;
 pub mod config;
 pub mod deploy;
 pub mod diag;
+pub mod diff;
 pub mod emit;
 pub mod error;
 pub mod graph;

@@ -17,6 +17,23 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use kiln::report::{Progress, Stage, Summary};
 
+/// `print!` that ignores a closed stdout (`kiln build --json | head`) instead
+/// of panicking: the reader has what it wanted.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `println!` that ignores a closed stdout, like [`out!`].
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 /// Exit codes, documented in the README.
 #[derive(Debug, Clone, Copy)]
 enum Exit {
@@ -27,6 +44,8 @@ enum Exit {
     Usage = 2,
     /// The output could not be written.
     Output = 3,
+    /// A size budget was exceeded (without `--no-fail-on-budget`).
+    Budget = 4,
 }
 
 fn main() -> ExitCode {
@@ -37,6 +56,7 @@ fn main() -> ExitCode {
         cli::Command::Serve { out, addr } => serve(out, addr),
         cli::Command::Watch { build, serve } => watch(&build, serve),
         cli::Command::Deploy(args) => deploy(&args),
+        cli::Command::Diff(args) => diff(&args),
     };
     ExitCode::from(code as u8)
 }
@@ -48,6 +68,17 @@ fn build(args: &cli::BuildArgs) -> Exit {
             eprintln!("error: {e}");
             return Exit::Usage;
         }
+    };
+    // Read the baseline first: a wrong --compare-to fails before any work.
+    let baseline = match &args.compare_to {
+        Some(spec) => match kiln::diff::read_baseline(spec, &config.deploy) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                eprintln!("error: --compare-to: {e}");
+                return Exit::Usage;
+            }
+        },
+        None => None,
     };
     let progress = Reporter::new(args.quiet || args.json);
     let outcome = match kiln::build(&config, &progress) {
@@ -63,20 +94,143 @@ fn build(args: &cli::BuildArgs) -> Exit {
     };
     progress.finish();
     print_diagnostics(&outcome.diagnostics);
-    let summary = Summary::new(&outcome, &config.output, config.strict);
+    let mut summary = Summary::new(&outcome, &config.output, config.strict);
+    // Growth budgets compare with --compare-to, else with the build this one replaced.
+    let growth_base = match &baseline {
+        Some(b) => b.manifest.as_ref(),
+        None => outcome.previous.as_ref(),
+    };
+    if !config.budgets.is_empty() {
+        summary.budgets = Some(kiln::budget::check(
+            &config.budgets,
+            &outcome.manifest,
+            growth_base,
+        ));
+    }
+    if let Some(b) = &baseline {
+        match &b.manifest {
+            Some(old) => {
+                summary.diff = Some(kiln::diff::diff(
+                    old,
+                    &outcome.manifest,
+                    &b.label,
+                    "this build",
+                ));
+            }
+            None => eprintln!(
+                "note: {} holds no earlier kiln deploy; nothing to compare with",
+                b.label
+            ),
+        }
+    }
+    if config.report {
+        match kiln::report::write_html(&config.output, &summary, &outcome.manifest) {
+            Ok(path) => summary.report = Some(path.display().to_string()),
+            Err(e) => eprintln!("warning: {e}"),
+        }
+    }
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&summary).expect("summary serialises")
         );
     } else if !args.quiet {
-        print!("{}", summary.to_text());
+        out!("{}", summary.to_text());
+        if let Some(diff) = &summary.diff {
+            out!("{}", diff.to_text());
+        }
     }
-    if summary.ok {
-        Exit::Success
-    } else {
+    if let Some(budgets) = &summary.budgets {
+        // On stderr with --json, so stdout stays one JSON document.
+        let text = budgets.to_text();
+        if args.json || args.quiet {
+            eprint!("{text}");
+        } else {
+            out!("{text}");
+        }
+    }
+    if args.github {
+        let manifest = config.output.join(kiln::manifest::MANIFEST_FILE);
+        let outputs = summary.github_outputs(&manifest.display().to_string());
+        if let Err(e) = github_step(&outputs, &summary.to_markdown()) {
+            eprintln!("warning: --github: {e}");
+        }
+    }
+    if !summary.ok {
         Exit::BuildFailed
+    } else if summary.budget_status() == "fail" && !args.no_fail_on_budget {
+        Exit::Budget
+    } else {
+        Exit::Success
     }
+}
+
+/// Append step outputs to `$GITHUB_OUTPUT` and Markdown to `$GITHUB_STEP_SUMMARY`
+/// (each skipped when its variable is unset).
+fn github_step(outputs: &[(&str, String)], markdown: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let append = |var: &str, text: &str| -> std::io::Result<()> {
+        let Some(path) = std::env::var_os(var) else {
+            return Ok(());
+        };
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?
+            .write_all(text.as_bytes())
+    };
+    let mut lines = String::new();
+    for (key, value) in outputs {
+        // Values are single-line (numbers, words, paths); a newline would
+        // let a value forge another output, so it is replaced.
+        lines.push_str(&format!("{key}={}\n", value.replace(['\n', '\r'], " ")));
+    }
+    append("GITHUB_OUTPUT", &lines)?;
+    append("GITHUB_STEP_SUMMARY", &format!("{markdown}\n"))
+}
+
+/// `kiln diff OLD NEW`: size changes between two builds.
+fn diff(args: &cli::DiffArgs) -> Exit {
+    let settings = match kiln::config::resolve(kiln::config::Overrides {
+        config: args.config.clone(),
+        ..Default::default()
+    }) {
+        Ok(c) => {
+            let mut s = c.deploy;
+            s.endpoint = args.endpoint.clone().or(s.endpoint);
+            s.region = args.region.clone().or(s.region);
+            s.path_style = Some(args.path_style || s.path_style.unwrap_or(false));
+            s
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Usage;
+        }
+    };
+    let read = |spec: &str| match kiln::diff::read_baseline(spec, &settings) {
+        Ok(kiln::diff::Baseline {
+            manifest: Some(m), ..
+        }) => Ok(m),
+        Ok(_) => Err(format!("{spec} holds no kiln deploy")),
+        Err(e) => Err(e.to_string()),
+    };
+    let (old, new) = match (read(&args.old), read(&args.new)) {
+        (Ok(old), Ok(new)) => (old, new),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return Exit::Usage;
+        }
+    };
+    let diff = kiln::diff::diff(&old, &new, &args.old, &args.new);
+    if args.json {
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&diff).expect("diff serialises")
+        );
+    } else {
+        out!("{}", diff.to_text());
+    }
+    Exit::Success
 }
 
 fn watch(args: &cli::BuildArgs, serve: Option<std::net::SocketAddr>) -> Exit {
@@ -108,7 +262,7 @@ fn watch(args: &cli::BuildArgs, serve: Option<std::net::SocketAddr>) -> Exit {
                     } else {
                         format!("{} → rebuilt", changed_list(changed))
                     };
-                    println!(
+                    outln!(
                         "kiln: {what} in {} ms ({} files, {} written, {} removed; {} warnings, {} errors)",
                         summary.duration_ms,
                         summary.total.files,
@@ -120,18 +274,18 @@ fn watch(args: &cli::BuildArgs, serve: Option<std::net::SocketAddr>) -> Exit {
                 }
                 WatchEvent::Failed { error, changed } => {
                     eprintln!("error: {error}");
-                    println!(
+                    outln!(
                         "kiln: {} → build failed; still watching",
                         changed_list(changed)
                     );
                 }
                 WatchEvent::Serving(addr) => {
-                    println!("kiln: serving at http://{addr}/ with live reload");
+                    outln!("kiln: serving at http://{addr}/ with live reload");
                 }
                 WatchEvent::Watching(dir) => {
-                    println!("kiln: watching {} (Ctrl-C to stop)", dir.display());
+                    outln!("kiln: watching {} (Ctrl-C to stop)", dir.display());
                 }
-                WatchEvent::Stopping => println!("kiln: stopped"),
+                WatchEvent::Stopping => outln!("kiln: stopped"),
             }
             let _ = std::io::stdout().flush();
         },
@@ -160,7 +314,7 @@ fn deploy(args: &cli::DeployArgs) -> Exit {
     match kiln::deploy::deploy(&out, &options) {
         Ok(summary) => {
             if args.json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&summary).expect("summary serialises")
                 );
@@ -174,11 +328,42 @@ fn deploy(args: &cli::DeployArgs) -> Exit {
                         ("defer", &plan.deferred),
                     ] {
                         for key in keys {
-                            println!("{label:>6} {key}");
+                            outln!("{label:>6} {key}");
                         }
                     }
                 }
-                print!("{}", summary.to_text());
+                out!("{}", summary.to_text());
+            }
+            if args.github {
+                let status = if summary.dry_run {
+                    "dry-run"
+                } else if summary.uploaded + summary.updated + summary.deleted == 0 {
+                    "unchanged"
+                } else {
+                    "deployed"
+                };
+                let outputs = [
+                    (
+                        "files-uploaded",
+                        (summary.uploaded + summary.updated).to_string(),
+                    ),
+                    ("files-deleted", summary.deleted.to_string()),
+                    ("deploy-status", status.to_owned()),
+                ];
+                let markdown = format!(
+                    "## kiln deploy to `{}`: {status}\n\n{} uploaded, {} updated, {} unchanged, {} deleted, {} deferred; {} requests in {} ms.\n",
+                    summary.target,
+                    summary.uploaded,
+                    summary.updated,
+                    summary.unchanged,
+                    summary.deleted,
+                    summary.deferred,
+                    summary.requests,
+                    summary.duration_ms
+                );
+                if let Err(e) = github_step(&outputs, &markdown) {
+                    eprintln!("warning: --github: {e}");
+                }
             }
             Exit::Success
         }
@@ -264,7 +449,7 @@ fn serve(out: std::path::PathBuf, addr: std::net::SocketAddr) -> Exit {
     let shown = out.display().to_string();
     let result = kiln::serve::serve(out, addr, |bound| {
         use std::io::Write;
-        println!("kiln: serving {shown} at http://{bound}/ (Ctrl-C to stop)");
+        outln!("kiln: serving {shown} at http://{bound}/ (Ctrl-C to stop)");
         let _ = std::io::stdout().flush();
     });
     match result {
@@ -281,12 +466,12 @@ fn cache(command: cli::CacheCommand) -> Exit {
         cli::CacheCommand::Stats { cache_dir, json } => {
             let stats = kiln::cache::stats(&cache_dir);
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&stats).expect("stats serialise")
                 );
             } else {
-                println!(
+                outln!(
                     "{}: {} transform entries ({}), {} precompressed entries ({})",
                     cache_dir.display(),
                     stats.transform_entries,
@@ -301,7 +486,7 @@ fn cache(command: cli::CacheCommand) -> Exit {
             max_size,
         } => {
             let (removed, freed) = kiln::cache::prune(&cache_dir, max_size);
-            println!(
+            outln!(
                 "{}: removed {removed} entries ({})",
                 cache_dir.display(),
                 kiln::report::human_bytes(freed)

@@ -72,6 +72,30 @@ pub struct Served<'a> {
 }
 
 impl Manifest {
+    /// A manifest with no files.
+    pub fn empty(base: &str) -> Manifest {
+        Manifest {
+            schema: SCHEMA_VERSION,
+            generator: crate::generator(),
+            base: base.to_owned(),
+            compression: Default::default(),
+            files: Default::default(),
+        }
+    }
+
+    /// Parse a manifest read from `origin` (a path or a deploy target, for errors).
+    pub fn parse(origin: &str, bytes: &[u8]) -> crate::Result<Manifest> {
+        serde_json::from_slice(bytes).map_err(|e| {
+            crate::Error::io(
+                std::path::Path::new(origin),
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("not a kiln manifest: {e}"),
+                ),
+            )
+        })
+    }
+
     /// The manifest of the build in `out`.
     pub fn read(out: &std::path::Path) -> crate::Result<Manifest> {
         let path = out.join(MANIFEST_FILE);

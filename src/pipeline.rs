@@ -43,6 +43,8 @@ pub struct BuildOutcome {
     pub cache_hits: usize,
     pub cache_misses: usize,
     pub duration: Duration,
+    /// The manifest of the build this one replaced, if the output held one.
+    pub previous: Option<Manifest>,
 }
 
 impl BuildOutcome {
@@ -182,6 +184,10 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
         files,
     };
     files_written += write_generated(config, &out, &manifest, &mut keep, &mut diagnostics)?;
+    if config.report {
+        // Written by the caller once budgets and the diff are known.
+        keep.insert(PathBuf::from(crate::report::REPORT_FILE));
+    }
     let files_removed = emit::remove_stale(&out.root, &keep)?;
     progress.stage(Stage::Done, 0);
 
@@ -197,6 +203,7 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
         cache_hits,
         cache_misses,
         duration: started.elapsed(),
+        previous: out.previous,
     })
 }
 

@@ -8,8 +8,20 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+use crate::budget;
 use crate::diag::{Diagnostic, Severity};
+use crate::diff::Diff;
+use crate::manifest::Manifest;
 use crate::pipeline::BuildOutcome;
+
+/// The HTML report written into the output directory (never deployed: it is
+/// not in the manifest).
+pub const REPORT_FILE: &str = "kiln-report.html";
+
+/// The report page: inline CSS and JS, no network. The data replaces the
+/// placeholder, as JSON inside `<script type="application/json">`.
+const TEMPLATE: &str = include_str!("report/template.html");
+const DATA_PLACEHOLDER: &str = "__KILN_REPORT_DATA__";
 
 /// The stages a build goes through, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +102,15 @@ pub struct Summary {
     pub diagnostics: Vec<Diagnostic>,
     pub warnings: usize,
     pub errors: usize,
+    /// Budgets checked, when there are any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budgets: Option<budget::Report>,
+    /// Changes against the baseline (`--compare-to`), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<Diff>,
+    /// Path of kiln-report.html, when written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -143,7 +164,148 @@ impl Summary {
             diagnostics: outcome.diagnostics.clone(),
             warnings: count(Severity::Warning),
             errors: count(Severity::Error),
+            budgets: None,
+            diff: None,
+            report: None,
         }
+    }
+
+    /// The status of the budgets: `pass`, `fail` or `none`.
+    pub fn budget_status(&self) -> &'static str {
+        self.budgets.as_ref().map_or("none", budget::Report::status)
+    }
+
+    /// Step outputs for GitHub Actions (`$GITHUB_OUTPUT`).
+    pub fn github_outputs(&self, manifest_path: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("manifest", manifest_path.to_owned()),
+            ("report", self.report.clone().unwrap_or_default()),
+            ("files", self.total.files.to_string()),
+            ("bytes-in", self.total.bytes_in.to_string()),
+            ("bytes-out", self.total.bytes_out.to_string()),
+            ("bytes-gzip", self.total.gzip.to_string()),
+            ("bytes-brotli", self.total.brotli.to_string()),
+            ("budget-status", self.budget_status().to_owned()),
+        ]
+    }
+
+    /// The job summary for GitHub Actions (`$GITHUB_STEP_SUMMARY`), in Markdown.
+    pub fn to_markdown(&self) -> String {
+        let mut md = String::new();
+        let verdict = if self.ok { "✅" } else { "❌" };
+        let _ = writeln!(
+            md,
+            "## {verdict} kiln build: {} files, {} → {} brotli ({:.1}% saved)\n",
+            self.total.files,
+            human_bytes(self.total.bytes_in),
+            human_bytes(self.total.brotli),
+            self.total.saved() * 100.0
+        );
+        let _ = writeln!(
+            md,
+            "| kind | files | in | out | gzip | brotli | saved |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+        );
+        let mut row = |name: &str, s: &Sizes| {
+            let _ = writeln!(
+                md,
+                "| {name} | {} | {} | {} | {} | {} | {:.1}% |",
+                s.files,
+                human_bytes(s.bytes_in),
+                human_bytes(s.bytes_out),
+                human_bytes(s.gzip),
+                human_bytes(s.brotli),
+                s.saved() * 100.0
+            );
+        };
+        for (kind, sizes) in &self.kinds {
+            row(kind, sizes);
+        }
+        row("**total**", &self.total);
+        if self.errors + self.warnings > 0 {
+            let _ = writeln!(
+                md,
+                "\n{} errors, {} warnings (see the annotations).",
+                self.errors, self.warnings
+            );
+        }
+        if let Some(budgets) = &self.budgets
+            && budgets.status() != "none"
+        {
+            let _ = writeln!(
+                md,
+                "\n### Budgets: {}\n\n| | rule | size | of | actual | limit | file |\n| --- | --- | --- | --- | ---: | ---: | --- |",
+                budgets.status()
+            );
+            for o in &budgets.outcomes {
+                let _ = writeln!(
+                    md,
+                    "| {} | `{}` | {} | {} | {} | {} | {} |",
+                    if o.ok { "✅" } else { "❌" },
+                    md_escape(&o.rule),
+                    o.metric.name(),
+                    match o.scope {
+                        budget::Scope::File => "each file",
+                        budget::Scope::Total => "total",
+                        budget::Scope::Growth => "growth",
+                    },
+                    budget::show(o.actual, o.unit),
+                    budget::show(o.limit, o.unit),
+                    o.path.as_deref().map(md_escape).unwrap_or_default()
+                );
+            }
+            for rule in &budgets.no_baseline {
+                let _ = writeln!(
+                    md,
+                    "| – | `{}` | brotli | growth | no baseline | | |",
+                    md_escape(rule)
+                );
+            }
+        }
+        if let Some(diff) = &self.diff {
+            let _ = writeln!(
+                md,
+                "\n### Size changes against `{}` (brotli)\n\n| kind | before | after | change | |\n| --- | ---: | ---: | ---: | ---: |",
+                md_escape(&diff.old)
+            );
+            let mut row = |name: &str, c: &crate::diff::Change| {
+                let _ = writeln!(
+                    md,
+                    "| {name} | {} | {} | {} | {} |",
+                    human_bytes(c.old.brotli),
+                    human_bytes(c.new.brotli),
+                    crate::diff::signed_bytes(c.delta()),
+                    crate::diff::percent(c.old.brotli, c.new.brotli)
+                );
+            };
+            for (kind, change) in &diff.kinds {
+                if change.old != change.new {
+                    row(kind, change);
+                }
+            }
+            row("**total**", &diff.total);
+            let growers: Vec<_> = diff.growers(10).collect();
+            if !growers.is_empty() {
+                let _ = writeln!(
+                    md,
+                    "\n**Top growers**\n\n| file | status | before | after | change |\n| --- | --- | ---: | ---: | ---: |"
+                );
+                for f in growers {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {} | {} | {} | {} |",
+                        md_escape(&f.path),
+                        serde_json::to_value(f.status)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default(),
+                        f.old.map(|s| human_bytes(s.brotli)).unwrap_or_default(),
+                        f.new.map(|s| human_bytes(s.brotli)).unwrap_or_default(),
+                        crate::diff::signed_bytes(f.delta())
+                    );
+                }
+            }
+        }
+        md
     }
 
     /// The human summary: a table per kind, the slowest files, the verdict.
@@ -196,6 +358,111 @@ impl Summary {
     }
 }
 
+/// Text safe inside a Markdown table cell.
+fn md_escape(text: &str) -> String {
+    text.replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace('\n', " ")
+}
+
+/// One file in the report.
+#[derive(Debug, Serialize)]
+struct ReportFile<'a> {
+    path: &'a str,
+    output: &'a str,
+    kind: &'static str,
+    bytes_in: u64,
+    bytes_out: u64,
+    gzip: Option<u64>,
+    brotli: Option<u64>,
+}
+
+/// Bytes before and after one stage.
+#[derive(Debug, Serialize)]
+struct StageSaving {
+    stage: &'static str,
+    before: u64,
+    after: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct ReportData<'a> {
+    generator: String,
+    /// The output directory's name only: the report, like every output, is
+    /// the same bytes wherever the build is written.
+    output: String,
+    total: &'a Sizes,
+    kinds: &'a BTreeMap<String, Sizes>,
+    stages: Vec<StageSaving>,
+    files: Vec<ReportFile<'a>>,
+    budgets: &'a [budget::Outcome],
+    diff: Option<&'a Diff>,
+}
+
+/// The report page for a build: the template with the build's data in it.
+pub fn html(summary: &Summary, manifest: &Manifest) -> String {
+    let total = &summary.total;
+    let data = ReportData {
+        generator: crate::generator(),
+        output: std::path::Path::new(&summary.output)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        total,
+        kinds: &summary.kinds,
+        stages: vec![
+            StageSaving {
+                stage: "minify",
+                before: total.bytes_in,
+                after: total.bytes_out,
+            },
+            StageSaving {
+                stage: "gzip",
+                before: total.bytes_out,
+                after: total.gzip,
+            },
+            StageSaving {
+                stage: "brotli",
+                before: total.bytes_out,
+                after: total.brotli,
+            },
+        ],
+        files: manifest
+            .files
+            .iter()
+            .map(|(path, e)| ReportFile {
+                path,
+                output: &e.output,
+                kind: e.kind.name(),
+                bytes_in: e.bytes_in,
+                bytes_out: e.bytes_out,
+                gzip: e.gzip,
+                brotli: e.brotli,
+            })
+            .collect(),
+        budgets: summary
+            .budgets
+            .as_ref()
+            .map_or(&[][..], |b| b.outcomes.as_slice()),
+        diff: summary.diff.as_ref(),
+    };
+    // `<` escaped, so no `</script>` can end the data early.
+    let json = serde_json::to_string(&data)
+        .expect("report data serialises")
+        .replace('<', "\\u003c");
+    TEMPLATE.replacen(DATA_PLACEHOLDER, &json, 1)
+}
+
+/// Write `kiln-report.html` into `out`; returns its path.
+pub fn write_html(
+    out: &std::path::Path,
+    summary: &Summary,
+    manifest: &Manifest,
+) -> crate::Result<std::path::PathBuf> {
+    crate::emit::write_atomic(out, REPORT_FILE, html(summary, manifest).as_bytes())?;
+    Ok(out.join(REPORT_FILE))
+}
+
 /// `1234567` → `1.2 MB`.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
@@ -215,6 +482,17 @@ pub fn human_bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn template_has_one_placeholder() {
+        assert_eq!(TEMPLATE.matches(DATA_PLACEHOLDER).count(), 1);
+        assert!(TEMPLATE.contains(&format!(">{DATA_PLACEHOLDER}</script>")));
+    }
+
+    #[test]
+    fn markdown_escapes_table_cells() {
+        assert_eq!(md_escape("a|b<c>\nd"), "a\\|b&lt;c> d");
+    }
 
     #[test]
     fn bytes_are_human() {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use super::{Listing, Object, STATE_KEY, safe_key};
+use super::{Listing, Object, safe_key};
 use crate::emit::{TEMP_PREFIX, safe_join, write_atomic};
 use crate::error::{Error, Result};
 
@@ -129,7 +129,7 @@ impl DirOrigin {
 
     pub fn delete_all(&self, keys: &[String]) -> Result<()> {
         for key in keys {
-            if key == STATE_KEY {
+            if super::is_meta_key(key) {
                 continue;
             }
             let path = safe_join(&self.root, Path::new(key))?;

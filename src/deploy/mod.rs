@@ -37,6 +37,15 @@ use crate::manifest::{MANIFEST_FILE, Manifest};
 
 /// The state object, under the target's prefix.
 pub const STATE_KEY: &str = ".kiln-deploy.json";
+/// Key of the deployed build's manifest (what `--compare-to TARGET` and
+/// `kiln diff` read), written with the state.
+pub const MANIFEST_KEY: &str = ".kiln-manifest.json";
+
+/// Keys kiln keeps for itself under the prefix: never uploaded from a build,
+/// never pruned.
+pub fn is_meta_key(key: &str) -> bool {
+    key == STATE_KEY || key == MANIFEST_KEY
+}
 /// Metadata key (S3 `x-amz-meta-…`) holding an object's identity.
 pub const IDENTITY_META: &str = "kiln-identity";
 /// Version of the state object's schema.
@@ -301,7 +310,7 @@ pub fn raw_objects(dir: &Path) -> Result<Vec<Object>> {
         let Some(key) = rel.to_str().map(|k| k.replace('\\', "/")) else {
             continue;
         };
-        if !safe_key(&key) || key == STATE_KEY {
+        if !safe_key(&key) || is_meta_key(&key) {
             continue;
         }
         let bytes = std::fs::read(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
@@ -500,7 +509,7 @@ pub fn plan(
             listing
                 .keys()
                 .filter(|k| {
-                    k.as_str() != STATE_KEY
+                    !is_meta_key(k)
                         && !wanted.contains(*k)
                         && !state.objects.contains_key(*k)
                         && !state.absent.contains_key(*k)
@@ -657,11 +666,7 @@ pub(crate) enum Origin {
 
 impl Origin {
     async fn read_state(&self) -> Result<Option<State>> {
-        let bytes = match self {
-            Origin::Dir(o) => o.get(STATE_KEY)?,
-            Origin::S3(o) => o.get(STATE_KEY).await?,
-        };
-        let Some(bytes) = bytes else {
+        let Some(bytes) = self.get(STATE_KEY).await? else {
             return Ok(None);
         };
         serde_json::from_slice(&bytes).map(Some).map_err(|e| {
@@ -681,10 +686,30 @@ impl Origin {
 
     async fn write_state(&self, state: &State) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(state).expect("state serialises");
+        self.put_meta(STATE_KEY, &bytes).await
+    }
+
+    async fn put_meta(&self, key: &str, bytes: &[u8]) -> Result<()> {
         match self {
-            Origin::Dir(o) => o.put_bytes(STATE_KEY, &bytes),
-            Origin::S3(o) => o.put_state(&bytes).await,
+            Origin::Dir(o) => o.put_bytes(key, bytes),
+            Origin::S3(o) => o.put_meta(key, bytes).await,
         }
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        match self {
+            Origin::Dir(o) => o.get(key),
+            Origin::S3(o) => o.get(key).await,
+        }
+    }
+
+    async fn connect(options: &DeployOptions) -> Result<Origin> {
+        Ok(match &options.target {
+            Target::Dir(path) => Origin::Dir(dir::DirOrigin::new(path)),
+            Target::S3 { bucket, prefix } => {
+                Origin::S3(s3::S3Origin::connect(bucket, prefix, options).await?)
+            }
+        })
     }
 
     fn requests(&self) -> u64 {
@@ -700,6 +725,18 @@ impl Origin {
             Origin::S3(o) => o.error(message),
         }
     }
+}
+
+/// The manifest of the build last deployed to the target, if any (`.kiln-manifest.json`).
+pub fn fetch_manifest(options: &DeployOptions) -> Result<Option<Vec<u8>>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Deploy {
+            target: options.target.to_string(),
+            message: e.to_string(),
+        })?;
+    runtime.block_on(async { Origin::connect(options).await?.get(MANIFEST_KEY).await })
 }
 
 /// Deploy the build in `out`.
@@ -729,12 +766,7 @@ pub fn deploy(out: &Path, options: &DeployOptions) -> Result<DeploySummary> {
         .build()
         .map_err(|e| Error::io(out, e))?;
     runtime.block_on(async {
-        let origin = match &options.target {
-            Target::Dir(path) => Origin::Dir(dir::DirOrigin::new(path)),
-            Target::S3 { bucket, prefix } => {
-                Origin::S3(s3::S3Origin::connect(bucket, prefix, options).await?)
-            }
-        };
+        let origin = Origin::connect(options).await?;
         let state = origin.read_state().await?;
         let listing = if options.verify || options.prune_foreign || state.is_none() {
             Some(
@@ -775,6 +807,9 @@ pub fn deploy(out: &Path, options: &DeployOptions) -> Result<DeploySummary> {
             // deploy is the one read of the state, and does not count towards
             // `keep_deploys`.
             if plan.changes(&state) {
+                if let Ok(bytes) = std::fs::read(out.join(MANIFEST_FILE)) {
+                    origin.put_meta(MANIFEST_KEY, &bytes).await?;
+                }
                 origin.write_state(&plan.next).await?;
             }
             if let Some(command) = &options.purge_command
@@ -1016,6 +1051,7 @@ mod tests {
             ("gone".to_string(), None),
             ("foreign.txt".to_string(), None),
             (STATE_KEY.to_string(), None),
+            (MANIFEST_KEY.to_string(), None),
         ]
         .into();
         let mut opts = options();

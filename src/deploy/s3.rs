@@ -20,7 +20,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use futures_util::{StreamExt, TryStreamExt};
 
-use super::{DeployOptions, IDENTITY_META, Listing, Object, STATE_KEY};
+use super::{DeployOptions, IDENTITY_META, Listing, Object};
 use crate::error::{Error, Result};
 
 /// Size of each part of a multipart upload.
@@ -333,9 +333,10 @@ impl S3Origin {
             .await;
     }
 
-    pub async fn put_state(&self, bytes: &[u8]) -> Result<()> {
+    /// Write one of kiln's own objects (state, manifest): JSON, never cached.
+    pub async fn put_meta(&self, key: &str, bytes: &[u8]) -> Result<()> {
         self.count();
-        let full = self.key(STATE_KEY);
+        let full = self.key(key);
         self.client
             .put_object()
             .bucket(&self.bucket)
@@ -350,7 +351,7 @@ impl S3Origin {
     }
 
     pub async fn delete_all(&self, keys: &[String]) -> Result<()> {
-        futures_util::stream::iter(keys.iter().filter(|k| k.as_str() != STATE_KEY))
+        futures_util::stream::iter(keys.iter().filter(|k| !super::is_meta_key(k)))
             .map(|key| async move {
                 self.count();
                 let full = self.key(key);

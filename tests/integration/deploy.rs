@@ -215,9 +215,10 @@ fn expected(out: &Path, prefix: &str) -> BTreeMap<String, Stored> {
     want
 }
 
-/// `stored` without the state object.
+/// `stored` without kiln's own objects (the state, and the deployed build's manifest).
 fn content(mut objects: BTreeMap<String, Stored>, prefix: &str) -> BTreeMap<String, Stored> {
     objects.remove(&format!("{prefix}{}", kiln::deploy::STATE_KEY));
+    objects.remove(&format!("{prefix}{}", kiln::deploy::MANIFEST_KEY));
     objects
 }
 
@@ -608,6 +609,11 @@ fn dir_origin_deploys_the_same_way() {
         assert_eq!(std::fs::read(www.join(key)).unwrap(), object.bytes, "{key}");
     }
     assert!(www.join(kiln::deploy::STATE_KEY).is_file());
+    // The deployed build's manifest is kept beside the state, for `--compare-to dir:…`.
+    assert_eq!(
+        std::fs::read(www.join(kiln::deploy::MANIFEST_KEY)).unwrap(),
+        std::fs::read(build.out.join("kiln-manifest.json")).unwrap()
+    );
 
     // No-op: nothing rewritten.
     let mtime = std::fs::metadata(www.join("index.html"))

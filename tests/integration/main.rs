@@ -1,6 +1,7 @@
 //! Integration tests: the real `kiln` binary on fixture trees.
 
 mod bad_input;
+mod budgets;
 mod cache;
 mod cli;
 mod deploy;

@@ -105,6 +105,7 @@ fn the_manifest_agrees_with_the_tree() {
         ".manifest.json",
         "_headers",
         "kiln-nginx.conf",
+        "kiln-report.html",
     ];
     for path in files.keys() {
         assert!(
