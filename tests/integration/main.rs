@@ -9,6 +9,7 @@ mod hashing;
 mod images;
 mod minify;
 mod node;
+mod npm;
 mod outputs;
 mod render;
 mod serve;
