@@ -235,6 +235,12 @@ pub struct Config {
     pub budgets: Vec<crate::budget::Rule>,
     /// Write `kiln-report.html` into the output. Default: true.
     pub report: bool,
+    /// Write outputs without waiting for gzip/brotli variants that are not
+    /// cached: the build lists them in [`BuildOutcome::pending`](crate::BuildOutcome)
+    /// and [`compress_pending`](crate::pipeline::compress_pending) makes them
+    /// afterwards. `kiln watch` does this so a rebuild is served at once.
+    /// Default: false.
+    pub defer_compression: bool,
 }
 
 impl Config {
@@ -264,6 +270,7 @@ impl Config {
             deploy: DeploySettings::default(),
             budgets: Vec::new(),
             report: true,
+            defer_compression: false,
         }
     }
 }

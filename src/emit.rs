@@ -79,7 +79,7 @@ pub fn prepare(config: &Config) -> Result<OutputDir> {
 }
 
 /// An absolute, lexically normalised path (the output may not exist yet).
-fn absolute(path: &Path) -> Result<PathBuf> {
+pub(crate) fn absolute(path: &Path) -> Result<PathBuf> {
     let abs = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
     // Resolve symbolic links in the part that exists.
     let mut existing = abs.clone();

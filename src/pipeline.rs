@@ -45,6 +45,9 @@ pub struct BuildOutcome {
     pub duration: Duration,
     /// The manifest of the build this one replaced, if the output held one.
     pub previous: Option<Manifest>,
+    /// Source paths whose gzip/brotli variants were deferred
+    /// ([`Config::defer_compression`]); empty otherwise.
+    pub pending: Vec<String>,
 }
 
 impl BuildOutcome {
@@ -152,10 +155,14 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
     let mut files = BTreeMap::new();
     let mut keep: HashSet<PathBuf> = HashSet::new();
     let mut files_written = 0;
+    let mut pending = Vec::new();
     for (i, result) in emitted.into_iter().enumerate() {
         match result {
             Ok(e) => {
                 files_written += e.written;
+                if e.deferred {
+                    pending.push(assets[i].path.clone());
+                }
                 keep.extend(e.paths.into_iter().map(PathBuf::from));
                 timings[i].1 += e.time;
                 files.insert(assets[i].path.clone(), e.entry);
@@ -204,6 +211,7 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
         cache_misses,
         duration: started.elapsed(),
         previous: out.previous,
+        pending,
     })
 }
 
@@ -479,6 +487,8 @@ struct Emitted {
     entry: FileEntry,
     paths: Vec<String>,
     written: usize,
+    /// Variants left for [`compress_pending`].
+    deferred: bool,
     time: Duration,
 }
 
@@ -536,6 +546,17 @@ fn emit_all(
         for (i, r) in done {
             results[i] = Some(r);
         }
+        if g == 1 {
+            let written: Vec<(&str, &FileEntry)> = results
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| match r {
+                    Some(Ok(e)) => Some((assets[i].path.as_str(), &e.entry)),
+                    _ => None,
+                })
+                .collect();
+            progress.assets_written(&written);
+        }
     }
     results
         .into_iter()
@@ -569,15 +590,46 @@ fn emit_one(
         paths.push(a.path.clone());
     }
 
-    let previous = out.previous.as_ref().and_then(|m| {
-        let e = m.files.get(&asset.path)?;
-        (e.blake3 == blake3_hex && e.output == linked.output && m.compression == config.compress)
-            .then_some(e)
+    // The same file in the build this one replaces: its variants (when
+    // still on disk) and its integrity are reused.
+    let same = out
+        .previous
+        .as_ref()
+        .and_then(|m| m.files.get(&asset.path))
+        .filter(|e| e.blake3 == blake3_hex);
+    let previous = same.filter(|e| {
+        e.output == linked.output
+            && out
+                .previous
+                .as_ref()
+                .is_some_and(|m| m.compression == config.compress)
     });
+    let worth = is_compressible(&content_type)
+        && bytes.len() as u64 >= config.compress.min_size
+        && (config.compress.gzip || config.compress.brotli);
+    let mut deferred = false;
     let (gzip, brotli, variants) = if !is_compressible(&content_type) {
         (None, None, None)
-    } else if let Some(prev) = previous.filter(|p| variants_exist(&out.root, &paths, p)) {
+    } else if let Some(prev) = previous
+        .filter(|p| !(config.defer_compression && worth && p.gzip.is_none() && p.brotli.is_none()))
+        .filter(|p| variants_exist(&out.root, &paths, p))
+    {
+        // Under deferral, an entry without variants may be one whose
+        // compression was deferred last time: it is not trusted.
         (prev.gzip, prev.brotli, None)
+    } else if config.defer_compression && worth {
+        let key = Cache::variants_key(&linked.hash, &config.compress);
+        match cache.and_then(|c| c.get_variants(&key)) {
+            Some(v) => (
+                v.gzip.as_ref().map(|b| b.len() as u64),
+                v.brotli.as_ref().map(|b| b.len() as u64),
+                Some(v),
+            ),
+            None => {
+                deferred = true;
+                (None, None, None)
+            }
+        }
     } else {
         let v = compress_cached(&bytes, &linked.hash, &config.compress, cache);
         (
@@ -621,16 +673,92 @@ fn emit_one(
         bytes_out: bytes.len() as u64,
         gzip,
         brotli,
+        integrity: same.map_or_else(|| integrity(&bytes), |e| e.integrity.clone()),
         blake3: blake3_hex,
-        integrity: integrity(&bytes),
         aliases: alias.into_iter().collect(),
     };
     Ok(Emitted {
         entry,
         paths: all_paths,
         written,
+        deferred,
         time: started.elapsed(),
     })
+}
+
+/// Make the gzip/brotli variants a build deferred ([`BuildOutcome::pending`]),
+/// largest files first, and rewrite the manifests with their sizes. `stop` is
+/// asked between batches: when it says yes, the work done so far is recorded
+/// and the rest stays in `pending` (the next build makes it). Returns the
+/// number of files finished.
+pub fn compress_pending(
+    config: &Config,
+    outcome: &mut BuildOutcome,
+    mut stop: impl FnMut() -> bool,
+) -> Result<usize> {
+    if outcome.pending.is_empty() {
+        return Ok(0);
+    }
+    let root = emit::absolute(&config.output)?;
+    let cache = config.cache_dir.as_ref().map(Cache::open);
+    let cache = cache.as_ref();
+    let manifest = &mut outcome.manifest;
+    let mut pending = std::mem::take(&mut outcome.pending);
+    pending.sort_by_key(|p| std::cmp::Reverse(manifest.files.get(p).map_or(0, |e| e.bytes_out)));
+    let batch = (rayon::current_num_threads() * 2).max(2);
+    let mut finished = 0;
+    let mut rest = pending.as_slice();
+    while !rest.is_empty() {
+        let (now, later) = rest.split_at(batch.min(rest.len()));
+        let done: Vec<(String, Option<u64>, Option<u64>)> = now
+            .par_iter()
+            .filter_map(|source| {
+                let entry = manifest.files.get(source)?;
+                let bytes = std::fs::read(root.join(&entry.output)).ok()?;
+                let hash = blake3::hash(&bytes);
+                // Changed on disk since the build: leave it to the next build.
+                if hash.to_hex().as_str() != entry.blake3 {
+                    return None;
+                }
+                let v = compress_cached(&bytes, &hash, &config.compress, cache);
+                let mut paths = vec![entry.output.as_str()];
+                paths.extend(entry.aliases.iter().map(|a| a.path.as_str()));
+                for path in paths {
+                    if let Some(gz) = &v.gzip {
+                        emit::write_atomic(&root, format!("{path}.gz"), gz).ok()?;
+                    }
+                    if let Some(br) = &v.brotli {
+                        emit::write_atomic(&root, format!("{path}.br"), br).ok()?;
+                    }
+                }
+                Some((
+                    source.clone(),
+                    v.gzip.as_ref().map(|b| b.len() as u64),
+                    v.brotli.as_ref().map(|b| b.len() as u64),
+                ))
+            })
+            .collect();
+        for (source, gzip, brotli) in done {
+            if let Some(entry) = manifest.files.get_mut(&source) {
+                entry.gzip = gzip;
+                entry.brotli = brotli;
+                finished += 1;
+            }
+        }
+        rest = later;
+        if !rest.is_empty() && stop() {
+            break;
+        }
+    }
+    outcome.pending = rest.to_vec();
+    let out = OutputDir {
+        root,
+        previous: None,
+        inside_source: false,
+    };
+    let mut keep = HashSet::new();
+    write_generated(config, &out, manifest, &mut keep, &mut Vec::new())?;
+    Ok(finished)
 }
 
 /// Precompress, or take the variants from the cache.

@@ -53,6 +53,10 @@ pub trait Progress: Sync {
     fn stage(&self, stage: Stage, total: usize);
     /// One file finished the current stage.
     fn advance(&self);
+    /// Every output except the pages is written (pages follow): the source
+    /// path and manifest entry of each. `kiln watch` swaps stylesheets here,
+    /// before the pages that link them are rewritten.
+    fn assets_written(&self, _outputs: &[(&str, &crate::manifest::FileEntry)]) {}
 }
 
 /// Reports nothing.

@@ -160,7 +160,13 @@ pub fn watch(
     }
     report(WatchEvent::Watching(&config.source));
 
-    while let Ok(message) = messages.recv() {
+    // Rebuilds write their outputs first and precompress after the pages
+    // have been told: live pages are served uncompressed anyway.
+    config.defer_compression = true;
+    // A message that arrived while variants were being made: it ends that
+    // work, and is handled first.
+    let mut held: Option<Message> = None;
+    while let Some(message) = held.take().or_else(|| messages.recv().ok()) {
         // Join everything that arrived while the last build ran.
         let mut paths = Vec::new();
         let mut stop = false;
@@ -202,6 +208,7 @@ pub fn watch(
             match load() {
                 Ok(c) => {
                     config = c;
+                    config.defer_compression = true;
                     config_file = config
                         .config_file
                         .as_ref()
@@ -216,8 +223,13 @@ pub fn watch(
                 }
             }
         }
-        match crate::build(&config, &Silent) {
-            Ok(outcome) => {
+        let early = EarlySwap {
+            site: site.as_ref(),
+            before: manifest.as_ref().filter(|_| css_only(&changed)),
+            sent: std::sync::atomic::AtomicBool::new(false),
+        };
+        match crate::build(&config, &early) {
+            Ok(mut outcome) => {
                 report(WatchEvent::Built {
                     outcome: &outcome,
                     config: &config,
@@ -226,7 +238,25 @@ pub fn watch(
                 if let Some(site) = &site {
                     site.update(&outcome.manifest);
                     site.send(LiveEvent::Diagnostics(diagnostics(&outcome)));
-                    site.send(live_event(&changed, manifest.as_ref(), &outcome.manifest));
+                    if !early.sent.load(std::sync::atomic::Ordering::SeqCst) {
+                        site.send(live_event(&changed, manifest.as_ref(), &outcome.manifest));
+                    }
+                }
+                // Then the variants, until the next change comes in.
+                let compressed = crate::pipeline::compress_pending(&config, &mut outcome, || {
+                    match messages.try_recv() {
+                        Ok(message) => {
+                            held = Some(message);
+                            true
+                        }
+                        Err(_) => false,
+                    }
+                });
+                if let Err(e) = compressed {
+                    report(WatchEvent::Failed {
+                        error: e.to_string(),
+                        changed: &changed,
+                    });
                 }
                 manifest = Some(outcome.manifest);
             }
@@ -305,33 +335,71 @@ fn diagnostics(outcome: &BuildOutcome) -> Vec<String> {
     outcome.diagnostics.iter().map(|d| d.to_string()).collect()
 }
 
-/// What open pages do after a rebuild: when only stylesheets changed, swap
-/// every stylesheet whose output changed (the edited one and those that
-/// import it); otherwise reload.
-fn live_event(changed: &[String], before: Option<&Manifest>, after: &Manifest) -> LiveEvent {
-    let css_only = !changed.is_empty()
+/// Whether every changed path is a stylesheet.
+fn css_only(changed: &[String]) -> bool {
+    !changed.is_empty()
         && changed.iter().all(|p| {
             p.rsplit_once('.')
                 .is_some_and(|(_, ext)| ext.eq_ignore_ascii_case("css"))
-        });
-    let Some(before) = before.filter(|_| css_only) else {
-        return LiveEvent::Reload;
-    };
-    let swaps = after
-        .files
-        .iter()
+        })
+}
+
+/// During a rebuild after a stylesheet edit: as soon as the stylesheets are
+/// written, before the pages that link them, tell open pages to swap them.
+struct EarlySwap<'a> {
+    site: Option<&'a Site>,
+    /// The manifest before the rebuild, when only stylesheets changed.
+    before: Option<&'a Manifest>,
+    sent: std::sync::atomic::AtomicBool,
+}
+
+impl crate::report::Progress for EarlySwap<'_> {
+    fn stage(&self, _: crate::report::Stage, _: usize) {}
+    fn advance(&self) {}
+    fn assets_written(&self, outputs: &[(&str, &crate::manifest::FileEntry)]) {
+        let (Some(site), Some(before)) = (self.site, self.before) else {
+            return;
+        };
+        let swaps = css_swaps(before, outputs.iter().copied(), &before.base);
+        if !swaps.is_empty() {
+            site.send(LiveEvent::Css(swaps));
+            self.sent.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+/// (old URL path, new URL path) of every stylesheet whose bytes changed.
+fn css_swaps<'m>(
+    before: &Manifest,
+    after: impl Iterator<Item = (&'m str, &'m crate::manifest::FileEntry)>,
+    base: &str,
+) -> Vec<(String, String)> {
+    after
         .filter(|(_, entry)| entry.kind == AssetKind::Css)
         .filter_map(|(source, entry)| {
             let old = before.files.get(source)?;
             (old.blake3 != entry.blake3).then(|| {
                 (
                     format!("{}{}", before.base, old.output),
-                    format!("{}{}", after.base, entry.output),
+                    format!("{base}{}", entry.output),
                 )
             })
         })
-        .collect();
-    LiveEvent::Css(swaps)
+        .collect()
+}
+
+/// What open pages do after a rebuild: when only stylesheets changed, swap
+/// every stylesheet whose output changed (the edited one and those that
+/// import it); otherwise reload.
+fn live_event(changed: &[String], before: Option<&Manifest>, after: &Manifest) -> LiveEvent {
+    match before.filter(|_| css_only(changed)) {
+        Some(before) => LiveEvent::Css(css_swaps(
+            before,
+            after.files.iter().map(|(s, e)| (s.as_str(), e)),
+            &after.base,
+        )),
+        None => LiveEvent::Reload,
+    }
 }
 
 #[cfg(test)]

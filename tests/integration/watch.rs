@@ -446,17 +446,22 @@ fn serve_sends_css_swaps_and_reloads() {
     site.write("css/site.css", "body { background: rgb(7, 8, 9); }\n");
     // An editor's save may arrive as two changes: read swaps until the new bytes.
     let mut first_old = None;
-    loop {
+    let new = loop {
         let swaps: Vec<(String, String)> = serde_json::from_str(&events.next_named("css")).unwrap();
         assert_eq!(swaps.len(), 1, "{swaps:?}");
         let (old, new) = swaps.into_iter().next().unwrap();
         first_old.get_or_insert(old);
         let bytes = std::fs::read_to_string(w.out.join(new.trim_start_matches('/')));
         if bytes.is_ok_and(|b| b.contains("#070809")) {
-            break;
+            break new;
         }
-    }
+    };
     assert_eq!(first_old, Some(format!("/{css}")));
+    // The swap is sent before the pages are rewritten and the variants made:
+    // the stylesheet it names is already served.
+    let (swapped_head, swapped) = request(&addr, "GET", &new, "Accept-Encoding: identity\r\n");
+    assert!(swapped_head.starts_with("http/1.1 200"), "{swapped_head}");
+    assert!(String::from_utf8_lossy(&swapped).contains("#070809"));
 
     site.write(
         "index.html",
@@ -524,4 +529,74 @@ fn an_open_page_follows_edits_in_chromium() {
         assert_eq!(step["ok"], true, "{report:#}");
     }
     drop(w);
+}
+
+/// What `kiln watch` does on a rebuild, through the library: outputs first
+/// with the missing gzip/brotli variants deferred, then the variants. Once
+/// done, or done over two rounds after an interruption, the output is the
+/// same tree, byte for byte, as an ordinary build's.
+#[test]
+fn deferred_compression_finishes_as_the_same_tree_as_a_normal_build() {
+    use crate::util::tree;
+    let site = Site::fixture("site");
+    let cache = tempfile::tempdir().unwrap();
+    let dirs = tempfile::tempdir().unwrap();
+    let config = |out: &str| {
+        let mut c = kiln::Config::new(site.path(), dirs.path().join(out));
+        c.cache_dir = Some(cache.path().to_path_buf());
+        c
+    };
+    // The watch's first build: complete.
+    let mut watched = config("watched");
+    kiln::build(&watched, &kiln::report::Silent).unwrap();
+
+    // An edit every page depends on, rebuilt with deferral.
+    site.write(
+        "css/main.css",
+        format!(
+            "{}\n.kiln-deferred{{margin:0 auto;padding:1px}}\n",
+            std::fs::read_to_string(site.path().join("css/main.css")).unwrap()
+        ),
+    );
+    watched.defer_compression = true;
+    let mut outcome = kiln::build(&watched, &kiln::report::Silent).unwrap();
+    assert!(outcome.pending.len() >= 7, "{:?}", outcome.pending);
+    assert!(outcome.pending.iter().any(|p| p == "index.html"));
+    let manifest = outcome.manifest.clone();
+    for source in &outcome.pending {
+        let entry = &manifest.files[source];
+        assert_eq!((entry.gzip, entry.brotli), (None, None), "{source}");
+        // No stale variant of an earlier build is left to be served.
+        assert!(
+            !watched.output.join(format!("{}.br", entry.output)).exists(),
+            "{source}"
+        );
+    }
+    // Interrupted after the first batch: the rest stays pending.
+    let mut asked = 0;
+    let finished = kiln::pipeline::compress_pending(&watched, &mut outcome, || {
+        asked += 1;
+        true
+    })
+    .unwrap();
+    let left = outcome.pending.len();
+    assert!(
+        finished > 0 && asked == 1 && left > 0,
+        "{finished} {asked} {left}"
+    );
+    // The next rebuild (nothing changed) picks up what is still missing.
+    let mut next = kiln::build(&watched, &kiln::report::Silent).unwrap();
+    assert_eq!(next.pending.len(), left);
+    kiln::pipeline::compress_pending(&watched, &mut next, || false).unwrap();
+    assert!(next.pending.is_empty());
+
+    let normal = config("normal");
+    kiln::build(&normal, &kiln::report::Silent).unwrap();
+    let (a, b) = (tree(&watched.output), tree(&normal.output));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (path, bytes) in &a {
+        if path != "kiln-report.html" {
+            assert!(bytes == &b[path], "{path} differs");
+        }
+    }
 }
