@@ -259,6 +259,7 @@ fn relevant_options(kind: AssetKind, o: &TransformOptions) -> String {
             format!("{}", o.json)
         }
         AssetKind::Png => format!("{:?}", o.png),
+        AssetKind::Jpeg => format!("jpeg {}", o.jpeg),
         _ => String::new(),
     }
 }

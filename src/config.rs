@@ -403,6 +403,8 @@ struct FileImages {
     png: Option<bool>,
     /// oxipng preset, 0–6. Default: 2.
     png_level: Option<Spanned<u8>>,
+    /// Optimise JPEG losslessly (mozjpeg: Huffman tables, progressive scans). Default: true.
+    jpeg: Option<bool>,
     /// `loading="lazy"` + `decoding="async"` on images after the first `lazy_after`. Default: true.
     lazy: Option<bool>,
     /// Images at the top of a page that load eagerly. Default: 2.
@@ -736,6 +738,7 @@ fn resolve_minify(
     };
     config.transform = TransformOptions {
         png: enabled(images.and_then(|i| i.png)).then_some(png),
+        jpeg: enabled(images.and_then(|i| i.jpeg)),
         css: enabled(file.css.as_ref().and_then(|c| c.enabled)).then_some(css),
         js: enabled(file.js.as_ref().and_then(|j| j.enabled)).then_some(js),
         html: enabled(h.and_then(|h| h.enabled)).then_some(html),

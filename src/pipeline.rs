@@ -374,7 +374,8 @@ fn process(
     let bytes = std::fs::read(&asset.source)
         .map_err(|e| Diagnostic::error(&asset.source, format!("cannot read file: {e}")))?;
     let input_hash = blake3::hash(&bytes);
-    let recompressed = asset.kind == AssetKind::Png && options.png.is_some();
+    let recompressed = (asset.kind == AssetKind::Png && options.png.is_some())
+        || (asset.kind == AssetKind::Jpeg && options.jpeg);
     if !asset.kind.is_text() && !recompressed {
         return Ok(FileResult {
             processed: Processed {

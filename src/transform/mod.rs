@@ -10,6 +10,7 @@
 
 pub mod css;
 pub mod html;
+pub mod jpeg;
 pub mod js;
 pub mod json;
 pub mod placeholder;
@@ -36,6 +37,8 @@ pub struct TransformOptions {
     pub json: bool,
     /// Recompress PNG images losslessly (oxipng).
     pub png: Option<png::PngOptions>,
+    /// Optimise JPEG images losslessly (Huffman tables, progressive scans).
+    pub jpeg: bool,
     /// Write a source map for each minified JS and CSS file. Default: false.
     pub sourcemaps: bool,
     /// This file is loaded as an ES module (by a page's `<script type="module">`).
@@ -51,6 +54,7 @@ impl TransformOptions {
             html: Some(html::HtmlOptions::default()),
             json: true,
             png: Some(png::PngOptions::default()),
+            jpeg: true,
             sourcemaps: false,
             module: false,
         }
@@ -85,6 +89,16 @@ pub fn transform(
         && let Some(o) = options.png
     {
         return match png::optimize(&bytes, &o) {
+            Ok(Some(smaller)) => finish(smaller, Extracted::default()),
+            Ok(None) => finish(bytes, Extracted::default()),
+            Err(d) => Transformed {
+                diagnostics: vec![d],
+                ..finish(bytes, Extracted::default())
+            },
+        };
+    }
+    if kind == AssetKind::Jpeg && options.jpeg {
+        return match jpeg::optimize(&bytes) {
             Ok(Some(smaller)) => finish(smaller, Extracted::default()),
             Ok(None) => finish(bytes, Extracted::default()),
             Err(d) => Transformed {

@@ -139,3 +139,147 @@ fn bad_pngs_pass_through_with_a_diagnostic() {
         );
     }
 }
+
+/// A JPEG's decoded pixels (the image crate's decoder, RGB whatever the
+/// colour space, orientation not applied).
+fn jpeg_pixels(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
+    let image =
+        image::load_from_memory_with_format(bytes, image::ImageFormat::Jpeg).expect("decodes");
+    let rgb = image.to_rgb8();
+    (rgb.width(), rgb.height(), rgb.into_raw())
+}
+
+/// The markers of a JPEG up to the first scan: (code, payload).
+fn jpeg_markers(bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut at = 2;
+    while at + 4 <= bytes.len() && bytes[at] == 0xFF {
+        let code = bytes[at + 1];
+        let len = u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]) as usize;
+        out.push((code, bytes[at + 4..at + 2 + len].to_vec()));
+        if code == 0xDA {
+            break;
+        }
+        at += 2 + len;
+    }
+    out
+}
+
+fn jpeg_dir() -> std::path::PathBuf {
+    fixture_path("images").join("jpeg")
+}
+
+#[test]
+fn jpegs_are_optimised_losslessly_and_keep_only_colour_and_orientation() {
+    let site = Site::new().file("index.html", "<p>photos</p>");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(jpeg_dir()).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().into_string().unwrap();
+        site.write(&name, std::fs::read(entry.path()).unwrap());
+        names.push(name);
+    }
+    names.sort();
+    assert!(names.len() >= 9, "{names:?}");
+    let built = build(site.path(), &[]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    assert!(!built.stderr.contains("warning"), "{}", built.stderr);
+    let m = built.manifest();
+    let mut smaller = 0;
+    for name in &names {
+        let before = std::fs::read(jpeg_dir().join(name)).unwrap();
+        let after = built.read(&m.files[name].output);
+        assert!(after.len() <= before.len(), "{name} grew");
+        // Lossless: the same pixels out of the same decoder, CMYK included.
+        assert!(
+            jpeg_pixels(&before) == jpeg_pixels(&after),
+            "{name}: pixels differ"
+        );
+        if after.len() < before.len() {
+            smaller += 1;
+            // Progressive (SOF2), Huffman tables optimised.
+            assert!(
+                jpeg_markers(&after).iter().any(|(c, _)| *c == 0xC2),
+                "{name}"
+            );
+        }
+    }
+    assert_eq!(smaller, names.len(), "every fixture gets smaller");
+
+    let before = jpeg_markers(&std::fs::read(jpeg_dir().join("with-metadata.jpg")).unwrap());
+    let after = jpeg_markers(&built.read(&m.files["with-metadata.jpg"].output));
+    let payloads = |markers: &[(u8, Vec<u8>)], code: u8| -> Vec<Vec<u8>> {
+        markers
+            .iter()
+            .filter(|(c, _)| *c == code)
+            .map(|(_, p)| p.clone())
+            .collect()
+    };
+    // The ICC profile, byte for byte.
+    let icc = |m: &[(u8, Vec<u8>)]| {
+        payloads(m, 0xE2)
+            .into_iter()
+            .filter(|p| p.starts_with(b"ICC_PROFILE\0"))
+            .collect::<Vec<_>>()
+    };
+    assert!(!icc(&before).is_empty());
+    assert_eq!(icc(&before), icc(&after));
+    // EXIF: only the orientation (6) is left; the camera make, the comment and XMP are gone.
+    let exif = payloads(&after, 0xE1);
+    assert_eq!(exif.len(), 1);
+    assert!(
+        exif[0].starts_with(b"Exif\0\0") && exif[0].len() == 32,
+        "{exif:?}"
+    );
+    assert_eq!(&exif[0][6 + 8 + 2 + 8..6 + 8 + 2 + 10], &[0, 6]);
+    let all: Vec<u8> = after.iter().flat_map(|(_, p)| p.clone()).collect();
+    for gone in [&b"KilnCam"[..], b"fixture generator", b"adobe:ns:meta"] {
+        assert!(!all.windows(gone.len()).any(|w| w == gone));
+    }
+    assert!(payloads(&after, 0xFE).is_empty(), "no comment");
+
+    // `images.jpeg = false` leaves them alone.
+    site.write("kiln.toml", "[images]\njpeg = false\n");
+    let off = build(site.path(), &[]);
+    let m = off.manifest();
+    for name in &names {
+        assert_eq!(
+            off.read(&m.files[name].output),
+            std::fs::read(jpeg_dir().join(name)).unwrap()
+        );
+    }
+}
+
+#[test]
+fn bad_jpegs_pass_through_with_a_diagnostic() {
+    let bad = fixture_path("images").join("bad");
+    let site = Site::new().file("index.html", "<p>photos</p>");
+    let cases = [
+        ("truncated.jpg", "Premature end of JPEG file"),
+        ("corrupt.jpg", "broken JPEG"),
+        ("bomb.jpg", "megapixel limit"),
+        ("png-named.jpg", "not a JPEG"),
+    ];
+    for (name, _) in cases {
+        site.write(name, std::fs::read(bad.join(name)).unwrap());
+    }
+    let built = build(site.path(), &[]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    let m = built.manifest();
+    for (name, says) in cases {
+        assert_eq!(
+            built.read(&m.files[name].output),
+            std::fs::read(bad.join(name)).unwrap(),
+            "{name} changed"
+        );
+        let line = built
+            .stderr
+            .lines()
+            .find(|l| l.contains(&format!("{name}: warning")))
+            .unwrap_or_else(|| panic!("no diagnostic for {name}:\n{}", built.stderr));
+        assert!(
+            line.contains(says) && line.contains("copied unchanged"),
+            "{line}"
+        );
+    }
+}

@@ -1,0 +1,305 @@
+//! JPEG: lossless optimisation, as `jpegtran -copy none -optimize -progressive`
+//! does it, with mozjpeg's scan optimisation. The DCT coefficients are copied
+//! as they are, so every decoder produces the same pixels as from the
+//! original; only the entropy coding changes (optimised Huffman tables,
+//! progressive scans chosen for size).
+//!
+//! Metadata goes, except what changes how the image looks: the ICC profile
+//! (`APP2 ICC_PROFILE`, every chunk, in order) and the EXIF orientation,
+//! rewritten as a minimal EXIF block holding only that tag. Camera data,
+//! GPS positions, thumbnails, XMP and comments are dropped. A CMYK image
+//! keeps or lacks its Adobe marker as the original did (browsers read its
+//! presence as "inverted CMYK").
+//!
+//! Before libjpeg sees the file, the header's dimensions are checked against
+//! [`MAX_PIXELS`](super::png::MAX_PIXELS). libjpeg reports errors by calling
+//! back; kiln's callback unwinds to [`optimize`], which passes the file
+//! through with the message. A warning (corrupt or truncated data, which
+//! libjpeg would patch over) also passes the file through: a lossless
+//! transcode of damaged data would bake the damage in.
+
+use std::ffi::c_int;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+
+use mozjpeg_sys as sys;
+
+use super::png::MAX_PIXELS;
+use crate::diag::Diagnostic;
+
+/// What libjpeg's error callback unwinds with.
+struct Failed(String);
+
+/// The message for the error or warning libjpeg last raised.
+unsafe fn message(cinfo: &mut sys::jpeg_common_struct) -> String {
+    let buffer = [0u8; 80];
+    // SAFETY: `err` was set by `jpeg_std_error` and lives as long as `cinfo`;
+    // format_message writes a NUL-terminated message of at most 80 bytes.
+    unsafe {
+        if let Some(format) = (*cinfo.err).format_message {
+            format(cinfo, &buffer);
+        }
+    }
+    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    String::from_utf8_lossy(&buffer[..end]).into_owned()
+}
+
+/// libjpeg's fatal-error callback: unwind to [`optimize`] (the `unwinding`
+/// feature makes every libjpeg entry point `C-unwind`).
+unsafe extern "C-unwind" fn error_exit(cinfo: &mut sys::jpeg_common_struct) {
+    let text = unsafe { message(cinfo) };
+    resume_unwind(Box::new(Failed(text)));
+}
+
+thread_local! {
+    /// The first warning of the transcode running on this thread.
+    static WARNING: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// libjpeg's message callback: keep the first warning (level -1), count
+/// them, print nothing (the default prints the first one on stderr); trace
+/// messages (level ≥ 0) are ignored.
+unsafe extern "C-unwind" fn emit_message(cinfo: &mut sys::jpeg_common_struct, level: c_int) {
+    if level < 0 {
+        let text = unsafe { message(cinfo) };
+        WARNING.with(|w| {
+            w.borrow_mut().get_or_insert(text);
+        });
+        // SAFETY: as in `message`.
+        unsafe { (*cinfo.err).num_warnings += 1 };
+    }
+}
+
+/// The first warning recorded on this thread, cleared.
+fn take_warning() -> String {
+    WARNING
+        .with(|w| w.borrow_mut().take())
+        .unwrap_or_else(|| "corrupt data".into())
+}
+
+/// The orientation value (2–8) of an EXIF block (`Exif\0\0` + TIFF), if any.
+fn exif_orientation(data: &[u8]) -> Option<u16> {
+    let tiff = data.strip_prefix(b"Exif\0\0")?;
+    let big = match tiff.get(..4)? {
+        b"MM\0\x2a" => true,
+        b"II\x2a\0" => false,
+        _ => return None,
+    };
+    let u16_at = |at: usize| -> Option<u16> {
+        let b: [u8; 2] = tiff.get(at..at + 2)?.try_into().ok()?;
+        Some(if big {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        })
+    };
+    let u32_at = |at: usize| -> Option<u32> {
+        let b: [u8; 4] = tiff.get(at..at + 4)?.try_into().ok()?;
+        Some(if big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        })
+    };
+    let ifd = u32_at(4)? as usize;
+    let count = u16_at(ifd)? as usize;
+    for i in 0..count {
+        let entry = ifd.checked_add(2 + 12 * i)?;
+        // Orientation: tag 0x0112, type SHORT (3), count 1.
+        if u16_at(entry)? == 0x0112 && u16_at(entry + 2)? == 3 && u32_at(entry + 4)? == 1 {
+            let value = u16_at(entry + 8)?;
+            return (2..=8).contains(&value).then_some(value);
+        }
+    }
+    None
+}
+
+/// A minimal big-endian EXIF block holding only the orientation.
+fn orientation_block(value: u16) -> Vec<u8> {
+    let mut out = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01".to_vec();
+    out.extend_from_slice(&0x0112u16.to_be_bytes());
+    out.extend_from_slice(&3u16.to_be_bytes());
+    out.extend_from_slice(&1u32.to_be_bytes());
+    out.extend_from_slice(&value.to_be_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(&0u32.to_be_bytes());
+    out
+}
+
+const APP1: u8 = 0xE1;
+const APP2: u8 = 0xE2;
+const APP14: u8 = 0xEE;
+
+/// The smaller lossless encoding of `bytes`, or `None` when it is not
+/// smaller; a diagnostic when the file must pass through unchanged.
+pub fn optimize(bytes: &[u8]) -> Result<Option<Vec<u8>>, Diagnostic> {
+    let passed = |why: String| Diagnostic::warning("", format!("{why}: copied unchanged"));
+    match imagesize::image_type(bytes) {
+        Ok(imagesize::ImageType::Jpeg) => {}
+        Ok(other) => return Err(passed(format!("not a JPEG (the content is {other:?})"))),
+        Err(_) => {
+            return Err(passed(
+                "not a JPEG (unrecognised or truncated header)".into(),
+            ));
+        }
+    }
+    let size =
+        imagesize::blob_size(bytes).map_err(|e| passed(format!("unreadable JPEG header ({e})")))?;
+    let pixels = size.width as u64 * size.height as u64;
+    if pixels > MAX_PIXELS {
+        return Err(passed(format!(
+            "a {}×{} JPEG ({} megapixels) is over the {} megapixel limit",
+            size.width,
+            size.height,
+            pixels / 1_000_000,
+            MAX_PIXELS / 1_000_000
+        )));
+    }
+    let out = transcode(bytes).map_err(|e| passed(format!("broken JPEG ({e})")))?;
+    Ok((out.len() < bytes.len()).then_some(out))
+}
+
+/// The libjpeg state of one transcode; destroyed on every path.
+struct Codec {
+    src: Box<sys::jpeg_decompress_struct>,
+    src_err: Box<sys::jpeg_error_mgr>,
+    dst: Box<sys::jpeg_compress_struct>,
+    dst_err: Box<sys::jpeg_error_mgr>,
+    buffer: *mut u8,
+    length: std::ffi::c_ulong,
+}
+
+impl Drop for Codec {
+    fn drop(&mut self) {
+        // SAFETY: both structs were created by jpeg_create_*; destroying
+        // frees every libjpeg allocation, after an error too. The memory
+        // destination buffer is malloc'd by libjpeg and ours to free.
+        unsafe {
+            sys::jpeg_destroy_compress(&mut self.dst);
+            sys::jpeg_destroy_decompress(&mut self.src);
+            if !self.buffer.is_null() {
+                libc::free(self.buffer.cast());
+            }
+        }
+    }
+}
+
+fn transcode(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    // SAFETY: zeroed structs are what libjpeg's create functions expect;
+    // each is boxed so the pointers libjpeg keeps stay valid.
+    let mut codec = unsafe {
+        Codec {
+            src: Box::new(std::mem::zeroed()),
+            src_err: Box::new(std::mem::zeroed()),
+            dst: Box::new(std::mem::zeroed()),
+            dst_err: Box::new(std::mem::zeroed()),
+            buffer: std::ptr::null_mut(),
+            length: 0,
+        }
+    };
+    WARNING.with(|w| w.borrow_mut().take());
+    let c = &mut codec;
+    let result = catch_unwind(AssertUnwindSafe(|| unsafe {
+        // SAFETY: the standard libjpeg transcoding sequence (jpegtran.c):
+        // every call gets the structs created here, in the documented order;
+        // errors unwind out of `error_exit` to the catch_unwind.
+        c.src.common.err = sys::jpeg_std_error(&mut c.src_err);
+        c.src_err.error_exit = Some(error_exit);
+        c.src_err.emit_message = Some(emit_message);
+        c.dst.common.err = sys::jpeg_std_error(&mut c.dst_err);
+        c.dst_err.error_exit = Some(error_exit);
+        c.dst_err.emit_message = Some(emit_message);
+        sys::jpeg_create_decompress(&mut *c.src);
+        sys::jpeg_create_compress(&mut *c.dst);
+
+        sys::jpeg_mem_src(&mut c.src, bytes.as_ptr(), bytes.len() as _);
+        for marker in [APP1, APP2, APP14] {
+            sys::jpeg_save_markers(&mut c.src, marker as c_int, 0xFFFF);
+        }
+        sys::jpeg_read_header(&mut c.src, 1);
+        let (w, h) = (c.src.image_width as u64, c.src.image_height as u64);
+        if w * h > MAX_PIXELS {
+            return Err(format!("{w}×{h} is over the pixel limit"));
+        }
+        let coefficients = sys::jpeg_read_coefficients(&mut c.src);
+        if c.src_err.num_warnings > 0 {
+            return Err(take_warning());
+        }
+
+        // What of the metadata stays.
+        let mut orientation = None;
+        let mut icc = Vec::new();
+        let mut adobe = false;
+        let mut marker = c.src.marker_list;
+        while !marker.is_null() {
+            let m = &*marker;
+            let data = std::slice::from_raw_parts(m.data, m.data_length as usize);
+            match m.marker {
+                APP1 if orientation.is_none() => orientation = exif_orientation(data),
+                APP2 if data.starts_with(b"ICC_PROFILE\0") => icc.push(data),
+                APP14 if data.starts_with(b"Adobe") => adobe = true,
+                _ => {}
+            }
+            marker = m.next;
+        }
+
+        sys::jpeg_copy_critical_parameters(&c.src, &mut c.dst);
+        c.dst.optimize_coding = 1;
+        sys::jpeg_simple_progression(&mut c.dst);
+        if c.src.num_components == 4 {
+            // Adobe's marker on a CMYK image means "inverted": keep it as it was.
+            c.dst.write_Adobe_marker = adobe as sys::boolean;
+        }
+        sys::jpeg_mem_dest(&mut c.dst, &mut c.buffer, &mut c.length);
+        sys::jpeg_write_coefficients(&mut c.dst, coefficients);
+        if let Some(value) = orientation {
+            let block = orientation_block(value);
+            sys::jpeg_write_marker(&mut c.dst, APP1 as c_int, block.as_ptr(), block.len() as _);
+        }
+        for chunk in icc {
+            sys::jpeg_write_marker(&mut c.dst, APP2 as c_int, chunk.as_ptr(), chunk.len() as _);
+        }
+        sys::jpeg_finish_compress(&mut c.dst);
+        sys::jpeg_finish_decompress(&mut c.src);
+        if c.src_err.num_warnings > 0 {
+            return Err(take_warning());
+        }
+        Ok(std::slice::from_raw_parts(c.buffer, c.length as usize).to_vec())
+    }));
+    match result {
+        Ok(r) => r,
+        Err(payload) => Err(match payload.downcast::<Failed>() {
+            Ok(failed) => failed.0,
+            Err(_) => "libjpeg failed".into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orientation_survives_alone() {
+        let block = orientation_block(6);
+        assert_eq!(exif_orientation(&block), Some(6));
+        assert_eq!(block.len(), 32);
+        // Little-endian, with another tag first.
+        let mut le = b"Exif\0\0II\x2a\0\x08\0\0\0\x02\0".to_vec();
+        le.extend_from_slice(&[0x0F, 0x01, 2, 0, 4, 0, 0, 0, b'a', b'b', b'c', 0]);
+        le.extend_from_slice(&[0x12, 0x01, 3, 0, 1, 0, 0, 0, 8, 0, 0, 0]);
+        le.extend_from_slice(&[0, 0, 0, 0]);
+        assert_eq!(exif_orientation(&le), Some(8));
+        // The default orientation (1) needs no block; junk is ignored.
+        assert_eq!(exif_orientation(&orientation_block(1)), None);
+        assert_eq!(exif_orientation(b"Exif\0\0MM\0\x2a\xff\xff\xff\xff"), None);
+        assert_eq!(exif_orientation(b"http://ns.adobe.com/xap/1.0/\0"), None);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        let mut bytes = b"\xff\xd8\xff\xc0\x00\x11\x08\x00\x10\x00\x10\x03".to_vec();
+        bytes.extend_from_slice(&[0u8; 40]);
+        assert!(optimize(&bytes).is_err());
+        assert!(transcode(b"\xff\xd8\xff\xd9").is_err());
+    }
+}
