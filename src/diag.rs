@@ -33,12 +33,18 @@ impl fmt::Display for Severity {
 pub struct Diagnostic {
     pub severity: Severity,
     /// The path as the user knows it (source directory joined with the asset path).
+    /// Serialised lossily: a file name that is not UTF-8 must not break `--json`.
+    #[serde(serialize_with = "lossy_path")]
     pub path: PathBuf,
     /// 1-based line, when the problem has a position.
     pub line: Option<u32>,
     /// 1-based column (in characters), when the problem has a position.
     pub col: Option<u32>,
     pub message: String,
+}
+
+fn lossy_path<S: serde::Serializer>(path: &std::path::Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&path.to_string_lossy())
 }
 
 impl Diagnostic {

@@ -123,7 +123,17 @@ fn build(args: &cli::BuildArgs) -> Exit {
             ),
         }
     }
-    if config.report {
+    let taken = outcome
+        .manifest
+        .served()
+        .iter()
+        .any(|s| s.path == kiln::report::REPORT_FILE);
+    if config.report && taken {
+        eprintln!(
+            "warning: the source has a file served as {}; the size report is not written (report = false in kiln.toml silences this)",
+            kiln::report::REPORT_FILE
+        );
+    } else if config.report {
         match kiln::report::write_html(&config.output, &summary, &outcome.manifest) {
             Ok(path) => summary.report = Some(path.display().to_string()),
             Err(e) => eprintln!("warning: {e}"),

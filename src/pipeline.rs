@@ -612,11 +612,12 @@ fn emit_one(
     let (gzip, brotli, variants) = if !is_compressible(&content_type) {
         (None, None, None)
     } else if let Some(prev) = previous
-        .filter(|p| !(config.defer_compression && worth && p.gzip.is_none() && p.brotli.is_none()))
+        .filter(|p| !(worth && p.gzip.is_none() && p.brotli.is_none()))
         .filter(|p| variants_exist(&out.root, &paths, p))
     {
-        // Under deferral, an entry without variants may be one whose
-        // compression was deferred last time: it is not trusted.
+        // An entry without variants for a file worth compressing may be one
+        // whose compression a watch deferred and never finished: it is not
+        // trusted (the cache knows when compression did not pay).
         (prev.gzip, prev.brotli, None)
     } else if config.defer_compression && worth {
         let key = Cache::variants_key(&linked.hash, &config.compress);
@@ -643,6 +644,14 @@ fn emit_one(
     let mut written = 0;
     let mut all_paths = Vec::new();
     for path in &paths {
+        // A same-named file's old variants must never be served for its new
+        // bytes: those this build does not write go first (the rest are
+        // overwritten right after).
+        for (suffix, kept) in [(".gz", gzip.is_some()), (".br", brotli.is_some())] {
+            if !kept {
+                let _ = std::fs::remove_file(out.root.join(format!("{path}{suffix}")));
+            }
+        }
         written += usize::from(emit::write_atomic(&out.root, path, &bytes).map_err(fail)?);
         if let Some(v) = &variants {
             if let Some(gz) = &v.gzip {

@@ -257,10 +257,18 @@ impl Summary {
                     o.path.as_deref().map(md_escape).unwrap_or_default()
                 );
             }
-            for rule in &budgets.no_baseline {
+            for u in &budgets.unchecked {
                 let _ = writeln!(
                     md,
-                    "| – | `{}` | brotli | growth | no baseline | | |",
+                    "| – | `{}` | brotli | growth | not checked: {} | | |",
+                    md_escape(&u.rule),
+                    md_escape(&u.reason)
+                );
+            }
+            for rule in &budgets.unmatched {
+                let _ = writeln!(
+                    md,
+                    "| ⚠️ | `{}` | | | selects no file | | |",
                     md_escape(rule)
                 );
             }
@@ -366,6 +374,7 @@ impl Summary {
 fn md_escape(text: &str) -> String {
     text.replace('|', "\\|")
         .replace('<', "&lt;")
+        .replace('`', "'")
         .replace('\n', " ")
 }
 

@@ -226,7 +226,6 @@ pub fn watch(
         let early = EarlySwap {
             site: site.as_ref(),
             before: manifest.as_ref().filter(|_| css_only(&changed)),
-            sent: std::sync::atomic::AtomicBool::new(false),
         };
         match crate::build(&config, &early) {
             Ok(mut outcome) => {
@@ -238,19 +237,33 @@ pub fn watch(
                 if let Some(site) = &site {
                     site.update(&outcome.manifest);
                     site.send(LiveEvent::Diagnostics(diagnostics(&outcome)));
-                    if !early.sent.load(std::sync::atomic::Ordering::SeqCst) {
-                        site.send(live_event(&changed, manifest.as_ref(), &outcome.manifest));
-                    }
+                    // Sent again after an early swap: a page that loaded in
+                    // between still links the old sheet. One that swapped
+                    // already links the new one, which no swap names.
+                    site.send(live_event(&changed, manifest.as_ref(), &outcome.manifest));
                 }
-                // Then the variants, until the next change comes in.
+                // Then the variants, until a change that matters comes in
+                // (the build's own reads and ignored paths do not count).
+                let ignored = Ignored::new(&root, &config);
                 let compressed = crate::pipeline::compress_pending(&config, &mut outcome, || {
-                    match messages.try_recv() {
-                        Ok(message) => {
+                    while let Ok(message) = messages.try_recv() {
+                        let matters = match &message {
+                            Message::Stop | Message::Files(Err(_)) => true,
+                            Message::Files(Ok(events)) => events.iter().any(|e| {
+                                is_change(&e.event.kind)
+                                    && e.event.paths.iter().any(|p| {
+                                        !ignored.ignores(p)
+                                            || Some(p) == config_file.as_ref()
+                                            || *p == root.join(crate::config::CONFIG_FILE)
+                                    })
+                            }),
+                        };
+                        if matters {
                             held = Some(message);
-                            true
+                            return true;
                         }
-                        Err(_) => false,
                     }
+                    false
                 });
                 if let Err(e) = compressed {
                     report(WatchEvent::Failed {
@@ -350,7 +363,6 @@ struct EarlySwap<'a> {
     site: Option<&'a Site>,
     /// The manifest before the rebuild, when only stylesheets changed.
     before: Option<&'a Manifest>,
-    sent: std::sync::atomic::AtomicBool,
 }
 
 impl crate::report::Progress for EarlySwap<'_> {
@@ -363,7 +375,6 @@ impl crate::report::Progress for EarlySwap<'_> {
         let swaps = css_swaps(before, outputs.iter().copied(), &before.base);
         if !swaps.is_empty() {
             site.send(LiveEvent::Css(swaps));
-            self.sent.store(true, std::sync::atomic::Ordering::SeqCst);
         }
     }
 }

@@ -133,8 +133,10 @@ export interface BudgetOutcome {
 
 export interface BudgetReport {
   outcomes: BudgetOutcome[];
-  /** Rules with a growth limit that had nothing to compare with. */
-  no_baseline: string[];
+  /** Growth limits that were not checked (no baseline, other compression settings, no such files before). */
+  unchecked: { rule: string; reason: string }[];
+  /** Rules that select no file. */
+  unmatched: string[];
 }
 
 /** What a client receives of a file or a group of files. */

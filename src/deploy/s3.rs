@@ -377,10 +377,12 @@ impl S3Origin {
 
 fn is_not_found<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
     match error {
-        SdkError::ServiceError(e) => {
-            matches!(e.err().code(), Some("NoSuchKey" | "NotFound"))
-                || e.raw().status().as_u16() == 404
-        }
+        // A missing bucket is an error, not an empty origin.
+        SdkError::ServiceError(e) => match e.err().code() {
+            Some("NoSuchBucket") => false,
+            Some("NoSuchKey" | "NotFound") => true,
+            _ => e.raw().status().as_u16() == 404,
+        },
         _ => false,
     }
 }

@@ -20,6 +20,8 @@
   events.addEventListener("css", (event) => {
     const swaps = new Map(JSON.parse(event.data));
     for (const link of document.querySelectorAll('link[rel~="stylesheet"][href]')) {
+      // Already being replaced (the same swap can arrive twice).
+      if (link.__kilnSwapped) continue;
       const url = new URL(link.href, location.href);
       if (url.origin !== location.origin) continue;
       const next = swaps.get(decodeURIComponent(url.pathname));
@@ -35,6 +37,7 @@
       fresh.__kilnReplaced = replaced;
       fresh.addEventListener("load", () => replaced.forEach((old) => old.remove()), { once: true });
       fresh.addEventListener("error", () => location.reload(), { once: true });
+      link.__kilnSwapped = true;
       link.after(fresh);
     }
   });

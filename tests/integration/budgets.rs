@@ -478,3 +478,41 @@ fn the_report_renders_in_chromium() {
     assert!(output.status.success());
     assert!(artifacts.join("report.png").is_file());
 }
+
+#[test]
+fn a_source_file_named_like_the_report_wins_with_a_warning() {
+    let site = Site::new()
+        .file("index.html", "<p>hello</p>")
+        .file("kiln-report.html", "<p>my own report page</p>");
+    let built = build(site.path(), &[]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    assert!(
+        built.stderr.contains("the size report is not written"),
+        "{}",
+        built.stderr
+    );
+    assert!(
+        built
+            .text("kiln-report.html")
+            .contains("my own report page")
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn json_stays_json_with_a_file_name_that_is_not_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let site = Site::new().file("index.html", "<img src=missing.png>");
+    let name = std::ffi::OsStr::from_bytes(b"bad\xff.txt");
+    std::fs::write(site.path().join(name), "x").unwrap();
+    let built = build(site.path(), &["--json"]);
+    let summary = json(&built.stdout);
+    assert!(
+        summary["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["path"].as_str().unwrap().contains("bad\u{fffd}.txt")),
+        "{summary:#}"
+    );
+}

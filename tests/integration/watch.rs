@@ -584,11 +584,15 @@ fn deferred_compression_finishes_as_the_same_tree_as_a_normal_build() {
         finished > 0 && asked == 1 && left > 0,
         "{finished} {asked} {left}"
     );
-    // The next rebuild (nothing changed) picks up what is still missing.
-    let mut next = kiln::build(&watched, &kiln::report::Silent).unwrap();
+    // The next deferred rebuild (nothing changed) finds the same files missing.
+    let next = kiln::build(&watched, &kiln::report::Silent).unwrap();
     assert_eq!(next.pending.len(), left);
-    kiln::pipeline::compress_pending(&watched, &mut next, || false).unwrap();
-    assert!(next.pending.is_empty());
+    // Left so (the watch stopped), then an ordinary build into the same
+    // output (a restarted watch, a `kiln build`): it must not trust the
+    // entries left without variants.
+    watched.defer_compression = false;
+    let last = kiln::build(&watched, &kiln::report::Silent).unwrap();
+    assert!(last.pending.is_empty());
 
     let normal = config("normal");
     kiln::build(&normal, &kiln::report::Silent).unwrap();
@@ -599,4 +603,79 @@ fn deferred_compression_finishes_as_the_same_tree_as_a_normal_build() {
             assert!(bytes == &b[path], "{path} differs");
         }
     }
+}
+
+/// A stylesheet that keeps its name (`hash = none`), rebuilt with deferral:
+/// when the early swap goes out, its old `.gz`/`.br` are already gone, so a
+/// client asking for gzip cannot get the old rules.
+#[test]
+fn a_deferred_rebuild_leaves_no_stale_variant_for_the_early_swap() {
+    struct Check<'a> {
+        out: &'a Path,
+        seen: std::sync::atomic::AtomicUsize,
+    }
+    impl kiln::report::Progress for Check<'_> {
+        fn stage(&self, _: kiln::report::Stage, _: usize) {}
+        fn advance(&self) {}
+        fn assets_written(&self, outputs: &[(&str, &kiln::manifest::FileEntry)]) {
+            for (source, entry) in outputs {
+                if *source == "css/main.css" {
+                    for suffix in [".gz", ".br"] {
+                        let sibling = self.out.join(format!("{}{suffix}", entry.output));
+                        assert!(!sibling.exists(), "stale {}", sibling.display());
+                    }
+                    self.seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+        }
+    }
+    let site = Site::fixture("site");
+    let dirs = tempfile::tempdir().unwrap();
+    let mut config = kiln::Config::new(site.path(), dirs.path().join("out"));
+    config.cache_dir = Some(dirs.path().join("cache"));
+    config.hash = kiln::config::HashPolicy::None;
+    kiln::build(&config, &kiln::report::Silent).unwrap();
+    assert!(config.output.join("css/main.css.gz").is_file());
+    // Large enough to be worth compressing, new to the cache: deferred.
+    let rules: String = (0..40)
+        .map(|i| format!(".rule-{i}{{margin:{i}px auto;color:rgb({i},2,3)}}\n"))
+        .collect();
+    site.write("css/main.css", rules);
+    config.defer_compression = true;
+    let check = Check {
+        out: &config.output,
+        seen: Default::default(),
+    };
+    let outcome = kiln::build(&config, &check).unwrap();
+    assert_eq!(check.seen.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert!(outcome.pending.iter().any(|p| p == "css/main.css"));
+}
+
+/// `kiln watch` finishes the variants of a rebuild that touched many pages,
+/// though its own reads of the source raise file events meanwhile.
+#[test]
+fn watch_finishes_the_variants_of_a_large_rebuild() {
+    let site = Site::new().file("css/site.css", "body { color: rgb(1, 2, 3); }\n");
+    for i in 0..60 {
+        let text: String = (0..200)
+            .map(|j| format!("<p>Paragraph {j} of page {i}, with some words to compress.</p>"))
+            .collect();
+        site.write(
+            &format!("page-{i}.html"),
+            format!(
+                "<!doctype html><link rel=stylesheet href=css/site.css><title>{i}</title>{text}"
+            ),
+        );
+    }
+    let mut w = Watcher::start(site.path(), &[]);
+    let before = output_of(&w.out, "css/site.css").unwrap();
+    site.write("css/site.css", "body { color: rgb(4, 5, 6); margin: 0; }\n");
+    w.until("every page compressed after the rebuild", |out| {
+        let m = manifest(out);
+        m.files["css/site.css"].output != before
+            && m.files
+                .values()
+                .filter(|e| e.content_type.starts_with("text/html"))
+                .all(|e| e.brotli.is_some() && out.join(format!("{}.br", e.output)).is_file())
+    });
 }
