@@ -260,6 +260,7 @@ fn relevant_options(kind: AssetKind, o: &TransformOptions) -> String {
         }
         AssetKind::Png => format!("{:?}", o.png),
         AssetKind::Jpeg => format!("jpeg {}", o.jpeg),
+        AssetKind::Svg => format!("svg {}", o.svg),
         _ => String::new(),
     }
 }

@@ -405,6 +405,8 @@ struct FileImages {
     png_level: Option<Spanned<u8>>,
     /// Optimise JPEG losslessly (mozjpeg: Huffman tables, progressive scans). Default: true.
     jpeg: Option<bool>,
+    /// Minify SVG (OXVG, SVGO's safe passes). Default: true.
+    svg: Option<bool>,
     /// `loading="lazy"` + `decoding="async"` on images after the first `lazy_after`. Default: true.
     lazy: Option<bool>,
     /// Images at the top of a page that load eagerly. Default: 2.
@@ -739,6 +741,7 @@ fn resolve_minify(
     config.transform = TransformOptions {
         png: enabled(images.and_then(|i| i.png)).then_some(png),
         jpeg: enabled(images.and_then(|i| i.jpeg)),
+        svg: enabled(images.and_then(|i| i.svg)),
         css: enabled(file.css.as_ref().and_then(|c| c.enabled)).then_some(css),
         js: enabled(file.js.as_ref().and_then(|j| j.enabled)).then_some(js),
         html: enabled(h.and_then(|h| h.enabled)).then_some(html),

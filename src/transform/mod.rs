@@ -16,6 +16,7 @@ pub mod json;
 pub mod placeholder;
 pub mod png;
 pub mod sourcemap;
+pub mod svg;
 pub mod webmanifest;
 pub mod xml;
 
@@ -39,6 +40,8 @@ pub struct TransformOptions {
     pub png: Option<png::PngOptions>,
     /// Optimise JPEG images losslessly (Huffman tables, progressive scans).
     pub jpeg: bool,
+    /// Minify SVG documents (OXVG, the safe subset of SVGO's passes).
+    pub svg: bool,
     /// Write a source map for each minified JS and CSS file. Default: false.
     pub sourcemaps: bool,
     /// This file is loaded as an ES module (by a page's `<script type="module">`).
@@ -55,6 +58,7 @@ impl TransformOptions {
             json: true,
             png: Some(png::PngOptions::default()),
             jpeg: true,
+            svg: true,
             sourcemaps: false,
             module: false,
         }
@@ -104,6 +108,22 @@ pub fn transform(
             Err(d) => Transformed {
                 diagnostics: vec![d],
                 ..finish(bytes, Extracted::default())
+            },
+        };
+    }
+    if kind == AssetKind::Svg && options.svg {
+        return match std::str::from_utf8(&bytes).map_err(|e| invalid_utf8(&bytes, e)) {
+            Err(d) => Transformed {
+                diagnostics: vec![d],
+                ..finish(bytes, Extracted::default())
+            },
+            Ok(text) => match svg::minify(text) {
+                Ok(Some(smaller)) => finish(smaller.into_bytes(), Extracted::default()),
+                Ok(None) => finish(bytes, Extracted::default()),
+                Err(d) => Transformed {
+                    diagnostics: vec![d],
+                    ..finish(bytes, Extracted::default())
+                },
             },
         };
     }

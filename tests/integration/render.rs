@@ -92,3 +92,32 @@ fn a_bundled_stylesheet_renders_identically() {
     let report = render_compare(&fixture_path("site"), &built.out, "site-bundled", &[]);
     assert_identical(&report);
 }
+
+/// Minified SVG renders like the original: images with and without a
+/// viewBox and dimensions, an Inkscape and an Illustrator export, a sprite
+/// used through `<use href="sprite.svg#id">`, gradients, clip paths, masks and
+/// patterns referenced by ID, a CSS background, an `<object>`.
+#[test]
+fn minified_svg_renders_identically() {
+    let built = build(&fixture_path("svg"), &[]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    assert!(
+        built.stderr.is_empty() || !built.stderr.contains("warning"),
+        "{}",
+        built.stderr
+    );
+    let m = built.manifest();
+    let mut smaller = 0;
+    for (source, entry) in &m.files {
+        if source.ends_with(".svg") {
+            let before = std::fs::metadata(fixture_path("svg").join(source))
+                .unwrap()
+                .len();
+            assert!(entry.bytes_out <= before, "{source}");
+            smaller += usize::from(entry.bytes_out < before);
+        }
+    }
+    assert!(smaller >= 6, "{smaller} SVG files got smaller");
+    let report = render_compare(&fixture_path("svg"), &built.out, "svg", &[]);
+    assert_identical(&report);
+}

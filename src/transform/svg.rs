@@ -1,0 +1,169 @@
+//! SVG: minified with OXVG (a Rust port of SVGO's default preset), with the
+//! passes that can change what a page shows or can reach turned off:
+//!
+//! - `viewBox`, `width` and `height` stay (an `<img>`'s intrinsic size and
+//!   scaling depend on them);
+//! - IDs stay as written: another file can point into this one
+//!   (`sprite.svg#icon`, `url(icons.svg#grad)`, a fragment in CSS), which a
+//!   pass that shortens or drops "unused" IDs cannot see;
+//! - `<title>` and `<desc>` stay (accessible names), and hidden elements stay;
+//! - OXVG's precheck runs first: a document it cannot optimise safely is kept
+//!   as written.
+//!
+//! A DTD is accepted (editors write one, Illustrator with entities for its
+//! namespaces), but an entity that refers to another entity (the "billion
+//! laughs" shape) is refused before parsing, and nodes are capped, so entity
+//! expansion cannot blow up memory. A file that does not parse, or is over
+//! [`MAX_BYTES`], is passed through with a diagnostic.
+
+use oxvg_ast::parse::roxmltree::{ParsingOptions, parse_with_options};
+use oxvg_ast::serialize::Node as _;
+use oxvg_ast::visitor::Info;
+use oxvg_optimiser::Jobs;
+
+use crate::diag::Diagnostic;
+
+/// Most nodes a document may expand to (entities included).
+const MAX_NODES: u32 = 500_000;
+
+/// Largest SVG kiln minifies (the DOM costs tens of times the text).
+pub const MAX_BYTES: usize = 16 << 20;
+
+/// Whether an entity declaration's value refers to another entity.
+fn nested_entities(text: &str) -> bool {
+    text.match_indices("<!ENTITY").any(|(at, _)| {
+        let rest = &text[at..];
+        let end = rest.find('>').unwrap_or(rest.len());
+        rest[..end].contains('&')
+    })
+}
+
+/// The passes kiln runs: SVGO's default preset without the unsafe ones.
+fn jobs() -> Jobs {
+    let mut jobs = Jobs {
+        precheck: Jobs::safe().precheck,
+        ..Jobs::default()
+    };
+    jobs.remove_view_box = None;
+    jobs.remove_dimensions = None;
+    jobs.cleanup_ids = None;
+    jobs.prefix_ids = None;
+    jobs.remove_title = None;
+    jobs.remove_desc = None;
+    jobs.remove_hidden_elems = None;
+    // Geometry rewrites: same shapes, but the rasteriser's anti-aliasing can
+    // differ by a pixel along an edge (seen in Chromium screenshots).
+    jobs.merge_paths = None;
+    jobs.convert_shape_to_path = None;
+    if let Some(paths) = jobs.convert_path_data.as_mut() {
+        // Path data is rewritten in the shortest notation (relative or
+        // absolute, implicit commands, trimmed numbers) but keeps its
+        // segments: joining collinear ones and turning curves into lines or
+        // arcs moved anti-aliased edge pixels.
+        paths.join_nodes = false;
+        paths.straight_curves = false;
+        paths.arc_curves = false;
+        paths.smart_arc_rounding = false;
+    }
+    jobs
+}
+
+/// The minified document, or `None` when it is kept as written (not smaller,
+/// or not safe to optimise); a diagnostic when it does not parse.
+pub fn minify(text: &str) -> Result<Option<String>, Diagnostic> {
+    let passed = |why: String| Diagnostic::warning("", format!("{why}: copied unchanged"));
+    if text.len() > MAX_BYTES {
+        return Err(passed(format!(
+            "an SVG of {} MB is over the {} MB limit",
+            text.len() >> 20,
+            MAX_BYTES >> 20
+        )));
+    }
+    if nested_entities(text) {
+        return Err(passed(
+            "SVG with entities that expand other entities (an entity bomb?)".into(),
+        ));
+    }
+    let options = ParsingOptions {
+        allow_dtd: true,
+        nodes_limit: MAX_NODES,
+        ..ParsingOptions::default()
+    };
+    let result = parse_with_options(text, options, |dom, allocator| {
+        let info = Info::new(allocator);
+        match jobs().run(dom, &info) {
+            // Refused by the precheck, or a pass failed: keep the file.
+            Err(_) => None,
+            Ok(()) => dom.serialize().ok(),
+        }
+    });
+    match result {
+        Ok(Some(out)) if out.len() < text.len() => Ok(Some(out)),
+        Ok(_) => Ok(None),
+        Err(e) => Err(passed(format!("SVG does not parse ({e})"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_what_rendering_and_references_need() {
+        let svg = r##"<?xml version="1.0" encoding="UTF-8"?>
+<!-- Generator: an editor -->
+<svg xmlns="http://www.w3.org/2000/svg" width="24" height="24" viewBox="0 0 24 24" role="img" aria-labelledby="t">
+  <title id="t">Settings</title>
+  <desc>A cog wheel</desc>
+  <metadata><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"/></metadata>
+  <defs>
+    <linearGradient id="unused-here-but-maybe-elsewhere"><stop offset="0" stop-color="#ff0000"/></linearGradient>
+  </defs>
+  <g>
+    <path id="icon" fill="#000000" d="M 12.000 2.000 L 22.000 12.000 L 12.000 22.000 L 2.000 12.000 Z"/>
+  </g>
+</svg>
+"##;
+        let out = minify(svg).unwrap().expect("smaller");
+        assert!(out.len() < svg.len());
+        for kept in [
+            r#"viewBox="0 0 24 24""#,
+            r#"width="24""#,
+            "<title",
+            "Settings",
+            "<desc",
+            r#"id="icon""#,
+            "unused-here-but-maybe-elsewhere",
+            r#"aria-labelledby="t""#,
+        ] {
+            assert!(out.contains(kept), "lost {kept}: {out}");
+        }
+        assert!(!out.contains("Generator"), "{out}");
+        assert!(!out.contains("metadata"), "{out}");
+    }
+
+    #[test]
+    fn bad_input_is_a_diagnostic_and_entity_bombs_are_capped() {
+        assert!(minify("<svg><g></svg>").is_err());
+        let mut bomb =
+            String::from("<?xml version=\"1.0\"?>\n<!DOCTYPE svg [\n<!ENTITY a \"aaaaaaaaaa\">\n");
+        for i in 1..10 {
+            bomb.push_str(&format!(
+                "<!ENTITY {} \"{}\">\n",
+                (b'a' + i) as char,
+                format!("&{};", (b'a' + i - 1) as char).repeat(10)
+            ));
+        }
+        bomb.push_str("]>\n<svg xmlns=\"http://www.w3.org/2000/svg\"><text>&j;</text></svg>");
+        let refused = minify(&bomb).unwrap_err();
+        assert!(
+            refused.message.contains("entity bomb"),
+            "{}",
+            refused.message
+        );
+        // Plain entities, as Illustrator writes them, are fine.
+        let illustrator = "<?xml version=\"1.0\"?>\n<!DOCTYPE svg [\n<!ENTITY ns_svg \"http://www.w3.org/2000/svg\">\n]>\n<svg xmlns=\"&ns_svg;\" viewBox=\"0 0 10 10\">  <rect width=\"10\" height=\"10\" fill=\"#ff0000\"/>  </svg>\n";
+        let out = minify(illustrator).unwrap().expect("smaller");
+        assert!(out.contains("viewBox"), "{out}");
+    }
+}
