@@ -98,9 +98,13 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
         .assets
         .into_iter()
         .partition(|a| a.kind == AssetKind::Html);
-    let transform_all = |assets: Vec<Asset>, modules: &HashSet<String>| -> Vec<Transformed> {
+    let transform_all = |mut assets: Vec<Asset>, modules: &HashSet<String>| -> Vec<Transformed> {
+        // Largest first, one file per task: a big photo starts at once
+        // instead of forming the tail of the stage.
+        assets.sort_by_key(|a| std::cmp::Reverse(a.size));
         assets
             .into_par_iter()
+            .with_max_len(1)
             .map(|asset| {
                 let t = Instant::now();
                 let mut options = config.skip.options_for(&asset.path, &config.transform);
