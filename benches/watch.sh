@@ -5,6 +5,7 @@
 #
 # Usage: benches/watch.sh [ROUNDS]          (default 15 edits of each kind per corpus)
 # Env:   KILN              kiln binary (default: ${CARGO_TARGET_DIR:-target}/release/kiln)
+#        KILN_WATCH_ARGS   extra `kiln watch` arguments, e.g. "--hash none"
 #        KILN_BENCH_CACHE  corpus and results (default: ~/.cache/kiln-bench; the Python
 #                          docs tree is assembled by benches/build.sh, run it first)
 # Prints a Markdown table (also written to $CACHE/results/watch.md).
@@ -35,7 +36,7 @@ rounds = int(rounds)
 src, out = os.path.join(scratch, "src"), os.path.join(scratch, "out")
 proc = subprocess.Popen(
     [kiln, "watch", src, "-o", out, "--cache-dir", os.path.join(scratch, "cache"),
-     "--serve", "127.0.0.1:0"],
+     "--serve", "127.0.0.1:0", *os.environ.get("KILN_WATCH_ARGS", "").split()],
     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 rebuild_ms = []
 

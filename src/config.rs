@@ -241,6 +241,10 @@ pub struct Config {
     /// afterwards. `kiln watch` does this so a rebuild is served at once.
     /// Default: false.
     pub defer_compression: bool,
+    /// The previous builds of a `kiln watch`, kept in memory: an unchanged
+    /// file is neither read nor hashed again, and an unchanged output is not
+    /// compared with the disk. Default: none.
+    pub memo: Option<std::sync::Arc<crate::pipeline::Memo>>,
 }
 
 impl Config {
@@ -271,6 +275,7 @@ impl Config {
             budgets: Vec::new(),
             report: true,
             defer_compression: false,
+            memo: None,
         }
     }
 }

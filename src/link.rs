@@ -17,7 +17,7 @@ use crate::resolve::{Resolution, resolve};
 use crate::rewrite::{Edit, apply, encode_file_name, file_name_range};
 
 /// A transformed file as the link stage receives it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Processed {
     /// The transformed bytes, or `None` when they equal the source file's (not
     /// held in memory). Always `Some` when `refs` is not empty.

@@ -1,7 +1,7 @@
 //! The build, stage by stage: scan → transform → link → emit → manifests.
 //! This is the only module that knows the order of the stages.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -275,6 +275,7 @@ fn module_scripts(pages: &[Transformed], config: &Config) -> HashSet<String> {
 }
 
 /// A file after its transform.
+#[derive(Debug, Clone)]
 struct FileResult {
     processed: Processed,
     diagnostics: Vec<Diagnostic>,
@@ -368,8 +369,106 @@ fn input_map(asset: &Asset, bytes: &[u8], config: &Config) -> Option<String> {
     }
 }
 
-/// Read and transform one file. Diagnostics get the file's path.
+/// What `kiln watch` remembers of the files of its last build: each file's
+/// size and modification time when it was read, the options it was
+/// transformed with, and the result. A rebuild reuses an entry only when all
+/// of these still hold and the watcher did not report the file changed.
+#[derive(Debug, Default)]
+pub struct Memo {
+    files: std::sync::Mutex<HashMap<String, Remembered>>,
+}
+
+#[derive(Debug)]
+struct Remembered {
+    stamp: (u64, Option<std::time::SystemTime>),
+    options: TransformOptions,
+    result: FileResult,
+}
+
+impl Memo {
+    /// Forget these source paths (the watcher saw them change).
+    pub fn forget<'a>(&self, paths: impl IntoIterator<Item = &'a String>) {
+        let mut files = self.files.lock().expect("no panics while locked");
+        for p in paths {
+            files.remove(p);
+            // A changed directory: everything under it.
+            let prefix = format!("{}/", p.trim_end_matches('/'));
+            files.retain(|k, _| !k.starts_with(&prefix));
+        }
+    }
+
+    /// Forget everything (the configuration changed).
+    pub fn clear(&self) {
+        self.files.lock().expect("no panics while locked").clear();
+    }
+
+    /// How many files are remembered.
+    pub fn len(&self) -> usize {
+        self.files.lock().expect("no panics while locked").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn get(
+        &self,
+        path: &str,
+        stamp: &(u64, Option<std::time::SystemTime>),
+        options: &TransformOptions,
+    ) -> Option<FileResult> {
+        let files = self.files.lock().expect("no panics while locked");
+        let r = files.get(path)?;
+        (r.stamp == *stamp && r.stamp.1.is_some() && r.options == *options)
+            .then(|| r.result.clone())
+    }
+
+    fn put(
+        &self,
+        path: &str,
+        stamp: (u64, Option<std::time::SystemTime>),
+        options: TransformOptions,
+        result: &FileResult,
+    ) {
+        self.files.lock().expect("no panics while locked").insert(
+            path.to_owned(),
+            Remembered {
+                stamp,
+                options,
+                result: result.clone(),
+            },
+        );
+    }
+}
+
+/// Read and transform one file, or take it from the watch's memory.
 fn process(
+    asset: &Asset,
+    options: &TransformOptions,
+    config: &Config,
+    cache: Option<&Cache>,
+) -> std::result::Result<FileResult, Diagnostic> {
+    // What depends on other files (a bundled stylesheet's imports, an input
+    // source map) is never remembered.
+    let depends_on_others = (config.css_bundle && asset.kind == AssetKind::Css)
+        || (options.sourcemaps && matches!(asset.kind, AssetKind::Css | AssetKind::Js));
+    let memo = config.memo.as_deref().filter(|_| !depends_on_others);
+    let Some(memo) = memo else {
+        return process_file(asset, options, config, cache);
+    };
+    let stamp = std::fs::metadata(&asset.source)
+        .map(|m| (m.len(), m.modified().ok()))
+        .unwrap_or((u64::MAX, None));
+    if let Some(result) = memo.get(&asset.path, &stamp, options) {
+        return Ok(result);
+    }
+    let result = process_file(asset, options, config, cache)?;
+    memo.put(&asset.path, stamp, *options, &result);
+    Ok(result)
+}
+
+/// Read and transform one file. Diagnostics get the file's path.
+fn process_file(
     asset: &Asset,
     options: &TransformOptions,
     config: &Config,
@@ -579,6 +678,11 @@ fn emit_one(
 ) -> std::result::Result<Emitted, Diagnostic> {
     let started = Instant::now();
     let fail = |e: Error| Diagnostic::error(&asset.source, format!("cannot write output: {e}"));
+    if config.memo.is_some()
+        && let Some(emitted) = unchanged_output(config, out, asset, &linked, bytes_in, started)
+    {
+        return Ok(emitted);
+    }
     let bytes = match linked.bytes {
         Some(b) => b,
         None => std::fs::read(&asset.source)
@@ -696,6 +800,72 @@ fn emit_one(
         paths: all_paths,
         written,
         deferred,
+        time: started.elapsed(),
+    })
+}
+
+/// Under `kiln watch`: an output whose bytes and name did not change since
+/// the previous build, still on disk at its size with its variants, is
+/// trusted without reading or comparing it.
+fn unchanged_output(
+    config: &Config,
+    out: &OutputDir,
+    asset: &Asset,
+    linked: &Linked,
+    bytes_in: u64,
+    started: Instant,
+) -> Option<Emitted> {
+    let previous = out.previous.as_ref()?;
+    if previous.compression != config.compress {
+        return None;
+    }
+    let prev = previous.files.get(&asset.path)?;
+    let hex = linked.hash.to_hex();
+    if prev.blake3 != hex.as_str() || prev.output != linked.output {
+        return None;
+    }
+    let content_type = content_type(&asset.path, asset.kind);
+    let worth = is_compressible(&content_type)
+        && prev.bytes_out >= config.compress.min_size
+        && (config.compress.gzip || config.compress.brotli);
+    if worth && prev.gzip.is_none() && prev.brotli.is_none() {
+        return None;
+    }
+    let alias = (linked.hashed && config.keep_originals).then(|| Alias {
+        path: asset.path.clone(),
+        cache_control: cache_control(&asset.path, asset.kind, false, config),
+    });
+    let mut paths = vec![linked.output.clone()];
+    paths.extend(alias.iter().map(|a| a.path.clone()));
+    let sized =
+        |p: &str| std::fs::metadata(out.root.join(p)).is_ok_and(|m| m.len() == prev.bytes_out);
+    if !paths.iter().all(|p| sized(p)) || !variants_exist(&out.root, &paths, prev) {
+        return None;
+    }
+    let mut all_paths = Vec::new();
+    for p in &paths {
+        if prev.gzip.is_some() {
+            all_paths.push(format!("{p}.gz"));
+        }
+        if prev.brotli.is_some() {
+            all_paths.push(format!("{p}.br"));
+        }
+    }
+    all_paths.extend(paths);
+    Some(Emitted {
+        entry: FileEntry {
+            output: linked.output.clone(),
+            kind: asset.kind,
+            content_type,
+            cache_control: cache_control(&asset.path, asset.kind, linked.hashed, config),
+            hashed: linked.hashed,
+            bytes_in,
+            aliases: alias.into_iter().collect(),
+            ..prev.clone()
+        },
+        paths: all_paths,
+        written: 0,
+        deferred: false,
         time: started.elapsed(),
     })
 }

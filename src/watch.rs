@@ -84,6 +84,10 @@ pub fn watch(
     mut report: impl FnMut(WatchEvent<'_>),
 ) -> Result<()> {
     let mut config = load().map_err(Error::Config)?;
+    // What the previous build read and wrote, so that a rebuild redoes only
+    // the changed files and their dependents.
+    let memo = std::sync::Arc::new(crate::pipeline::Memo::default());
+    config.memo = Some(std::sync::Arc::clone(&memo));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -209,6 +213,8 @@ pub fn watch(
                 Ok(c) => {
                     config = c;
                     config.defer_compression = true;
+                    memo.clear();
+                    config.memo = Some(std::sync::Arc::clone(&memo));
                     config_file = config
                         .config_file
                         .as_ref()
@@ -223,6 +229,7 @@ pub fn watch(
                 }
             }
         }
+        memo.forget(&changed);
         let early = EarlySwap {
             site: site.as_ref(),
             before: manifest.as_ref().filter(|_| css_only(&changed)),

@@ -679,3 +679,64 @@ fn watch_finishes_the_variants_of_a_large_rebuild() {
                 .all(|e| e.brotli.is_some() && out.join(format!("{}.br", e.output)).is_file())
     });
 }
+
+/// The watch's memory of the previous build: an unchanged file is not read
+/// again (here proved by changing one behind its back, same size and
+/// modification time: the memory is trusted), a file the watcher reports is
+/// redone, and the result is the same tree as an ordinary build's.
+#[test]
+fn the_watch_memory_skips_unchanged_files_and_redoes_reported_ones() {
+    use crate::util::tree;
+    let site = Site::fixture("site");
+    let dirs = tempfile::tempdir().unwrap();
+    let memo = std::sync::Arc::new(kiln::pipeline::Memo::default());
+    let mut config = kiln::Config::new(site.path(), dirs.path().join("out"));
+    config.cache_dir = Some(dirs.path().join("cache"));
+    config.memo = Some(std::sync::Arc::clone(&memo));
+    kiln::build(&config, &kiln::report::Silent).unwrap();
+    assert!(memo.len() > 20);
+
+    // Same length, same modification time, other bytes.
+    let path = site.path().join("robots.txt");
+    let before = std::fs::read_to_string(&path).unwrap();
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let swapped: String = before
+        .chars()
+        .map(|c| if c == 'a' { 'b' } else { c })
+        .collect();
+    assert_ne!(swapped, before);
+    std::fs::write(&path, &swapped).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let again = kiln::build(&config, &kiln::report::Silent).unwrap();
+    assert_eq!(again.files_written, 0, "nothing read, nothing written");
+    assert_eq!(
+        std::fs::read_to_string(config.output.join("robots.txt")).unwrap(),
+        before
+    );
+
+    // Reported by the watcher: redone.
+    memo.forget(&["robots.txt".to_owned()]);
+    let redone = kiln::build(&config, &kiln::report::Silent).unwrap();
+    assert!(redone.files_written > 0);
+    assert_eq!(
+        std::fs::read_to_string(config.output.join("robots.txt")).unwrap(),
+        swapped
+    );
+
+    // An ordinary edit (new modification time) is seen without being reported.
+    site.write("css/main.css", "body{color:rgb(9,9,9)}\n");
+    kiln::build(&config, &kiln::report::Silent).unwrap();
+    let mut plain = kiln::Config::new(site.path(), dirs.path().join("plain"));
+    plain.cache_dir = None;
+    kiln::build(&plain, &kiln::report::Silent).unwrap();
+    let (a, b) = (tree(&config.output), tree(&plain.output));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (path, bytes) in &a {
+        assert!(bytes == &b[path], "{path} differs");
+    }
+}
