@@ -255,6 +255,10 @@ fn watch(args: &cli::BuildArgs, serve: Option<std::net::SocketAddr>) -> Exit {
         serve,
         ..Default::default()
     };
+    // Diagnostics already shown: a rebuild prints only the new ones (on a large
+    // site, the same thousand warnings after every save would bury the one
+    // the edit caused); the summary line counts them all.
+    let mut shown: std::collections::HashSet<String> = std::collections::HashSet::new();
     let result = kiln::watch::watch(
         || kiln::config::resolve(overrides.clone()),
         &options,
@@ -265,7 +269,20 @@ fn watch(args: &cli::BuildArgs, serve: Option<std::net::SocketAddr>) -> Exit {
                     config,
                     changed,
                 } => {
-                    print_diagnostics(&outcome.diagnostics);
+                    let now: std::collections::HashSet<String> =
+                        outcome.diagnostics.iter().map(|d| d.to_string()).collect();
+                    let new: Vec<kiln::diag::Diagnostic> = outcome
+                        .diagnostics
+                        .iter()
+                        .filter(|d| !shown.contains(&d.to_string()))
+                        .cloned()
+                        .collect();
+                    print_diagnostics(&new);
+                    let gone = shown.difference(&now).count();
+                    if gone > 0 {
+                        outln!("kiln: {gone} earlier problem(s) fixed");
+                    }
+                    shown = now;
                     let summary = Summary::new(outcome, &config.output, config.strict);
                     let what = if changed.is_empty() {
                         format!("built {}", config.source.display())

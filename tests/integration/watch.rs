@@ -296,9 +296,23 @@ fn errors_are_reported_and_cleared_while_watching() {
     assert!(diagnostic.contains("syntax error"), "{diagnostic}");
     w.line(|l| l.contains("js/app.js → rebuilt") && l.contains("1 warnings"));
 
+    // Another edit while the problem stays: it is counted, not printed again.
+    w.mark();
+    let start = w.seen.len();
+    site.write("notes.txt", "an unrelated file\n");
+    w.line(|l| l.contains("notes.txt → rebuilt") && l.contains("1 warnings"));
+    std::thread::sleep(Duration::from_millis(300));
+    w.mark();
+    assert!(
+        !w.seen[start..].iter().any(|l| l.contains("app.js:1:")),
+        "{:?}",
+        &w.seen[start..]
+    );
+
     // The watch goes on: a fix clears the diagnostic.
     w.mark();
     site.write("js/app.js", "document.title = 'fixed';\n");
+    w.line(|l| l.contains("1 earlier problem(s) fixed"));
     w.line(|l| l.contains("js/app.js → rebuilt") && l.contains("0 warnings, 0 errors"));
     let out = w.out.clone();
     let js = output_of(&out, "js/app.js").unwrap();
