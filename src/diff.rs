@@ -243,6 +243,8 @@ pub fn read_baseline(spec: &str, settings: &DeploySettings) -> Result<Baseline> 
         options.endpoint = settings.endpoint.clone();
         options.region = settings.region.clone();
         options.path_style = settings.path_style.unwrap_or(false);
+        // A comparison is not worth a minute of retries against a wrong endpoint.
+        options.max_attempts = 3;
         let manifest = crate::deploy::fetch_manifest(&options)?
             .map(|bytes| Manifest::parse(spec, &bytes))
             .transpose()?;

@@ -85,15 +85,21 @@ impl Manifest {
 
     /// Parse a manifest read from `origin` (a path or a deploy target, for errors).
     pub fn parse(origin: &str, bytes: &[u8]) -> crate::Result<Manifest> {
-        serde_json::from_slice(bytes).map_err(|e| {
+        let invalid = |message: String| {
             crate::Error::io(
                 std::path::Path::new(origin),
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("not a kiln manifest: {e}"),
-                ),
+                std::io::Error::new(std::io::ErrorKind::InvalidData, message),
             )
-        })
+        };
+        let manifest: Manifest = serde_json::from_slice(bytes)
+            .map_err(|e| invalid(format!("not a kiln manifest: {e}")))?;
+        if manifest.schema != SCHEMA_VERSION {
+            return Err(invalid(format!(
+                "manifest schema {} (this kiln reads {SCHEMA_VERSION})",
+                manifest.schema
+            )));
+        }
+        Ok(manifest)
     }
 
     /// The manifest of the build in `out`.
@@ -207,6 +213,16 @@ fn sorted_json<T: Serialize>(value: &T) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn another_schema_is_refused() {
+        let mut m = Manifest::empty("/");
+        assert!(Manifest::parse("m.json", m.to_json().as_bytes()).is_ok());
+        m.schema = 7;
+        let e = Manifest::parse("m.json", m.to_json().as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("schema 7"), "{e}");
+        assert!(Manifest::parse("m.json", b"{}").is_err());
+    }
 
     fn entry(output: &str, kind: AssetKind) -> FileEntry {
         FileEntry {

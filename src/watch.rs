@@ -167,6 +167,8 @@ pub fn watch(
     // Rebuilds write their outputs first and precompress after the pages
     // have been told: live pages are served uncompressed anyway.
     config.defer_compression = true;
+    // The size report describes a release build; a dev server must not serve a stale one.
+    config.report = false;
     // A message that arrived while variants were being made: it ends that
     // work, and is handled first.
     let mut held: Option<Message> = None;
@@ -213,6 +215,7 @@ pub fn watch(
                 Ok(c) => {
                     config = c;
                     config.defer_compression = true;
+                    config.report = false;
                     memo.clear();
                     config.memo = Some(std::sync::Arc::clone(&memo));
                     config_file = config

@@ -150,6 +150,8 @@ pub struct DeployOptions {
     pub raw: bool,
     /// Objects at least this large are uploaded in parts.
     pub multipart_threshold: u64,
+    /// Attempts per S3 request, with backoff (default 8; reading a baseline uses 3).
+    pub max_attempts: u32,
     pub purge_command: Option<String>,
     /// CloudFront distribution to invalidate for changed paths.
     pub cloudfront_distribution: Option<String>,
@@ -174,6 +176,7 @@ impl DeployOptions {
             dry_run: false,
             raw: false,
             multipart_threshold: 16 << 20,
+            max_attempts: 8,
             purge_command: None,
             cloudfront_distribution: None,
             warm: None,

@@ -46,7 +46,7 @@ impl S3Origin {
         let shared = loader.load().await;
         let mut config = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(options.path_style)
-            .retry_config(RetryConfig::standard().with_max_attempts(8));
+            .retry_config(RetryConfig::standard().with_max_attempts(options.max_attempts.max(1)));
         if shared.region().is_none() {
             // Endpoints other than AWS rarely care; SigV4 needs one.
             config = config.region(aws_config::Region::new("us-east-1"));
