@@ -78,7 +78,7 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
     let out = emit::prepare(config)?;
 
     progress.stage(Stage::Scan, 0);
-    let scanned = scan(
+    let mut scanned = scan(
         &config.source,
         &ScanOptions {
             exclude: &config.exclude,
@@ -87,6 +87,7 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
                 .collect(),
         },
     );
+    drop_precompressed(&mut scanned.assets, &config.compress);
     let mut diagnostics = scanned.diagnostics;
 
     let cache = config.cache_dir.as_ref().map(Cache::open);
@@ -441,6 +442,28 @@ impl Memo {
     }
 }
 
+/// A bundler's own `.gz`/`.br` beside a file (vite-plugin-compression and the
+/// like) is left out: kiln makes the variants of the bytes it writes, and a
+/// stale copy must not be served, or take the place of one.
+/// Only for the encoders kiln runs: with `gzip = false`, a bundler's `.gz`
+/// files are the only ones, and stay.
+fn drop_precompressed(assets: &mut Vec<Asset>, compress: &crate::config::CompressOptions) {
+    let paths: HashSet<String> = assets.iter().map(|a| a.path.clone()).collect();
+    assets.retain(|a| {
+        let base = compress
+            .gzip
+            .then(|| a.path.strip_suffix(".gz"))
+            .flatten()
+            .or_else(|| {
+                compress
+                    .brotli
+                    .then(|| a.path.strip_suffix(".br"))
+                    .flatten()
+            });
+        !base.is_some_and(|base| paths.contains(base))
+    });
+}
+
 /// Read and transform one file, or take it from the watch's memory.
 fn process(
     asset: &Asset,
@@ -755,7 +778,10 @@ fn emit_one(
         // A same-named file's old variants must never be served for its new
         // bytes: those this build does not write go first (the rest are
         // overwritten right after).
-        for (suffix, kept) in [(".gz", gzip.is_some()), (".br", brotli.is_some())] {
+        for (suffix, kept) in [
+            (".gz", gzip.is_some() || !config.compress.gzip),
+            (".br", brotli.is_some() || !config.compress.brotli),
+        ] {
             if !kept {
                 let _ = std::fs::remove_file(out.root.join(format!("{path}{suffix}")));
             }

@@ -218,3 +218,37 @@ fn manifest_and_headers_snapshot() {
     insta::assert_snapshot!("manifest", manifest);
     insta::assert_snapshot!("headers", built.text("_headers"));
 }
+
+/// A bundler's own precompressed copies in the source (vite-plugin-compression)
+/// are replaced by kiln's: never served stale, never listed as files.
+#[test]
+fn precompressed_copies_in_the_source_are_replaced_by_kiln_s() {
+    use crate::util::Site;
+    let site = Site::new()
+        .file("index.html", "<script src=\"app.js\"></script>")
+        .file("app.js", "console.log('the current build, long enough to be worth compressing: ' + 'x'.repeat(300));\n".repeat(4))
+        .file("app.js.gz", b"stale gzip from an older bundle".as_slice())
+        .file("app.js.br", b"stale brotli".as_slice())
+        .file("data.bin.gz", b"a gzip file on its own".as_slice());
+    let built = build(site.path(), &[]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    let m = built.manifest();
+    assert!(!m.files.contains_key("app.js.gz") && !m.files.contains_key("app.js.br"));
+    // A .gz without its plain file is an ordinary file.
+    assert!(m.files.contains_key("data.bin.gz"));
+    let files = tree(&built.out);
+    for (path, bytes) in &files {
+        if let Some(plain) = path.strip_suffix(".gz").filter(|p| files.contains_key(*p)) {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(&bytes[..])
+                .read_to_end(&mut out)
+                .unwrap();
+            assert!(out == files[plain], "{path}");
+        }
+    }
+    assert!(
+        files
+            .keys()
+            .any(|p| p.starts_with("app.") && p.ends_with(".js.gz"))
+    );
+}
