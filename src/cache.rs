@@ -259,7 +259,7 @@ fn relevant_options(kind: AssetKind, o: &TransformOptions) -> String {
             format!("{}", o.json)
         }
         AssetKind::Png => format!("{:?}", o.png),
-        AssetKind::Jpeg => format!("jpeg {}", o.jpeg),
+        AssetKind::Jpeg => format!("jpeg {} {:?}", o.jpeg, o.jpeg_lossy),
         AssetKind::Svg => format!("svg {}", o.svg),
         _ => String::new(),
     }

@@ -412,6 +412,10 @@ struct FileImages {
     jpeg: Option<bool>,
     /// Minify SVG (OXVG, SVGO's safe passes). Default: true.
     svg: Option<bool>,
+    /// Also try a lossy JPEG re-encoding at this quality (1–100). Default: none.
+    jpeg_quality: Option<Spanned<u8>>,
+    /// Lowest SSIMULACRA2 score (0–100) a lossy JPEG may have. Default: 90.
+    jpeg_min_score: Option<Spanned<u8>>,
     /// `loading="lazy"` + `decoding="async"` on images after the first `lazy_after`. Default: true.
     lazy: Option<bool>,
     /// Images at the top of a page that load eagerly. Default: 2.
@@ -743,9 +747,38 @@ fn resolve_minify(
         },
         None => PngOptions::default(),
     };
+    let jpeg_lossy = match images.and_then(|i| i.jpeg_quality.as_ref()) {
+        None => None,
+        Some(q) if !(1..=100).contains(q.get_ref()) => {
+            return Err(at(
+                q.span(),
+                format!(
+                    "`images.jpeg_quality` must be 1 to 100, got {}",
+                    q.get_ref()
+                ),
+            ));
+        }
+        Some(q) => Some(crate::transform::jpeg::Lossy {
+            quality: *q.get_ref(),
+            min_score: match images.and_then(|i| i.jpeg_min_score.as_ref()) {
+                Some(m) if *m.get_ref() > 100 => {
+                    return Err(at(
+                        m.span(),
+                        format!(
+                            "`images.jpeg_min_score` must be 0 to 100, got {}",
+                            m.get_ref()
+                        ),
+                    ));
+                }
+                Some(m) => *m.get_ref(),
+                None => 90,
+            },
+        }),
+    };
     config.transform = TransformOptions {
         png: enabled(images.and_then(|i| i.png)).then_some(png),
         jpeg: enabled(images.and_then(|i| i.jpeg)),
+        jpeg_lossy: jpeg_lossy.filter(|_| enabled(images.and_then(|i| i.jpeg))),
         svg: enabled(images.and_then(|i| i.svg)),
         css: enabled(file.css.as_ref().and_then(|c| c.enabled)).then_some(css),
         js: enabled(file.js.as_ref().and_then(|j| j.enabled)).then_some(js),

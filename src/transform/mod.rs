@@ -40,6 +40,9 @@ pub struct TransformOptions {
     pub png: Option<png::PngOptions>,
     /// Optimise JPEG images losslessly (Huffman tables, progressive scans).
     pub jpeg: bool,
+    /// Also try a lossy re-encoding of JPEG images, kept when its perceptual
+    /// score allows (`images.jpeg_quality`). Default: none.
+    pub jpeg_lossy: Option<jpeg::Lossy>,
     /// Minify SVG documents (OXVG, the safe subset of SVGO's passes).
     pub svg: bool,
     /// Write a source map for each minified JS and CSS file. Default: false.
@@ -58,6 +61,7 @@ impl TransformOptions {
             json: true,
             png: Some(png::PngOptions::default()),
             jpeg: true,
+            jpeg_lossy: None,
             svg: true,
             sourcemaps: false,
             module: false,
@@ -102,7 +106,7 @@ pub fn transform(
         };
     }
     if kind == AssetKind::Jpeg && options.jpeg {
-        return match jpeg::optimize(&bytes) {
+        return match jpeg::optimize(&bytes, options.jpeg_lossy) {
             Ok(Some(smaller)) => finish(smaller, Extracted::default()),
             Ok(None) => finish(bytes, Extracted::default()),
             Err(d) => Transformed {

@@ -283,3 +283,61 @@ fn bad_jpegs_pass_through_with_a_diagnostic() {
         );
     }
 }
+
+/// `images.jpeg_quality`: a lossy re-encoding is kept only when its
+/// SSIMULACRA2 score reaches `jpeg_min_score`; the test scores the output
+/// itself, independently of kiln's decoder.
+#[test]
+fn lossy_jpeg_is_kept_only_above_the_perceptual_threshold() {
+    fn score(a: &[u8], b: &[u8]) -> f64 {
+        use ssimulacra2::{ColorPrimaries, Rgb, TransferCharacteristic, compute_frame_ssimulacra2};
+        let frame = |bytes: &[u8]| {
+            let img = image::load_from_memory(bytes).unwrap().to_rgb8();
+            let (w, h) = img.dimensions();
+            let data = img
+                .pixels()
+                .map(|p| p.0.map(|c| f32::from(c) / 255.0))
+                .collect();
+            Rgb::new(
+                data,
+                w as usize,
+                h as usize,
+                TransferCharacteristic::SRGB,
+                ColorPrimaries::BT709,
+            )
+            .unwrap()
+        };
+        compute_frame_ssimulacra2(frame(a), frame(b)).unwrap()
+    }
+    let original = std::fs::read(jpeg_dir().join("photo.jpg")).unwrap();
+    let site = Site::new().file("photo.jpg", &original);
+    let lossless = build(site.path(), &[]);
+    let lossless = lossless.read("photo.jpg");
+
+    // A threshold a quality-60 encoding of this grainy image cannot reach: lossless.
+    site.write("kiln.toml", "[images]\njpeg_quality = 60\n");
+    let strict = build(site.path(), &[]);
+    assert_eq!(strict.code, 0, "{}", strict.stderr);
+    assert_eq!(strict.read("photo.jpg"), lossless);
+
+    // A lenient one: the smaller lossy file, whose own score is at least the threshold.
+    site.write(
+        "kiln.toml",
+        "[images]\njpeg_quality = 60\njpeg_min_score = 40\n",
+    );
+    let lenient = build(site.path(), &[]);
+    let out = lenient.read("photo.jpg");
+    assert!(
+        out.len() < lossless.len() / 2,
+        "{} vs {}",
+        out.len(),
+        lossless.len()
+    );
+    let s = score(&original, &out);
+    assert!((40.0..90.0).contains(&s), "{s}");
+
+    site.write("kiln.toml", "[images]\njpeg_quality = 0\n");
+    let bad = build(site.path(), &[]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("jpeg_quality"), "{}", bad.stderr);
+}
