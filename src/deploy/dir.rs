@@ -127,6 +127,17 @@ impl DirOrigin {
         })
     }
 
+    /// Delete one of kiln's own files; a missing one is fine.
+    pub fn delete_meta(&self, key: &str) -> Result<()> {
+        let path = safe_join(&self.root, Path::new(key))?;
+        self.no_symlinks(key)?;
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(path, e)),
+        }
+    }
+
     pub fn delete_all(&self, keys: &[String]) -> Result<()> {
         for key in keys {
             if super::is_meta_key(key) {

@@ -810,8 +810,14 @@ pub fn deploy(out: &Path, options: &DeployOptions) -> Result<DeploySummary> {
             // deploy is the one read of the state, and does not count towards
             // `keep_deploys`.
             if plan.changes(&state) {
-                if let Ok(bytes) = std::fs::read(out.join(MANIFEST_FILE)) {
-                    origin.put_meta(MANIFEST_KEY, &bytes).await?;
+                match std::fs::read(out.join(MANIFEST_FILE)) {
+                    Ok(bytes) => origin.put_meta(MANIFEST_KEY, &bytes).await?,
+                    // A --raw deploy has no manifest: an earlier build's must
+                    // not describe the target any more.
+                    Err(_) => match &origin {
+                        Origin::Dir(o) => o.delete_meta(MANIFEST_KEY)?,
+                        Origin::S3(o) => o.delete_meta(MANIFEST_KEY).await?,
+                    },
                 }
                 origin.write_state(&plan.next).await?;
             }

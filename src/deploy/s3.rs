@@ -350,6 +350,24 @@ impl S3Origin {
         Ok(())
     }
 
+    /// Delete one of kiln's own objects; a missing one is fine.
+    pub async fn delete_meta(&self, key: &str) -> Result<()> {
+        self.count();
+        let full = self.key(key);
+        match self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(self.failed("delete", &full, e)),
+        }
+    }
+
     pub async fn delete_all(&self, keys: &[String]) -> Result<()> {
         futures_util::stream::iter(keys.iter().filter(|k| !super::is_meta_key(k)))
             .map(|key| async move {

@@ -559,6 +559,21 @@ fn dry_run_changes_nothing_and_a_plain_directory_needs_raw() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--raw"));
+    // A kiln build deployed there first leaves its manifest; a raw deploy
+    // replaces the site, so the manifest must go with it.
+    let first = kiln()
+        .args(["deploy"])
+        .arg(&build.out)
+        .args(["--to", &target])
+        .output()
+        .unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let manifest = dir.path().join("www").join(kiln::deploy::MANIFEST_KEY);
+    assert!(manifest.is_file());
     let output = kiln()
         .args(["deploy"])
         .arg(plain.path())
@@ -571,6 +586,7 @@ fn dry_run_changes_nothing_and_a_plain_directory_needs_raw() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(std::fs::read(dir.path().join("www/a.css")).unwrap(), b"p{}");
+    assert!(!manifest.exists(), "a raw deploy leaves no stale manifest");
 }
 
 #[test]
