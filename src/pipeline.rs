@@ -206,7 +206,7 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
     diagnostics.sort_by(|a, b| (&a.path, a.line, a.col).cmp(&(&b.path, b.line, b.col)));
     timings.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     let (cache_hits, cache_misses) = cache.map_or((0, 0), Cache::counts);
-    Ok(BuildOutcome {
+    let outcome = BuildOutcome {
         manifest,
         diagnostics,
         timings,
@@ -217,7 +217,11 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
         duration: started.elapsed(),
         previous: out.previous,
         pending,
-    })
+    };
+    if let Some(memo) = &config.memo {
+        memo.primed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    Ok(outcome)
 }
 
 /// One file after the transform stage: processed, or unreadable.
@@ -377,20 +381,45 @@ fn input_map(asset: &Asset, bytes: &[u8], config: &Config) -> Option<String> {
 #[derive(Debug, Default)]
 pub struct Memo {
     files: std::sync::Mutex<HashMap<String, Remembered>>,
+    /// A build of this process completed: its outputs may be trusted by size.
+    /// The first build of a session checks what a killed one left.
+    primed: std::sync::atomic::AtomicBool,
+}
+
+/// What identifies a file's contents without reading them: size,
+/// modification time, and on Unix the inode and change time (a file replaced
+/// by rename, or edited with its mtime restored, changes those).
+type Stamp = (u64, std::time::SystemTime, u64, i64, i64);
+
+fn stamp(path: &std::path::Path) -> Option<Stamp> {
+    let m = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let extra = {
+        use std::os::unix::fs::MetadataExt;
+        (m.ino(), m.ctime(), m.ctime_nsec())
+    };
+    #[cfg(not(unix))]
+    let extra = (0, 0, 0);
+    Some((m.len(), m.modified().ok()?, extra.0, extra.1, extra.2))
 }
 
 #[derive(Debug)]
 struct Remembered {
-    stamp: (u64, Option<std::time::SystemTime>),
+    stamp: Stamp,
     options: TransformOptions,
     result: FileResult,
 }
 
 impl Memo {
-    /// Forget these source paths (the watcher saw them change).
+    /// Forget these source paths (the watcher saw them change). The root
+    /// (`""` or `"."`, a lost event) forgets everything.
     pub fn forget<'a>(&self, paths: impl IntoIterator<Item = &'a String>) {
         let mut files = self.files.lock().expect("no panics while locked");
         for p in paths {
+            if p.is_empty() || p == "." {
+                files.clear();
+                continue;
+            }
             files.remove(p);
             // A changed directory: everything under it.
             let prefix = format!("{}/", p.trim_end_matches('/'));
@@ -412,25 +441,18 @@ impl Memo {
         self.len() == 0
     }
 
-    fn get(
-        &self,
-        path: &str,
-        stamp: &(u64, Option<std::time::SystemTime>),
-        options: &TransformOptions,
-    ) -> Option<FileResult> {
-        let files = self.files.lock().expect("no panics while locked");
-        let r = files.get(path)?;
-        (r.stamp == *stamp && r.stamp.1.is_some() && r.options == *options)
-            .then(|| r.result.clone())
+    /// Whether a build of this process completed.
+    pub fn primed(&self) -> bool {
+        self.primed.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    fn put(
-        &self,
-        path: &str,
-        stamp: (u64, Option<std::time::SystemTime>),
-        options: TransformOptions,
-        result: &FileResult,
-    ) {
+    fn get(&self, path: &str, stamp: &Stamp, options: &TransformOptions) -> Option<FileResult> {
+        let files = self.files.lock().expect("no panics while locked");
+        let r = files.get(path)?;
+        (r.stamp == *stamp && r.options == *options).then(|| r.result.clone())
+    }
+
+    fn put(&self, path: &str, stamp: Stamp, options: TransformOptions, result: &FileResult) {
         self.files.lock().expect("no panics while locked").insert(
             path.to_owned(),
             Remembered {
@@ -447,8 +469,14 @@ impl Memo {
 /// stale copy must not be served, or take the place of one.
 /// Only for the encoders kiln runs: with `gzip = false`, a bundler's `.gz`
 /// files are the only ones, and stay.
+/// And only beside a file kiln would compress (a text type of at least
+/// `min_size`): `release.tar.gz` beside `release.tar` is a download of its own.
 fn drop_precompressed(assets: &mut Vec<Asset>, compress: &crate::config::CompressOptions) {
-    let paths: HashSet<String> = assets.iter().map(|a| a.path.clone()).collect();
+    let paths: HashSet<String> = assets
+        .iter()
+        .filter(|a| a.size >= compress.min_size && is_compressible(&content_type(&a.path, a.kind)))
+        .map(|a| a.path.clone())
+        .collect();
     assets.retain(|a| {
         let base = compress
             .gzip
@@ -479,9 +507,9 @@ fn process(
     let Some(memo) = memo else {
         return process_file(asset, options, config, cache);
     };
-    let stamp = std::fs::metadata(&asset.source)
-        .map(|m| (m.len(), m.modified().ok()))
-        .unwrap_or((u64::MAX, None));
+    let Some(stamp) = stamp(&asset.source) else {
+        return process_file(asset, options, config, cache);
+    };
     if let Some(result) = memo.get(&asset.path, &stamp, options) {
         return Ok(result);
     }
@@ -701,7 +729,7 @@ fn emit_one(
 ) -> std::result::Result<Emitted, Diagnostic> {
     let started = Instant::now();
     let fail = |e: Error| Diagnostic::error(&asset.source, format!("cannot write output: {e}"));
-    if config.memo.is_some()
+    if config.memo.as_deref().is_some_and(Memo::primed)
         && let Some(emitted) = unchanged_output(config, out, asset, &linked, bytes_in, started)
     {
         return Ok(emitted);
@@ -778,11 +806,13 @@ fn emit_one(
         // A same-named file's old variants must never be served for its new
         // bytes: those this build does not write go first (the rest are
         // overwritten right after).
+        // Only where kiln may have written variants before (`worth`): beside
+        // anything else, `X.gz` is a file of the site (`release.tar.gz`).
         for (suffix, kept) in [
             (".gz", gzip.is_some() || !config.compress.gzip),
             (".br", brotli.is_some() || !config.compress.brotli),
         ] {
-            if !kept {
+            if worth && !kept {
                 let _ = std::fs::remove_file(out.root.join(format!("{path}{suffix}")));
             }
         }

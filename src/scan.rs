@@ -137,22 +137,9 @@ pub fn scan(root: &Path, options: &ScanOptions<'_>) -> Scanned {
         ));
     }
     found.assets.sort_by(|a, b| a.path.cmp(&b.path));
-    drop_precompressed_siblings(&mut found.assets);
+    // A bundler's `.gz`/`.br` beside a file are found like any file; the
+    // pipeline leaves out those it replaces (`pipeline::drop_precompressed`).
     found
-}
-
-/// `app.js.gz` and `app.js.br` beside `app.js` are precompressed variants (a
-/// bundler plugin made them): kiln writes its own from the final bytes, so the
-/// stale ones are not part of the build.
-fn drop_precompressed_siblings(assets: &mut Vec<Asset>) {
-    let paths: std::collections::HashSet<String> = assets.iter().map(|a| a.path.clone()).collect();
-    assets.retain(|a| {
-        let original = a
-            .path
-            .strip_suffix(".gz")
-            .or_else(|| a.path.strip_suffix(".br"));
-        !original.is_some_and(|o| paths.contains(o))
-    });
 }
 
 /// A `/`-separated relative path, or `None` when a component is not UTF-8.
@@ -232,7 +219,12 @@ mod tests {
         );
         assert_eq!(
             paths(&scanned),
-            [".well-known/security.txt", "a/b.css", "data.tar.gz"]
+            [
+                ".well-known/security.txt",
+                "a/b.css",
+                "a/b.css.br",
+                "data.tar.gz"
+            ]
         );
         assert!(scanned.diagnostics.is_empty());
     }

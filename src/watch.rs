@@ -179,12 +179,16 @@ pub fn watch(
         for message in std::iter::once(message).chain(messages.try_iter()) {
             match message {
                 Message::Stop => stop = true,
-                Message::Files(Ok(events)) => paths.extend(
-                    events
-                        .into_iter()
-                        .filter(|e| is_change(&e.event.kind))
-                        .flat_map(|e| e.event.paths),
-                ),
+                Message::Files(Ok(events)) => {
+                    for e in events {
+                        // The kernel's queue overflowed: anything may have changed.
+                        if e.event.need_rescan() {
+                            paths.push(root.clone());
+                        } else if is_change(&e.event.kind) {
+                            paths.extend(e.event.paths);
+                        }
+                    }
+                }
                 // The watcher lost events (queue overflow): rebuild everything.
                 Message::Files(Err(_)) => paths.push(root.clone()),
             }

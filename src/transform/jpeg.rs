@@ -39,12 +39,16 @@ struct Failed(String);
 
 /// The message for the error or warning libjpeg last raised.
 unsafe fn message(cinfo: &mut sys::jpeg_common_struct) -> String {
-    let buffer = [0u8; 80];
+    let mut buffer = [0u8; 80];
     // SAFETY: `err` was set by `jpeg_std_error` and lives as long as `cinfo`;
     // format_message writes a NUL-terminated message of at most 80 bytes.
+    // The binding declares the buffer `&[u8; 80]` though libjpeg writes it:
+    // called through the same signature with `&mut`, as the mozjpeg crate does.
     unsafe {
         if let Some(format) = (*cinfo.err).format_message {
-            format(cinfo, &buffer);
+            let format: unsafe extern "C-unwind" fn(&mut sys::jpeg_common_struct, &mut [u8; 80]) =
+                std::mem::transmute(format);
+            format(cinfo, &mut buffer);
         }
     }
     let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
@@ -186,7 +190,11 @@ pub fn reencode(bytes: &[u8], lossy: Lossy) -> Option<Reencoded> {
         let source = Decompress::with_markers(&[Marker::APP(1), Marker::APP(2)])
             .from_mem(bytes)
             .ok()?;
-        if source.color_space() != ColorSpace::JCS_YCbCr {
+        // The decoder's own dimensions: a header crafted to fool a quick
+        // reader must not get a 50 MP image through the lossy path.
+        if source.color_space() != ColorSpace::JCS_YCbCr
+            || source.width() as u64 * source.height() as u64 > MAX_LOSSY_PIXELS
+        {
             return None;
         }
         let mut orientation = None;
@@ -284,6 +292,9 @@ struct Codec {
     dst_err: Box<sys::jpeg_error_mgr>,
     buffer: *mut u8,
     length: std::ffi::c_ulong,
+    /// `jpeg_finish_compress` returned: `buffer` is the final one. Before
+    /// that, libjpeg may have replaced (and freed) it while growing it.
+    finished: bool,
 }
 
 impl Drop for Codec {
@@ -294,7 +305,9 @@ impl Drop for Codec {
         unsafe {
             sys::jpeg_destroy_compress(&mut self.dst);
             sys::jpeg_destroy_decompress(&mut self.src);
-            if !self.buffer.is_null() {
+            // After an error the buffer libjpeg holds is unknown to us: it
+            // leaks (only for broken files) rather than risk a double free.
+            if self.finished && !self.buffer.is_null() {
                 libc::free(self.buffer.cast());
             }
         }
@@ -312,6 +325,7 @@ fn transcode(bytes: &[u8]) -> Result<Vec<u8>, String> {
             dst_err: Box::new(std::mem::zeroed()),
             buffer: std::ptr::null_mut(),
             length: 0,
+            finished: false,
         }
     };
     WARNING.with(|w| w.borrow_mut().take());
@@ -377,6 +391,7 @@ fn transcode(bytes: &[u8]) -> Result<Vec<u8>, String> {
             sys::jpeg_write_marker(&mut c.dst, APP2 as c_int, chunk.as_ptr(), chunk.len() as _);
         }
         sys::jpeg_finish_compress(&mut c.dst);
+        c.finished = true;
         sys::jpeg_finish_decompress(&mut c.src);
         if c.src_err.num_warnings > 0 {
             return Err(take_warning());

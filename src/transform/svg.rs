@@ -29,13 +29,35 @@ const MAX_NODES: u32 = 500_000;
 /// Largest SVG kiln minifies (the DOM costs tens of times the text).
 pub const MAX_BYTES: usize = 16 << 20;
 
-/// Whether an entity declaration's value refers to another entity.
-fn nested_entities(text: &str) -> bool {
-    text.match_indices("<!ENTITY").any(|(at, _)| {
-        let rest = &text[at..];
-        let end = rest.find('>').unwrap_or(rest.len());
-        rest[..end].contains('&')
-    })
+/// Whether entity expansion could make the document large: an entity
+/// whose value refers to another entity (the "billion laughs" shape), or
+/// values times references adding up to more than [`MAX_BYTES`].
+fn entity_bomb(text: &str) -> bool {
+    let mut expanded = text.len();
+    for (at, _) in text.match_indices("<!ENTITY") {
+        let decl = &text[at + "<!ENTITY".len()..];
+        let mut words = decl.split_whitespace();
+        let Some(name) = words.next() else { continue };
+        // The quoted value, whichever quote it uses ('>' may occur inside).
+        let Some(open) = decl.find(['"', '\'']) else {
+            continue;
+        };
+        let quote = decl[open..].chars().next().unwrap_or('"');
+        let value_len = decl[open + 1..]
+            .find(quote)
+            .unwrap_or(decl.len() - open - 1);
+        let value = &decl[open + 1..open + 1 + value_len];
+        // Character references (&#160;, &amp;) are not entity expansion.
+        if value
+            .match_indices('&')
+            .any(|(i, _)| !value[i + 1..].starts_with('#') && !value[i + 1..].starts_with("amp;"))
+        {
+            return true;
+        }
+        let uses = text.matches(&format!("&{name};")).count();
+        expanded = expanded.saturating_add(uses.saturating_mul(value_len));
+    }
+    expanded > MAX_BYTES
 }
 
 /// The passes kiln runs: SVGO's default preset without the unsafe ones.
@@ -55,6 +77,14 @@ fn jobs() -> Jobs {
     // differ by a pixel along an edge (seen in Chromium screenshots).
     jobs.merge_paths = None;
     jobs.convert_shape_to_path = None;
+    // OXVG 0.0.9 takes translate(1 1) for the identity and drops it.
+    jobs.convert_transform = None;
+    // Inlining a stylesheet rule drops the id or class it matched (a sprite's
+    // `<symbol id>` with it), breaks :hover rules and lets the inline style
+    // beat later rules; collapsing a group moves its id and class onto its
+    // child, so selectors stop matching.
+    jobs.inline_styles = None;
+    jobs.collapse_groups = None;
     if let Some(paths) = jobs.convert_path_data.as_mut() {
         // Path data is rewritten in the shortest notation (relative or
         // absolute, implicit commands, trimmed numbers) but keeps its
@@ -79,11 +109,14 @@ pub fn minify(text: &str) -> Result<Option<String>, Diagnostic> {
             MAX_BYTES >> 20
         )));
     }
-    if nested_entities(text) {
+    if entity_bomb(text) {
         return Err(passed(
-            "SVG with entities that expand other entities (an entity bomb?)".into(),
+            "SVG whose entities would expand it past the size limit (an entity bomb?)".into(),
         ));
     }
+    // Whitespace inside text is rendered (between two tspans, in an XHTML
+    // <pre> in a foreignObject): kept wherever there is text.
+    let keep_space = text.contains("<text") || text.contains("foreignObject");
     let options = ParsingOptions {
         allow_dtd: true,
         nodes_limit: MAX_NODES,
@@ -94,10 +127,19 @@ pub fn minify(text: &str) -> Result<Option<String>, Diagnostic> {
         match jobs().run(dom, &info) {
             // Refused by the precheck, or a pass failed: keep the file.
             Err(_) => None,
-            Ok(()) => dom.serialize().ok(),
+            Ok(()) => {
+                let mut options = oxvg_ast::serialize::Options::default();
+                if keep_space {
+                    options.trim_whitespace = oxvg_ast::serialize::Space::Never;
+                }
+                dom.serialize_with_options(options).ok()
+            }
         }
     });
     match result {
+        // A document whose root is not <svg> (HTML in a .svg file) serialises
+        // to nothing: kept as written.
+        Ok(Some(out)) if !out.contains("<svg") => Err(passed("not an SVG document".into())),
         Ok(Some(out)) if out.len() < text.len() => Ok(Some(out)),
         Ok(_) => Ok(None),
         Err(e) => Err(passed(format!("SVG does not parse ({e})"))),
@@ -140,6 +182,28 @@ mod tests {
         }
         assert!(!out.contains("Generator"), "{out}");
         assert!(!out.contains("metadata"), "{out}");
+    }
+
+    #[test]
+    fn transforms_ids_classes_and_text_spacing_survive() {
+        let svg = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100">
+  <style>#logo{fill:currentColor} .mark{fill:#00f} .mark:hover{fill:red} g.layer>rect{fill:orange}</style>
+  <symbol id="logo" viewBox="0 0 10 10"><path d="M0 0h10v10H0z"/></symbol>
+  <rect class="mark" width="10" height="10" transform="translate(1 1) scale(2)"/>
+  <g class="layer"><rect width="5" height="5"/></g>
+  <text x="10" y="50"><tspan>hello</tspan> <tspan>world</tspan></text>
+</svg>
+"##;
+        let out = minify(svg).unwrap().unwrap_or_else(|| svg.to_owned());
+        for kept in [
+            r#"id="logo""#,
+            r#"class="mark""#,
+            "translate(1",
+            r#"class="layer""#,
+            "</tspan> <tspan>",
+        ] {
+            assert!(out.contains(kept), "lost {kept}: {out}");
+        }
     }
 
     #[test]

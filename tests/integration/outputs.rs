@@ -229,16 +229,25 @@ fn precompressed_copies_in_the_source_are_replaced_by_kiln_s() {
         .file("app.js", "console.log('the current build, long enough to be worth compressing: ' + 'x'.repeat(300));\n".repeat(4))
         .file("app.js.gz", b"stale gzip from an older bundle".as_slice())
         .file("app.js.br", b"stale brotli".as_slice())
-        .file("data.bin.gz", b"a gzip file on its own".as_slice());
+        .file("data.bin.gz", b"a gzip file on its own".as_slice())
+        .file("release.tar", b"an archive kiln does not compress".as_slice())
+        .file("release.tar.gz", b"its gzip download".as_slice());
     let built = build(site.path(), &[]);
     assert_eq!(built.code, 0, "{}", built.stderr);
     let m = built.manifest();
     assert!(!m.files.contains_key("app.js.gz") && !m.files.contains_key("app.js.br"));
-    // A .gz without its plain file is an ordinary file.
+    // A .gz without its plain file is an ordinary file, and so is one beside a
+    // file kiln would not compress (a download of its own).
     assert!(m.files.contains_key("data.bin.gz"));
+    assert!(m.files.contains_key("release.tar.gz"));
+    assert_eq!(built.read("release.tar.gz"), b"its gzip download");
     let files = tree(&built.out);
     for (path, bytes) in &files {
-        if let Some(plain) = path.strip_suffix(".gz").filter(|p| files.contains_key(*p)) {
+        let own_file = m.files.values().any(|e| &e.output == path);
+        if let Some(plain) = path
+            .strip_suffix(".gz")
+            .filter(|p| files.contains_key(*p) && !own_file)
+        {
             let mut out = Vec::new();
             flate2::read::GzDecoder::new(&bytes[..])
                 .read_to_end(&mut out)
