@@ -271,29 +271,10 @@ mod tests {
     use super::*;
     use crate::asset::AssetKind;
 
-    fn entry(kind: AssetKind, hash: &str, raw: u64, brotli: Option<u64>) -> FileEntry {
-        FileEntry {
-            output: String::new(),
-            kind,
-            content_type: String::new(),
-            cache_control: String::new(),
-            hashed: false,
-            bytes_in: raw,
-            bytes_out: raw,
-            gzip: None,
-            brotli,
-            blake3: hash.to_owned(),
-            integrity: String::new(),
-            aliases: Vec::new(),
-        }
-    }
+    use crate::manifest::testing::manifest;
 
-    fn manifest(files: &[(&str, FileEntry)]) -> Manifest {
-        let mut m = Manifest::empty("/");
-        for (path, e) in files {
-            m.files.insert((*path).to_owned(), e.clone());
-        }
-        m
+    fn entry(kind: AssetKind, hash: &str, raw: u64, brotli: Option<u64>) -> FileEntry {
+        crate::manifest::testing::entry(kind, hash, raw, None, brotli)
     }
 
     #[test]

@@ -210,6 +210,45 @@ fn sorted_json<T: Serialize>(value: &T) -> String {
     s
 }
 
+/// Manifests for unit tests elsewhere (budgets, diff).
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// An entry of `raw` bytes with these variants, the rest empty.
+    pub fn entry(
+        kind: AssetKind,
+        blake3: &str,
+        raw: u64,
+        gzip: Option<u64>,
+        brotli: Option<u64>,
+    ) -> FileEntry {
+        FileEntry {
+            output: String::new(),
+            kind,
+            content_type: String::new(),
+            cache_control: String::new(),
+            hashed: false,
+            bytes_in: raw,
+            bytes_out: raw,
+            gzip,
+            brotli,
+            blake3: blake3.to_owned(),
+            integrity: String::new(),
+            aliases: Vec::new(),
+        }
+    }
+
+    /// A manifest holding these files.
+    pub fn manifest(files: &[(&str, FileEntry)]) -> Manifest {
+        let mut m = Manifest::empty("/");
+        for (path, e) in files {
+            m.files.insert((*path).to_owned(), e.clone());
+        }
+        m
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -352,6 +352,22 @@ impl S3Origin {
 
     /// Delete one of kiln's own objects; a missing one is fine.
     pub async fn delete_meta(&self, key: &str) -> Result<()> {
+        self.delete(key).await
+    }
+
+    pub async fn delete_all(&self, keys: &[String]) -> Result<()> {
+        futures_util::stream::iter(keys.iter().filter(|k| !super::is_meta_key(k)))
+            .map(|key| self.delete(key))
+            .buffer_unordered(16)
+            .try_collect::<Vec<()>>()
+            .await
+            .map(|_| ())
+    }
+}
+
+impl S3Origin {
+    /// Delete one key; a missing one is fine.
+    async fn delete(&self, key: &str) -> Result<()> {
         self.count();
         let full = self.key(key);
         match self
@@ -366,30 +382,6 @@ impl S3Origin {
             Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(self.failed("delete", &full, e)),
         }
-    }
-
-    pub async fn delete_all(&self, keys: &[String]) -> Result<()> {
-        futures_util::stream::iter(keys.iter().filter(|k| !super::is_meta_key(k)))
-            .map(|key| async move {
-                self.count();
-                let full = self.key(key);
-                match self
-                    .client
-                    .delete_object()
-                    .bucket(&self.bucket)
-                    .key(&full)
-                    .send()
-                    .await
-                {
-                    Ok(_) => Ok(()),
-                    Err(e) if is_not_found(&e) => Ok(()),
-                    Err(e) => Err(self.failed("delete", &full, e)),
-                }
-            })
-            .buffer_unordered(16)
-            .try_collect::<Vec<()>>()
-            .await
-            .map(|_| ())
     }
 }
 

@@ -31,7 +31,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use mozjpeg_sys as sys;
 
-use super::png::MAX_PIXELS;
+use super::png::{MAX_PIXELS, content_is, passed, within_pixel_limit};
 use crate::diag::Diagnostic;
 
 /// What libjpeg's error callback unwinds with.
@@ -258,28 +258,8 @@ fn ssimulacra2(a: &[u8], b: &[u8], width: usize, height: usize) -> Option<f64> {
 }
 
 fn optimize_lossless(bytes: &[u8]) -> Result<Option<Vec<u8>>, Diagnostic> {
-    let passed = |why: String| Diagnostic::warning("", format!("{why}: copied unchanged"));
-    match imagesize::image_type(bytes) {
-        Ok(imagesize::ImageType::Jpeg) => {}
-        Ok(other) => return Err(passed(format!("not a JPEG (the content is {other:?})"))),
-        Err(_) => {
-            return Err(passed(
-                "not a JPEG (unrecognised or truncated header)".into(),
-            ));
-        }
-    }
-    let size =
-        imagesize::blob_size(bytes).map_err(|e| passed(format!("unreadable JPEG header ({e})")))?;
-    let pixels = size.width as u64 * size.height as u64;
-    if pixels > MAX_PIXELS {
-        return Err(passed(format!(
-            "a {}×{} JPEG ({} megapixels) is over the {} megapixel limit",
-            size.width,
-            size.height,
-            pixels / 1_000_000,
-            MAX_PIXELS / 1_000_000
-        )));
-    }
+    content_is(bytes, imagesize::ImageType::Jpeg, "JPEG")?;
+    within_pixel_limit(bytes, "JPEG")?;
     let out = transcode(bytes).map_err(|e| passed(format!("broken JPEG ({e})")))?;
     Ok((out.len() < bytes.len()).then_some(out))
 }

@@ -28,6 +28,48 @@ impl Default for PngOptions {
     }
 }
 
+/// A raster file kiln leaves as it is, and why.
+pub(super) fn passed(why: String) -> Diagnostic {
+    Diagnostic::warning("", format!("{why}: copied unchanged"))
+}
+
+/// The content is an image of type `expected` (`name` in messages), whatever
+/// its extension says.
+pub(super) fn content_is(
+    bytes: &[u8],
+    expected: imagesize::ImageType,
+    name: &str,
+) -> Result<(), Diagnostic> {
+    match imagesize::image_type(bytes) {
+        Ok(t) if t == expected => Ok(()),
+        Ok(other) => Err(passed(format!("not a {name} (the content is {other:?})"))),
+        Err(_) => Err(passed(format!(
+            "not a {name} (unrecognised or truncated header)"
+        ))),
+    }
+}
+
+/// The header's dimensions, when within [`MAX_PIXELS`]: read before anything
+/// is decoded, so a decompression bomb costs nothing.
+pub(super) fn within_pixel_limit(
+    bytes: &[u8],
+    name: &str,
+) -> Result<imagesize::ImageSize, Diagnostic> {
+    let size = imagesize::blob_size(bytes)
+        .map_err(|e| passed(format!("unreadable {name} header ({e})")))?;
+    let pixels = size.width as u64 * size.height as u64;
+    if pixels > MAX_PIXELS {
+        return Err(passed(format!(
+            "a {}×{} {name} ({} megapixels) is over the {} megapixel limit",
+            size.width,
+            size.height,
+            pixels / 1_000_000,
+            MAX_PIXELS / 1_000_000
+        )));
+    }
+    Ok(size)
+}
+
 /// Whether the chunk list starts with IHDR and holds no other IHDR (the walk
 /// reads chunk headers only).
 fn single_leading_ihdr(bytes: &[u8]) -> bool {
@@ -52,16 +94,7 @@ const KEEP: [&[u8; 4]; 9] = [
 /// The smaller encoding of `bytes`, or `None` when oxipng finds nothing
 /// smaller; a diagnostic when the file must pass through unchanged.
 pub fn optimize(bytes: &[u8], options: &PngOptions) -> Result<Option<Vec<u8>>, Diagnostic> {
-    let passed = |why: String| Diagnostic::warning("", format!("{why}: copied unchanged"));
-    match imagesize::image_type(bytes) {
-        Ok(imagesize::ImageType::Png) => {}
-        Ok(other) => return Err(passed(format!("not a PNG (the content is {other:?})"))),
-        Err(_) => {
-            return Err(passed(
-                "not a PNG (unrecognised or truncated header)".into(),
-            ));
-        }
-    }
+    content_is(bytes, imagesize::ImageType::Png, "PNG")?;
     // oxipng decodes with the last IHDR it meets; imagesize reads the first.
     // Only a file with exactly one, first, is measured and decoded.
     if !single_leading_ihdr(bytes) {
@@ -69,18 +102,8 @@ pub fn optimize(bytes: &[u8], options: &PngOptions) -> Result<Option<Vec<u8>>, D
             "malformed PNG (IHDR missing, misplaced or repeated)".into(),
         ));
     }
-    let size =
-        imagesize::blob_size(bytes).map_err(|e| passed(format!("unreadable PNG header ({e})")))?;
+    let size = within_pixel_limit(bytes, "PNG")?;
     let pixels = size.width as u64 * size.height as u64;
-    if pixels > MAX_PIXELS {
-        return Err(passed(format!(
-            "a {}×{} PNG ({} megapixels) is over the {} megapixel limit",
-            size.width,
-            size.height,
-            pixels / 1_000_000,
-            MAX_PIXELS / 1_000_000
-        )));
-    }
     let mut opts = oxipng::Options::from_preset(options.level.min(6));
     opts.strip = oxipng::StripChunks::Keep(KEEP.iter().map(|c| **c).collect());
     // A bound on the IDAT stream from the checked header: 16-bit RGBA at
