@@ -96,6 +96,9 @@ fn transformed() -> (Vec<kiln::asset::Asset>, Vec<Processed>, Config) {
                 refs: t.refs,
                 base: t.base,
                 generated_map: false,
+                images: t.images,
+                dimensions: None,
+                generated_variant: false,
             }
         })
         .collect();
@@ -103,15 +106,7 @@ fn transformed() -> (Vec<kiln::asset::Asset>, Vec<Processed>, Config) {
 }
 
 fn clone_processed(p: &[Processed]) -> Vec<Processed> {
-    p.iter()
-        .map(|p| Processed {
-            bytes: p.bytes.clone(),
-            hash: p.hash,
-            refs: p.refs.clone(),
-            base: p.base.clone(),
-            generated_map: p.generated_map,
-        })
-        .collect()
+    p.to_vec()
 }
 
 fn stage_link(c: &mut Criterion) {

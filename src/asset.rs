@@ -173,3 +173,24 @@ pub struct Reference {
     pub line: u32,
     pub col: u32,
 }
+
+/// An `<img>` element of an HTML document, located in its transformed bytes,
+/// for what the link stage adds once the image is known: `<picture>` sources
+/// for smaller variants, and the intrinsic `width` and `height`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImgTag {
+    /// The start tag, from `<` to after `>`.
+    pub tag: Range<usize>,
+    /// Right after the tag name: where attributes can be added.
+    pub attrs_at: usize,
+    /// The value of `src`, as written (no quotes, no surrounding spaces).
+    pub src: Option<Range<usize>>,
+    /// The value of `srcset`, as written.
+    pub srcset: Option<Range<usize>>,
+    /// The value of `sizes`, as written.
+    pub sizes: Option<Range<usize>>,
+    /// It has a `width` or a `height` attribute.
+    pub sized: bool,
+    /// It is inside a `<picture>` already.
+    pub in_picture: bool,
+}

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::asset::{AssetKind, Reference};
 use crate::compress::Variants;
 use crate::diag::Diagnostic;
+use crate::transform::variants::{Format, Variant};
 use crate::transform::{TransformOptions, Transformed};
 
 /// Default location, relative to the working directory.
@@ -42,6 +43,9 @@ struct TransformHeader {
     diagnostics: Vec<Diagnostic>,
     base: Option<String>,
     has_map: bool,
+    images: Vec<crate::asset::ImgTag>,
+    /// The format of each variant blob, after the bytes and the map.
+    variants: Vec<Format>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -107,6 +111,13 @@ impl Cache {
     pub fn get_transform(&self, key: &Key) -> Option<Transformed> {
         let found = self.read(key, "transform").and_then(|(header, mut blobs)| {
             let header: TransformHeader = serde_json::from_slice(&header).ok()?;
+            let variant_blobs = blobs.split_off(blobs.len().checked_sub(header.variants.len())?);
+            let variants = header
+                .variants
+                .into_iter()
+                .zip(variant_blobs)
+                .map(|(format, bytes)| Variant { format, bytes })
+                .collect();
             let map = if header.has_map {
                 Some(blobs.pop()?)
             } else {
@@ -118,6 +129,8 @@ impl Cache {
                 diagnostics: header.diagnostics,
                 base: header.base,
                 map,
+                images: header.images,
+                variants,
             })
         });
         self.count(found.is_some());
@@ -130,11 +143,14 @@ impl Cache {
             diagnostics: t.diagnostics.clone(),
             base: t.base.clone(),
             has_map: t.map.is_some(),
+            images: t.images.clone(),
+            variants: t.variants.iter().map(|v| v.format).collect(),
         };
         let mut blobs: Vec<&[u8]> = vec![&t.bytes];
         if let Some(map) = &t.map {
             blobs.push(map);
         }
+        blobs.extend(t.variants.iter().map(|v| v.bytes.as_slice()));
         self.write(
             key,
             "transform",
@@ -258,8 +274,8 @@ fn relevant_options(kind: AssetKind, o: &TransformOptions) -> String {
         AssetKind::Json | AssetKind::WebManifest | AssetKind::SourceMap | AssetKind::Xml => {
             format!("{}", o.json)
         }
-        AssetKind::Png => format!("{:?}", o.png),
-        AssetKind::Jpeg => format!("jpeg {} {:?}", o.jpeg, o.jpeg_lossy),
+        AssetKind::Png => format!("{:?} {:?}", o.png, o.variants),
+        AssetKind::Jpeg => format!("jpeg {} {:?} {:?}", o.jpeg, o.jpeg_lossy, o.variants),
         AssetKind::Svg => format!("svg {}", o.svg),
         _ => String::new(),
     }

@@ -15,6 +15,7 @@ use crate::transform::css::CssOptions;
 use crate::transform::html::HtmlOptions;
 use crate::transform::js::JsOptions;
 use crate::transform::png::PngOptions;
+use crate::transform::variants::{Format, VariantOptions};
 use swc_core::ecma::ast::EsVersion;
 
 /// The name kiln looks for in the source directory, then in the working directory.
@@ -214,6 +215,8 @@ pub struct Config {
     pub outputs: OutputFormats,
     /// What the transforms do (minifiers and their options).
     pub transform: TransformOptions,
+    /// What the link stage adds to `<img>` elements.
+    pub images: ImageTags,
     /// Inline `@import`ed stylesheets into the stylesheet that imports them. Default: false.
     pub css_bundle: bool,
     /// The transform and compression cache; `None` builds without one.
@@ -264,6 +267,7 @@ impl Config {
             cache_control: CacheControlOptions::default(),
             outputs: OutputFormats::default(),
             transform: TransformOptions::minify(),
+            images: ImageTags::default(),
             css_bundle: false,
             cache_dir: Some(PathBuf::from(crate::cache::DEFAULT_DIR)),
             skip: MinifySkip::default(),
@@ -276,6 +280,28 @@ impl Config {
             report: true,
             defer_compression: false,
             memo: None,
+        }
+    }
+}
+
+/// What the link stage adds to `<img>` elements once their images are known
+/// (`[images]` in kiln.toml).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageTags {
+    /// Wrap an `<img>` whose images have variants in a `<picture>` that
+    /// offers them. Default: true (only matters with `images.variants`).
+    pub picture: bool,
+    /// Give an `<img>` with neither `width` nor `height` its image's
+    /// intrinsic size. Default: false: a page whose CSS sets an image's
+    /// `width` or `max-width` without `height: auto` would show it stretched.
+    pub dimensions: bool,
+}
+
+impl Default for ImageTags {
+    fn default() -> Self {
+        ImageTags {
+            picture: true,
+            dimensions: false,
         }
     }
 }
@@ -420,6 +446,14 @@ struct FileImages {
     lazy: Option<bool>,
     /// Images at the top of a page that load eagerly. Default: 2.
     lazy_after: Option<usize>,
+    /// Formats to write smaller variants in (`["webp"]`). Default: none.
+    variants: Option<Vec<Spanned<String>>>,
+    /// libwebp quality for the WebP variant of a JPEG. Default: 85.
+    webp_quality: Option<Spanned<u8>>,
+    /// Wrap images that have variants in `<picture>`. Default: true.
+    picture: Option<bool>,
+    /// Add intrinsic `width`/`height` to `<img>` that has neither. Default: false.
+    dimensions: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -747,35 +781,65 @@ fn resolve_minify(
         },
         None => PngOptions::default(),
     };
-    let jpeg_lossy = match images.and_then(|i| i.jpeg_quality.as_ref()) {
-        None => None,
-        Some(q) if !(1..=100).contains(q.get_ref()) => {
+    let min_score = match images.and_then(|i| i.jpeg_min_score.as_ref()) {
+        Some(m) if *m.get_ref() > 100 => {
             return Err(at(
-                q.span(),
+                m.span(),
                 format!(
-                    "`images.jpeg_quality` must be 1 to 100, got {}",
-                    q.get_ref()
+                    "`images.jpeg_min_score` must be 0 to 100, got {}",
+                    m.get_ref()
                 ),
             ));
         }
-        Some(q) => Some(crate::transform::jpeg::Lossy {
-            quality: *q.get_ref(),
-            min_score: match images.and_then(|i| i.jpeg_min_score.as_ref()) {
-                Some(m) if *m.get_ref() > 100 => {
-                    return Err(at(
-                        m.span(),
-                        format!(
-                            "`images.jpeg_min_score` must be 0 to 100, got {}",
-                            m.get_ref()
-                        ),
-                    ));
+        Some(m) => *m.get_ref(),
+        None => 90,
+    };
+    let quality = |key: &str, q: Option<&Spanned<u8>>| match q {
+        Some(q) if !(1..=100).contains(q.get_ref()) => Err(at(
+            q.span(),
+            format!("`images.{key}` must be 1 to 100, got {}", q.get_ref()),
+        )),
+        q => Ok(q.map(|q| *q.get_ref())),
+    };
+    let jpeg_lossy = quality("jpeg_quality", images.and_then(|i| i.jpeg_quality.as_ref()))?
+        .map(|quality| crate::transform::jpeg::Lossy { quality, min_score });
+    let webp_quality = quality("webp_quality", images.and_then(|i| i.webp_quality.as_ref()))?;
+    let variants = match images.and_then(|i| i.variants.as_ref()) {
+        None => None,
+        Some(list) => {
+            let mut options = VariantOptions {
+                webp: false,
+                webp_quality: webp_quality.unwrap_or(VariantOptions::default().webp_quality),
+                min_score,
+            };
+            for name in list {
+                match Format::from_name(name.get_ref()) {
+                    Some(Format::Webp) => options.webp = true,
+                    None => {
+                        return Err(at(
+                            name.span(),
+                            format!(
+                                "`images.variants`: kiln writes `webp` variants; `{}` is not one{}",
+                                name.get_ref(),
+                                if name.get_ref() == "avif" {
+                                    " (AVIF variants are not built yet)"
+                                } else {
+                                    ""
+                                }
+                            ),
+                        ));
+                    }
                 }
-                Some(m) => *m.get_ref(),
-                None => 90,
-            },
-        }),
+            }
+            options.webp.then_some(options)
+        }
+    };
+    config.images = ImageTags {
+        picture: images.and_then(|i| i.picture).unwrap_or(true),
+        dimensions: images.and_then(|i| i.dimensions).unwrap_or(false),
     };
     config.transform = TransformOptions {
+        variants: variants.filter(|_| on),
         png: enabled(images.and_then(|i| i.png)).then_some(png),
         jpeg: enabled(images.and_then(|i| i.jpeg)),
         jpeg_lossy: jpeg_lossy.filter(|_| enabled(images.and_then(|i| i.jpeg))),

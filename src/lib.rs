@@ -23,6 +23,7 @@ pub mod hash;
 pub mod headers;
 pub mod link;
 pub mod manifest;
+pub mod picture;
 pub mod pipeline;
 pub mod report;
 pub mod resolve;

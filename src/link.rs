@@ -8,13 +8,14 @@
 
 use std::collections::HashMap;
 
-use crate::asset::{Asset, AssetKind, RefKind, Reference};
+use crate::asset::{Asset, AssetKind, ImgTag, RefKind, Reference};
 use crate::config::{Config, HashPolicy};
 use crate::diag::Diagnostic;
 use crate::graph;
 use crate::hash::{hashed_path, short_hash};
 use crate::resolve::{Resolution, resolve};
 use crate::rewrite::{Edit, apply, encode_file_name, file_name_range};
+use crate::transform::variants::Format;
 
 /// A transformed file as the link stage receives it.
 #[derive(Debug, Clone)]
@@ -29,6 +30,12 @@ pub struct Processed {
     pub base: Option<String>,
     /// A source map kiln generated (named by the file it maps).
     pub generated_map: bool,
+    /// An HTML document's `<img>` elements (positions in `bytes`).
+    pub images: Vec<ImgTag>,
+    /// A raster image's size as shown, in CSS pixels.
+    pub dimensions: Option<(u32, u32)>,
+    /// A variant kiln generated, at `<original path>.<format>`.
+    pub generated_variant: bool,
 }
 
 /// A file with its final name and bytes.
@@ -52,15 +59,29 @@ pub fn link(
 ) -> (Vec<Linked>, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
     let targets = resolve_all(assets, &processed, config, &mut diagnostics);
-    let hashed = hashed_set(assets, &processed, &targets, config);
+    let variants = variants_of(assets, &processed);
+    let mut hashed = hashed_set(assets, &processed, &targets, config);
+    // A variant is named like the image it stands for.
+    for (origin, vs) in variants.iter().enumerate() {
+        for &(_, v) in vs {
+            hashed[v] = hashed[origin];
+        }
+    }
+    let dimensions: Vec<Option<(u32, u32)>> = processed.iter().map(|p| p.dimensions).collect();
 
     let edges: Vec<Vec<usize>> = targets
         .iter()
-        .map(|ts| {
+        .zip(&processed)
+        .map(|(ts, p)| {
+            let pictures = config.images.picture && !p.images.is_empty();
             let mut e: Vec<usize> = ts
                 .iter()
                 .flatten()
-                .copied()
+                .flat_map(|&t| {
+                    // A page that offers an image's variants names them.
+                    let vs = if pictures { &variants[t][..] } else { &[] };
+                    std::iter::once(t).chain(vs.iter().map(|&(_, v)| v))
+                })
                 .filter(|&t| hashed[t])
                 .collect();
             e.sort_unstable();
@@ -75,6 +96,8 @@ pub fn link(
         hashed: &hashed,
         config,
         names: vec![None; assets.len()],
+        variants: &variants,
+        dimensions: &dimensions,
         slots: processed.into_iter().map(Some).collect(),
         linked: (0..assets.len()).map(|_| None).collect(),
     };
@@ -131,6 +154,10 @@ struct State<'a> {
     hashed: &'a [bool],
     config: &'a Config,
     names: Vec<Option<String>>,
+    /// For each image, its generated variants.
+    variants: &'a [Vec<(Format, usize)>],
+    /// For each raster image, its intrinsic size.
+    dimensions: &'a [Option<(u32, u32)>],
     slots: Vec<Option<Processed>>,
     linked: Vec<Option<Linked>>,
 }
@@ -182,7 +209,26 @@ impl State<'_> {
             let others = edits(&bytes, &p.refs, &self.targets[v], self.assets, &self.names);
             self.link_map(m, &bytes, &others);
         }
-        let edits = edits(&bytes, &p.refs, &self.targets[v], self.assets, &self.names);
+        let mut edits = edits(&bytes, &p.refs, &self.targets[v], self.assets, &self.names);
+        let images = &self.config.images;
+        if !p.images.is_empty() && (images.picture || images.dimensions) {
+            let known = crate::picture::Known {
+                variants: self.variants,
+                dimensions: self.dimensions,
+                names: &self.names,
+                picture: images.picture,
+                dimensions_on: images.dimensions,
+            };
+            edits.extend(crate::picture::edits(
+                &bytes,
+                &p.images,
+                &p.refs,
+                &self.targets[v],
+                &known,
+            ));
+            // Insertions keep their order among themselves (stable sort).
+            edits.sort_by_key(|e| e.range.start);
+        }
         if edits.is_empty() {
             return (Some(bytes), p.hash);
         }
@@ -221,6 +267,30 @@ impl State<'_> {
         });
         self.link_acyclic(m);
     }
+}
+
+/// For each file, the variants generated for it: `<path>.<format>` files
+/// marked as generated.
+fn variants_of(assets: &[Asset], processed: &[Processed]) -> Vec<Vec<(Format, usize)>> {
+    let by_path: HashMap<&str, usize> = assets
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.path.as_str(), i))
+        .collect();
+    let mut variants = vec![Vec::new(); assets.len()];
+    for (i, (a, p)) in assets.iter().zip(processed).enumerate() {
+        if !p.generated_variant {
+            continue;
+        }
+        let origin = a.path.rsplit_once('.').and_then(|(o, _)| by_path.get(o));
+        if let (Some(&o), Some(format)) = (origin, Format::of_path(&a.path)) {
+            variants[o].push((format, i));
+        }
+    }
+    for vs in &mut variants {
+        vs.sort();
+    }
+    variants
 }
 
 /// For each file, the target of each of its references (`None`: not local, or unresolved).

@@ -53,6 +53,10 @@ pub struct FileEntry {
     /// Other paths with the same bytes (the original name of a hashed file).
     #[serde(default)]
     pub aliases: Vec<Alias>,
+    /// For a variant kiln generated (`images.variants`), the source path of
+    /// the image it stands for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant_of: Option<String>,
 }
 
 /// A second copy of an output under another path, with its own cache policy.
@@ -236,6 +240,7 @@ pub(crate) mod testing {
             blake3: blake3.to_owned(),
             integrity: String::new(),
             aliases: Vec::new(),
+            variant_of: None,
         }
     }
 
@@ -280,6 +285,7 @@ mod tests {
                 path: "a.css".into(),
                 cache_control: "short".into(),
             }],
+            variant_of: None,
         }
     }
 

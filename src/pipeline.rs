@@ -21,6 +21,7 @@ use crate::link::{Linked, Processed, link};
 use crate::manifest::{Alias, FileEntry, MANIFEST_FILE, Manifest, SCHEMA_VERSION};
 use crate::report::{Progress, Stage};
 use crate::scan::{ScanOptions, scan};
+use crate::transform::variants::Variant;
 use crate::transform::{TransformOptions, transform};
 
 /// Names of the generated files, at the output root.
@@ -128,6 +129,7 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
     let mut processed = Vec::with_capacity(results.len());
     let mut timings = Vec::with_capacity(results.len());
     let mut maps = Vec::new();
+    let mut variants = Vec::new();
     for Transformed {
         asset,
         result,
@@ -141,6 +143,7 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
                 if let Some(map) = f.map {
                     maps.push(source_map_asset(&asset, map));
                 }
+                variants.extend(f.variants.into_iter().map(|v| variant_asset(&asset, v)));
                 assets.push(asset);
                 processed.push(f.processed);
             }
@@ -148,8 +151,12 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
         }
     }
     add_source_maps(&mut assets, &mut processed, &mut timings, maps);
+    add_variants(&mut assets, &mut processed, &mut timings, variants);
     let bytes_in: Vec<u64> = assets.iter().map(|a| a.size).collect();
 
+    let generated_variants: Vec<usize> = (0..assets.len())
+        .filter(|&i| processed[i].generated_variant)
+        .collect();
     progress.stage(Stage::Link, assets.len());
     let (linked, link_diags) = link(&assets, processed, config);
     diagnostics.extend(link_diags);
@@ -184,6 +191,13 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
             Err(e) => {
                 diagnostics.push(Diagnostic::error(config.source.join(opaque), e.to_string()))
             }
+        }
+    }
+
+    for i in generated_variants {
+        let path = &assets[i].path;
+        if let (Some(entry), Some((origin, _))) = (files.get_mut(path), path.rsplit_once('.')) {
+            entry.variant_of = Some(origin.to_owned());
         }
     }
 
@@ -286,6 +300,8 @@ struct FileResult {
     diagnostics: Vec<Diagnostic>,
     /// A source map written for it (`<path>.map`).
     map: Option<Vec<u8>>,
+    /// Variants written beside it (`<path>.webp`).
+    variants: Vec<Variant>,
 }
 
 /// The generated map of `asset` as an asset of its own, so that the link
@@ -307,8 +323,69 @@ fn source_map_asset(asset: &Asset, map: Vec<u8>) -> (Asset, Processed) {
             refs: Vec::new(),
             base: None,
             generated_map: true,
+            images: Vec::new(),
+            dimensions: None,
+            generated_variant: false,
         },
     )
+}
+
+/// A generated variant of `asset` as an asset of its own, at
+/// `<path>.<format>`: the link stage names it with its own hash.
+fn variant_asset(asset: &Asset, variant: Variant) -> (Asset, Processed) {
+    let ext = variant.format.extension();
+    let mut source = asset.source.clone().into_os_string();
+    source.push(format!(".{ext}"));
+    (
+        Asset {
+            path: format!("{}.{ext}", asset.path),
+            source: source.into(),
+            kind: AssetKind::Webp,
+            size: 0,
+        },
+        Processed {
+            hash: blake3::hash(&variant.bytes),
+            dimensions: crate::transform::intrinsic_size(AssetKind::Webp, &variant.bytes),
+            bytes: Some(variant.bytes),
+            refs: Vec::new(),
+            base: None,
+            generated_map: false,
+            images: Vec::new(),
+            generated_variant: true,
+        },
+    )
+}
+
+/// Add the generated variants, in path order; a source file of the same
+/// path wins over a variant.
+fn add_variants(
+    assets: &mut Vec<Asset>,
+    processed: &mut Vec<Processed>,
+    timings: &mut Vec<(String, Duration)>,
+    variants: Vec<(Asset, Processed)>,
+) {
+    if variants.is_empty() {
+        return;
+    }
+    let taken: HashSet<String> = assets.iter().map(|a| a.path.clone()).collect();
+    let mut all: Vec<(Asset, Processed, Duration)> = std::mem::take(assets)
+        .into_iter()
+        .zip(std::mem::take(processed))
+        .zip(std::mem::take(timings))
+        .map(|((a, p), (_, t))| (a, p, t))
+        .collect();
+    all.extend(
+        variants
+            .into_iter()
+            .filter(|(a, _)| !taken.contains(&a.path))
+            .map(|(a, p)| (a, p, Duration::ZERO)),
+    );
+    all.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+    for (a, p, t) in all {
+        timings.push((a.path.clone(), t));
+        assets.push(a);
+        processed.push(p);
+    }
 }
 
 /// Add the generated maps; each replaces the source file of its name (the
@@ -529,7 +606,8 @@ fn process_file(
         .map_err(|e| Diagnostic::error(&asset.source, format!("cannot read file: {e}")))?;
     let input_hash = blake3::hash(&bytes);
     let recompressed = (asset.kind == AssetKind::Png && options.png.is_some())
-        || (asset.kind == AssetKind::Jpeg && options.jpeg);
+        || (asset.kind == AssetKind::Jpeg && options.jpeg)
+        || (matches!(asset.kind, AssetKind::Png | AssetKind::Jpeg) && options.variants.is_some());
     if !asset.kind.is_text() && !recompressed {
         return Ok(FileResult {
             processed: Processed {
@@ -538,9 +616,13 @@ fn process_file(
                 refs: Vec::new(),
                 base: None,
                 generated_map: false,
+                images: Vec::new(),
+                dimensions: crate::transform::intrinsic_size(asset.kind, &bytes),
+                generated_variant: false,
             },
             diagnostics: Vec::new(),
             map: None,
+            variants: Vec::new(),
         });
     }
     let mut bundle_diagnostics = Vec::new();
@@ -594,14 +676,18 @@ fn process_file(
         .collect();
     Ok(FileResult {
         processed: Processed {
+            dimensions: crate::transform::intrinsic_size(asset.kind, &t.bytes),
             bytes: keep.then_some(t.bytes),
             hash,
             refs: t.refs,
             base: t.base,
             generated_map: false,
+            images: t.images,
+            generated_variant: false,
         },
         diagnostics,
         map: t.map,
+        variants: t.variants,
     })
 }
 
@@ -850,6 +936,7 @@ fn emit_one(
         integrity: same.map_or_else(|| integrity(&bytes), |e| e.integrity.clone()),
         blake3: blake3_hex,
         aliases: alias.into_iter().collect(),
+        variant_of: None,
     };
     Ok(Emitted {
         entry,
@@ -917,6 +1004,7 @@ fn unchanged_output(
             hashed: linked.hashed,
             bytes_in,
             aliases: alias.into_iter().collect(),
+            variant_of: None,
             ..prev.clone()
         },
         paths: all_paths,

@@ -127,11 +127,15 @@ impl Summary {
     pub fn new(outcome: &BuildOutcome, output: &std::path::Path, strict: bool) -> Summary {
         let mut kinds: BTreeMap<String, Sizes> = BTreeMap::new();
         let mut total = Sizes::default();
+        let mut variants_total = Sizes::default();
         for entry in outcome.manifest.files.values() {
-            for sizes in [
-                kinds.entry(entry.kind.name().to_owned()).or_default(),
-                &mut total,
-            ] {
+            // A generated variant is an alternative to its image, not one
+            // more download: it has a row of its own and stays out of the total.
+            let (name, total) = match entry.variant_of {
+                Some(_) => (format!("{} variants", entry.kind.name()), &mut variants_total),
+                None => (entry.kind.name().to_owned(), &mut total),
+            };
+            for sizes in [kinds.entry(name).or_default(), total] {
                 sizes.files += 1;
                 sizes.bytes_in += entry.bytes_in;
                 sizes.bytes_out += entry.bytes_out;
@@ -325,13 +329,13 @@ impl Summary {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:<12} {:>6} {:>11} {:>11} {:>11} {:>11} {:>7}",
+            "{:<14} {:>6} {:>11} {:>11} {:>11} {:>11} {:>7}",
             "kind", "files", "in", "out", "gzip", "brotli", "saved"
         );
         let row = |out: &mut String, name: &str, s: &Sizes| {
             let _ = writeln!(
                 out,
-                "{:<12} {:>6} {:>11} {:>11} {:>11} {:>11} {:>6.1}%",
+                "{:<14} {:>6} {:>11} {:>11} {:>11} {:>11} {:>6.1}%",
                 name,
                 s.files,
                 human_bytes(s.bytes_in),

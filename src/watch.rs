@@ -446,6 +446,7 @@ mod tests {
             blake3: blake3.into(),
             integrity: String::new(),
             aliases: Vec::new(),
+            variant_of: None,
         }
     }
 

@@ -16,7 +16,7 @@ use lol_html::{HtmlRewriter, Settings, doc_comments, doc_text, element, text};
 use super::css::CssOptions;
 use super::js::{JsOptions, ScriptKind};
 use super::{Extracted, css, invalid_utf8, js, reference};
-use crate::asset::{RefKind, Reference};
+use crate::asset::{ImgTag, RefKind, Reference};
 use crate::diag::{Diagnostic, LineIndex};
 
 /// `<meta name|property>` values whose `content` is an image URL.
@@ -117,6 +117,8 @@ struct State<'a> {
     in_head: Rc<Cell<bool>>,
     /// `<img>` elements seen so far.
     images: usize,
+    /// Depth of `<picture>` elements.
+    pictures: Rc<Cell<u32>>,
 }
 
 /// References in an HTML document. The document's `<base href>`, if any, is
@@ -144,8 +146,15 @@ pub struct MinifiedHtml {
 pub fn minify(bytes: &[u8], options: &HtmlOptions) -> Result<MinifiedHtml, Diagnostic> {
     let text = std::str::from_utf8(bytes).map_err(|e| invalid_utf8(bytes, e))?;
     let (mut found, edits) = run(text, Some(*options));
-    let (code, refs) = apply_edits(text, std::mem::take(&mut found.refs), edits);
+    let (code, refs, moves) = apply_edits(text, std::mem::take(&mut found.refs), edits);
     found.refs = refs;
+    for img in &mut found.images {
+        img.tag = moves.span(&img.tag);
+        img.attrs_at = moves.at(img.attrs_at);
+        img.src = img.src.as_ref().map(|r| moves.span(r));
+        img.srcset = img.srcset.as_ref().map(|r| moves.span(r));
+        img.sizes = img.sizes.as_ref().map(|r| moves.span(r));
+    }
     Ok(MinifiedHtml { code, found })
 }
 
@@ -162,6 +171,7 @@ fn run(text: &str, minify: Option<HtmlOptions>) -> (Extracted, Vec<Edit>) {
         preserve: Rc::new(Cell::new(0)),
         in_head: Rc::new(Cell::new(false)),
         images: 0,
+        pictures: Rc::new(Cell::new(0)),
     });
     let mut settings = Settings::new()
         .append_element_content_handler(element!("*", |el| {
@@ -219,6 +229,19 @@ fn on_element(el: &mut Element<'_, '_>, state: &mut State<'_>) {
         "script" => Inline::Other,
         _ => state.inline,
     };
+    if el.namespace_uri() == HTML_NS {
+        if tag == "picture" {
+            let depth = Rc::clone(&state.pictures);
+            depth.set(depth.get() + 1);
+            let _ = el.on_end_tag(Box::new(move |_| {
+                depth.set(depth.get().saturating_sub(1));
+                Ok(())
+            }));
+        } else if tag == "img" {
+            let img = img_tag(el, &tag, state);
+            state.found.images.push(img);
+        }
+    }
     if let Some(options) = state.minify {
         track_context(el, &tag, state);
         let range = el.source_location().bytes();
@@ -283,6 +306,32 @@ fn on_element(el: &mut Element<'_, '_>, state: &mut State<'_>) {
             }
         }
     }
+}
+
+/// An `<img>` start tag and the values the link stage reads, at their source
+/// positions.
+fn img_tag(el: &Element<'_, '_>, tag: &str, state: &State<'_>) -> ImgTag {
+    let range = el.source_location().bytes();
+    let mut img = ImgTag {
+        attrs_at: range.start + 1 + tag.len(),
+        tag: range,
+        sized: el.has_attribute("width") || el.has_attribute("height"),
+        in_picture: state.pictures.get() > 0,
+        ..ImgTag::default()
+    };
+    for attr in el.attributes() {
+        let Some(location) = attr.value_source_location() else {
+            continue;
+        };
+        let span = trim_span(state.text, location.bytes());
+        match attr.name().as_str() {
+            "src" => img.src = Some(span),
+            "srcset" => img.srcset = Some(span),
+            "sizes" => img.sizes = Some(span),
+            _ => {}
+        }
+    }
+    img
 }
 
 /// The attributes to add to the `n`th `<img>` (1-based) of a document:
@@ -597,13 +646,18 @@ fn is_space_byte(b: u8) -> bool {
 /// Apply the edits to the source and move every reference to its place in
 /// the output: references outside edits shift, references inside an edit's
 /// new text are placed where that text lands.
-fn apply_edits(text: &str, refs: Vec<Reference>, mut edits: Vec<Edit>) -> (String, Vec<Reference>) {
+fn apply_edits(
+    text: &str,
+    refs: Vec<Reference>,
+    mut edits: Vec<Edit>,
+) -> (String, Vec<Reference>, Moves) {
     edits.sort_by_key(|e| e.range.start);
     let mut out = String::with_capacity(text.len());
     let mut moved = Vec::with_capacity(refs.len());
     let mut refs = refs;
     refs.sort_by_key(|r| r.span.start);
     let mut pending = refs.into_iter().peekable();
+    let mut moves = Moves(Vec::with_capacity(edits.len()));
     let mut at = 0;
     for edit in edits {
         if edit.range.start < at {
@@ -623,11 +677,30 @@ fn apply_edits(text: &str, refs: Vec<Reference>, mut edits: Vec<Edit>) -> (Strin
             ..r
         }));
         at = edit.range.end;
+        moves.0.push((at, out.len() as isize - at as isize));
     }
     let delta = out.len() as isize - at as isize;
     moved.extend(pending.map(|r| shift(r, delta)));
     out.push_str(&text[at..]);
-    (out, moved)
+    (out, moved, moves)
+}
+
+/// Where source positions land in the output of [`apply_edits`]: for each
+/// applied edit, the source position where it ends and the shift from there.
+struct Moves(Vec<(usize, isize)>);
+
+impl Moves {
+    /// The output position of a source position outside every replaced range.
+    fn at(&self, p: usize) -> usize {
+        let i = self.0.partition_point(|&(end, _)| end <= p);
+        let delta = if i == 0 { 0 } else { self.0[i - 1].1 };
+        (p as isize + delta) as usize
+    }
+
+    /// The output range of a source range that no edit cuts into.
+    fn span(&self, r: &Range<usize>) -> Range<usize> {
+        self.at(r.start)..self.at(r.end)
+    }
 }
 
 fn shift(r: Reference, delta: isize) -> Reference {

@@ -125,6 +125,37 @@ fn exif_orientation(data: &[u8]) -> Option<u16> {
     None
 }
 
+/// The EXIF orientation (2–8) of a JPEG file, read from its first `APP1
+/// Exif` segment before the image data.
+pub fn orientation(bytes: &[u8]) -> Option<u16> {
+    let mut at = 2;
+    if bytes.get(..2)? != [0xFF, 0xD8] {
+        return None;
+    }
+    while at + 4 <= bytes.len() {
+        if bytes[at] != 0xFF {
+            return None;
+        }
+        let marker = bytes[at + 1];
+        if marker == 0xFF {
+            at += 1; // fill byte
+            continue;
+        }
+        if marker == 0xDA || marker == 0xD9 {
+            return None; // image data: no metadata after this point
+        }
+        let length = usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]));
+        let data = bytes.get(at + 4..at + 2 + length.max(2))?;
+        if marker == APP1
+            && let Some(value) = exif_orientation(data)
+        {
+            return Some(value);
+        }
+        at += 2 + length;
+    }
+    None
+}
+
 /// A minimal big-endian EXIF block holding only the orientation.
 fn orientation_block(value: u16) -> Vec<u8> {
     let mut out = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01".to_vec();
@@ -177,21 +208,33 @@ pub struct Reencoded {
     pub score: f64,
 }
 
-/// Decode, re-encode at `lossy.quality`, decode again and score; `None` when
-/// the image is not eligible or anything fails (the lossless result stands).
-pub fn reencode(bytes: &[u8], lossy: Lossy) -> Option<Reencoded> {
+/// A JPEG decoded to 8-bit RGB, with what decides how it is shown.
+pub struct DecodedJpeg {
+    /// Interleaved RGB.
+    pub pixels: Vec<u8>,
+    pub width: usize,
+    pub height: usize,
+    /// The EXIF orientation (2–8), if the image is rotated or flipped.
+    pub orientation: Option<u16>,
+    /// The `APP2 ICC_PROFILE` chunks, in order.
+    pub icc: Vec<Vec<u8>>,
+}
+
+/// Decode a 3-component YCbCr JPEG of at most [`MAX_LOSSY_PIXELS`]; `None`
+/// for anything else or anything that fails.
+pub fn decode_rgb(bytes: &[u8]) -> Option<DecodedJpeg> {
     let size = imagesize::blob_size(bytes).ok()?;
     if size.width as u64 * size.height as u64 > MAX_LOSSY_PIXELS {
         return None;
     }
     // The mozjpeg crate reports libjpeg errors by unwinding.
-    catch_unwind(AssertUnwindSafe(|| -> Option<Reencoded> {
-        use mozjpeg::{ColorSpace, Compress, Decompress, Marker};
+    catch_unwind(AssertUnwindSafe(|| -> Option<DecodedJpeg> {
+        use mozjpeg::{ColorSpace, Decompress, Marker};
         let source = Decompress::with_markers(&[Marker::APP(1), Marker::APP(2)])
             .from_mem(bytes)
             .ok()?;
         // The decoder's own dimensions: a header crafted to fool a quick
-        // reader must not get a 50 MP image through the lossy path.
+        // reader must not get a 50 MP image through.
         if source.color_space() != ColorSpace::JCS_YCbCr
             || source.width() as u64 * source.height() as u64 > MAX_LOSSY_PIXELS
         {
@@ -208,9 +251,27 @@ pub fn reencode(bytes: &[u8], lossy: Lossy) -> Option<Reencoded> {
         }
         let mut decoded = source.rgb().ok()?;
         let (width, height) = (decoded.width(), decoded.height());
-        let original = decoded.read_scanlines::<u8>().ok()?;
+        let pixels = decoded.read_scanlines::<u8>().ok()?;
         decoded.finish().ok()?;
+        Some(DecodedJpeg {
+            pixels,
+            width,
+            height,
+            orientation,
+            icc,
+        })
+    }))
+    .ok()
+    .flatten()
+}
 
+/// Decode, re-encode at `lossy.quality`, decode again and score; `None` when
+/// the image is not eligible or anything fails (the lossless result stands).
+pub fn reencode(bytes: &[u8], lossy: Lossy) -> Option<Reencoded> {
+    let original = decode_rgb(bytes)?;
+    catch_unwind(AssertUnwindSafe(|| -> Option<Reencoded> {
+        use mozjpeg::{ColorSpace, Compress, Decompress, Marker};
+        let (width, height) = (original.width, original.height);
         let mut encoder = Compress::new(ColorSpace::JCS_RGB);
         encoder.set_size(width, height);
         encoder.set_quality(f32::from(lossy.quality));
@@ -218,19 +279,19 @@ pub fn reencode(bytes: &[u8], lossy: Lossy) -> Option<Reencoded> {
         encoder.set_optimize_coding(true);
         encoder.set_optimize_scans(true);
         let mut started = encoder.start_compress(Vec::new()).ok()?;
-        if let Some(value) = orientation {
+        if let Some(value) = original.orientation {
             started.write_marker(Marker::APP(1), &orientation_block(value));
         }
-        for chunk in &icc {
+        for chunk in &original.icc {
             started.write_marker(Marker::APP(2), chunk);
         }
-        started.write_scanlines(&original).ok()?;
+        started.write_scanlines(&original.pixels).ok()?;
         let out = started.finish().ok()?;
 
         let mut again = Decompress::new_mem(&out).ok()?.rgb().ok()?;
         let distorted = again.read_scanlines::<u8>().ok()?;
         again.finish().ok()?;
-        let score = ssimulacra2(&original, &distorted, width, height)?;
+        let score = ssimulacra2(&original.pixels, &distorted, width, height)?;
         Some(Reencoded { bytes: out, score })
     }))
     .ok()
@@ -238,7 +299,7 @@ pub fn reencode(bytes: &[u8], lossy: Lossy) -> Option<Reencoded> {
 }
 
 /// SSIMULACRA2 of two sRGB images (interleaved RGB, 8 bits).
-fn ssimulacra2(a: &[u8], b: &[u8], width: usize, height: usize) -> Option<f64> {
+pub(super) fn ssimulacra2(a: &[u8], b: &[u8], width: usize, height: usize) -> Option<f64> {
     use ::ssimulacra2::{ColorPrimaries, Rgb, TransferCharacteristic, compute_frame_ssimulacra2};
     let frame = |px: &[u8]| {
         let data = px

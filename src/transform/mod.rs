@@ -17,10 +17,11 @@ pub mod placeholder;
 pub mod png;
 pub mod sourcemap;
 pub mod svg;
+pub mod variants;
 pub mod webmanifest;
 pub mod xml;
 
-use crate::asset::{AssetKind, Reference};
+use crate::asset::{AssetKind, ImgTag, Reference};
 use crate::diag::{Diagnostic, LineIndex};
 
 /// What the transforms do beyond extracting references. `Default` only
@@ -45,6 +46,9 @@ pub struct TransformOptions {
     pub jpeg_lossy: Option<jpeg::Lossy>,
     /// Minify SVG documents (OXVG, the safe subset of SVGO's passes).
     pub svg: bool,
+    /// Write smaller variants of PNG and JPEG images in other formats
+    /// (`images.variants`). Default: none.
+    pub variants: Option<variants::VariantOptions>,
     /// Write a source map for each minified JS and CSS file. Default: false.
     pub sourcemaps: bool,
     /// This file is loaded as an ES module (by a page's `<script type="module">`).
@@ -63,6 +67,7 @@ impl TransformOptions {
             jpeg: true,
             jpeg_lossy: None,
             svg: true,
+            variants: None,
             sourcemaps: false,
             module: false,
         }
@@ -82,6 +87,10 @@ pub struct Transformed {
     pub base: Option<String>,
     /// The source map of `bytes`, to be written as `<path>.map` (JSON).
     pub map: Option<Vec<u8>>,
+    /// An HTML document's `<img>` elements, located in `bytes`.
+    pub images: Vec<ImgTag>,
+    /// Smaller encodings of an image in other formats (`images.variants`).
+    pub variants: Vec<variants::Variant>,
 }
 
 /// Transform one file. `path` is the asset's relative path (it decides, for
@@ -93,27 +102,28 @@ pub fn transform(
     input_map: Option<&str>,
     options: &TransformOptions,
 ) -> Transformed {
-    if kind == AssetKind::Png
-        && let Some(o) = options.png
+    let raster = match kind {
+        AssetKind::Png => options.png.map(|o| png::optimize(&bytes, &o)),
+        AssetKind::Jpeg if options.jpeg => Some(jpeg::optimize(&bytes, options.jpeg_lossy)),
+        _ => None,
+    };
+    if raster.is_some()
+        || (matches!(kind, AssetKind::Png | AssetKind::Jpeg) && options.variants.is_some())
     {
-        return match png::optimize(&bytes, &o) {
-            Ok(Some(smaller)) => finish(smaller, Extracted::default()),
-            Ok(None) => finish(bytes, Extracted::default()),
-            Err(d) => Transformed {
+        let mut t = match raster {
+            Some(Ok(Some(smaller))) => finish(smaller, Extracted::default()),
+            Some(Err(d)) => Transformed {
                 diagnostics: vec![d],
                 ..finish(bytes, Extracted::default())
             },
+            Some(Ok(None)) | None => finish(bytes, Extracted::default()),
         };
-    }
-    if kind == AssetKind::Jpeg && options.jpeg {
-        return match jpeg::optimize(&bytes, options.jpeg_lossy) {
-            Ok(Some(smaller)) => finish(smaller, Extracted::default()),
-            Ok(None) => finish(bytes, Extracted::default()),
-            Err(d) => Transformed {
-                diagnostics: vec![d],
-                ..finish(bytes, Extracted::default())
-            },
-        };
+        if let Some(o) = options.variants
+            && t.diagnostics.is_empty()
+        {
+            t.variants = variants::make(kind, &t.bytes, &o);
+        }
+        return t;
     }
     if kind == AssetKind::Svg && options.svg {
         return match std::str::from_utf8(&bytes).map_err(|e| invalid_utf8(&bytes, e)) {
@@ -132,7 +142,8 @@ pub fn transform(
         };
     }
     match minify(kind, path, &bytes, input_map, options) {
-        Some(Ok(m)) if m.code.len() < bytes.len() => {
+        // HTML may grow: lazy-loading attributes are worth their bytes.
+        Some(Ok(m)) if m.code.len() < bytes.len() || kind == AssetKind::Html => {
             let mut t = finish(m.code.into_bytes(), m.found);
             t.map = m.map;
             t
@@ -269,7 +280,30 @@ fn finish(bytes: Vec<u8>, found: Extracted) -> Transformed {
         diagnostics: found.diagnostics,
         base: found.base,
         map: None,
+        images: found.images,
+        variants: Vec::new(),
     }
+}
+
+/// The size at which a raster image is shown by default, in CSS pixels:
+/// its dimensions, swapped when its EXIF orientation turns it by 90°.
+pub fn intrinsic_size(kind: AssetKind, bytes: &[u8]) -> Option<(u32, u32)> {
+    if !matches!(
+        kind,
+        AssetKind::Png | AssetKind::Jpeg | AssetKind::Gif | AssetKind::Webp | AssetKind::Avif
+    ) {
+        return None;
+    }
+    let size = imagesize::blob_size(bytes).ok()?;
+    let (w, h) = (
+        u32::try_from(size.width).ok()?,
+        u32::try_from(size.height).ok()?,
+    );
+    if w == 0 || h == 0 {
+        return None;
+    }
+    let turned = kind == AssetKind::Jpeg && jpeg::orientation(bytes).is_some_and(|o| o >= 5);
+    Some(if turned { (h, w) } else { (w, h) })
 }
 
 fn is_manifest_json(path: &str) -> bool {
@@ -282,6 +316,8 @@ pub struct Extracted {
     pub refs: Vec<Reference>,
     pub diagnostics: Vec<Diagnostic>,
     pub base: Option<String>,
+    /// `<img>` elements (HTML).
+    pub images: Vec<ImgTag>,
 }
 
 fn with_text(bytes: &[u8], extract: fn(&str) -> Extracted) -> Extracted {

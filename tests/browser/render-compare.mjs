@@ -5,6 +5,7 @@
 //
 //   node render-compare.mjs --original DIR_A --built DIR_B --out ARTIFACT_DIR
 //                           [--pages p1,p2,...] [--base /] [--timeout MS]
+//                           [--tolerance N]
 //
 // Both directories are served by this script (node:http, 127.0.0.1, ephemeral
 // ports) under the URL prefix --base. Every page is opened in headless
@@ -87,8 +88,8 @@ function usage(msg) {
 }
 
 function parseArgs(argv) {
-  const opts = { base: "/", timeout: DEFAULT_PAGE_TIMEOUT_MS };
-  const known = new Set(["original", "built", "out", "pages", "base", "timeout"]);
+  const opts = { base: "/", timeout: DEFAULT_PAGE_TIMEOUT_MS, tolerance: 0 };
+  const known = new Set(["original", "built", "out", "pages", "base", "timeout", "tolerance"]);
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === "-h" || arg === "--help") usage();
@@ -102,6 +103,10 @@ function parseArgs(argv) {
     opts[m[1]] = value;
   }
   for (const k of ["original", "built", "out"]) if (!opts[k]) usage(`--${k} is required`);
+  // Largest difference per colour channel still counted as the same pixel
+  // (0: exact). Decoders round alpha premultiplication differently.
+  opts.tolerance = Number(opts.tolerance);
+  if (!Number.isInteger(opts.tolerance) || opts.tolerance < 0) usage("--tolerance must be an integer >= 0");
   opts.timeout = Number(opts.timeout);
   if (!Number.isFinite(opts.timeout) || opts.timeout < 1000) usage("--timeout must be >= 1000 (ms)");
   let base = String(opts.base);
@@ -374,6 +379,8 @@ async function capture(browser, origin, url, shotPath, deadline, normalize, regi
       await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
     });
     const title = await page.title();
+    // What each <img> shows (a <picture> picks one of its sources).
+    const images = await page.evaluate(() => Array.from(document.images, (img) => img.currentSrc));
     await page.screenshot({
       path: shotPath,
       fullPage: true,
@@ -383,7 +390,7 @@ async function capture(browser, origin, url, shotPath, deadline, normalize, regi
       timeout: remaining(),
     });
     // Messages logged while the screenshot was taken belong to the page too.
-    return { consoleErrors, failedRequests, title, networkIdle, notes, ms: Math.round(performance.now() - t0) };
+    return { consoleErrors, failedRequests, title, networkIdle, notes, images, ms: Math.round(performance.now() - t0) };
   } finally {
     await context.close().catch(() => {});
   }
@@ -391,13 +398,14 @@ async function capture(browser, origin, url, shotPath, deadline, normalize, regi
 
 // ----------------------------------------------------------------- compare
 
-function comparePngs(fileA, fileB, diffFile) {
+function comparePngs(fileA, fileB, diffFile, tolerance = 0) {
   const a = PNG.sync.read(fs.readFileSync(fileA));
   const b = PNG.sync.read(fs.readFileSync(fileB));
   const width = Math.max(a.width, b.width);
   const height = Math.max(a.height, b.height);
   const diff = new PNG({ width, height });
   let diffPixels = 0;
+  let maxChannelDiff = 0;
   let box = null;
   const rowHasDiff = new Uint8Array(height);
   for (let y = 0; y < height; y++) {
@@ -410,11 +418,10 @@ function comparePngs(fileA, fileB, diffFile) {
       if (inA) ia = (y * a.width + x) * 4;
       if (inA && inB) {
         const ib = (y * b.width + x) * 4;
-        same =
-          a.data[ia] === b.data[ib] &&
-          a.data[ia + 1] === b.data[ib + 1] &&
-          a.data[ia + 2] === b.data[ib + 2] &&
-          a.data[ia + 3] === b.data[ib + 3];
+        let worst = 0;
+        for (let c = 0; c < 4; c++) worst = Math.max(worst, Math.abs(a.data[ia + c] - b.data[ib + c]));
+        if (worst > maxChannelDiff) maxChannelDiff = worst;
+        same = worst <= tolerance;
       }
       if (same) {
         // Faded grey copy of the original as context.
@@ -457,6 +464,7 @@ function comparePngs(fileA, fileB, diffFile) {
   return {
     identical: diffPixels === 0,
     diffPixels,
+    maxChannelDiff,
     width: a.width,
     height: a.height,
     builtWidth: b.width,
@@ -567,16 +575,18 @@ async function main() {
           (async () => {
             const a = await capture(browser, orig.origin, orig.origin + pagePath, shotA, deadline, normalize, register);
             const b = await capture(browser, built.origin, built.origin + pagePath, shotB, deadline, normalize, register);
-            const cmp = comparePngs(shotA, shotB, diffPng);
+            const cmp = comparePngs(shotA, shotB, diffPng, opts.tolerance);
             Object.assign(entry, {
               identical: cmp.identical,
               diffPixels: cmp.diffPixels,
+              maxChannelDiff: cmp.maxChannelDiff,
               width: cmp.width,
               height: cmp.height,
               newConsoleErrors: newEntries(a.consoleErrors, b.consoleErrors),
               newFailedRequests: newEntries(a.failedRequests, b.failedRequests),
               originalConsoleErrors: a.consoleErrors,
               originalFailedRequests: a.failedRequests,
+              builtImages: b.images.map(normalize),
             });
             if (cmp.builtWidth !== cmp.width || cmp.builtHeight !== cmp.height) {
               entry.builtWidth = cmp.builtWidth;

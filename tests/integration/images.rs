@@ -344,3 +344,153 @@ fn lossy_jpeg_is_kept_only_above_the_perceptual_threshold() {
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("jpeg_quality"), "{}", bad.stderr);
 }
+
+/// `images.variants = ["webp"]`: each PNG that can be shown the same way as
+/// a WebP gets a lossless one beside it, when smaller; an independent decoder
+/// (the `image` crate) must see the same picture. Pages offer the variants
+/// through `<picture>`; the manifest records them; a source file of the same
+/// name wins; a second build takes them from the cache.
+#[test]
+fn webp_variants_are_lossless_smaller_and_offered_by_pages() {
+    let site = Site::new();
+    let mut page = String::from("<!doctype html><title>v</title>\n");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(png_dir()).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().into_string().unwrap();
+        site.write(&format!("img/{name}"), std::fs::read(entry.path()).unwrap());
+        page.push_str(&format!("<p><img src=\"img/{name}\" alt=\"{name}\"></p>\n"));
+        names.push(name);
+    }
+    site.write("index.html", &page);
+    site.write("kiln.toml", "[images]\nvariants = [\"webp\"]\n");
+    let cache = tempfile::tempdir().unwrap();
+    let cache_arg = format!("--cache-dir={}", cache.path().display());
+    let built = build(site.path(), &["--strict", &cache_arg]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    let m = built.manifest();
+    let rgba = |bytes: &[u8]| {
+        image::load_from_memory(bytes)
+            .unwrap()
+            .to_rgba8()
+            .into_raw()
+    };
+    let html = built.text("index.html");
+    let mut made = Vec::new();
+    for name in &names {
+        let source = format!("img/{name}");
+        let Some(entry) = m.files.get(&format!("{source}.webp")) else {
+            let img = format!("src=\"{}\" alt=\"{name}\">", m.files[&source].output);
+            assert!(html.contains(&img), "{name}: {html}");
+            assert!(
+                !html.contains(&format!("{img}</picture>")),
+                "{name}: no variant, so no <picture>"
+            );
+            continue;
+        };
+        made.push(name.as_str());
+        assert_eq!(entry.variant_of.as_deref(), Some(source.as_str()));
+        assert_eq!(entry.content_type, "image/webp");
+        assert!(entry.hashed, "{name}: named by its own hash");
+        let png = built.read(&m.files[&source].output);
+        let webp = built.read(&entry.output);
+        assert!(webp.len() < png.len(), "{name}: the variant is smaller");
+        assert!(
+            kiln::transform::variants::visible_pixels_equal(&rgba(&png), &rgba(&webp)),
+            "{name}: the WebP shows other pixels"
+        );
+        let file_name = entry.output.rsplit('/').next().unwrap();
+        assert!(
+            html.contains(&format!(
+                "<picture style=\"display:contents\"><source style=\"display:none\" type=\"image/webp\" srcset=\"img/{file_name}\"><img"
+            )),
+            "{name}: {html}"
+        );
+    }
+    made.sort_unstable();
+    assert_eq!(
+        made,
+        [
+            "already-optimal.png",
+            "gray-alpha.png",
+            "gray.png",
+            "interlaced.png",
+            "palette.png",
+            "rgb.png",
+            "rgba.png",
+            "with-text.png"
+        ],
+        "colour-managed, 16-bit and animated PNGs get none"
+    );
+
+    // A second build reads the variants from the cache, byte for byte.
+    let again = build(site.path(), &["--strict", &cache_arg]);
+    assert!(again.stdout.contains(" 0 misses"), "{}", again.stdout);
+    let site_files = |root: &Path| {
+        let mut t = crate::util::tree(root);
+        t.retain(|path, _| path.starts_with("img/") || path == "index.html");
+        t
+    };
+    assert_eq!(site_files(&built.out), site_files(&again.out));
+
+    // A source file of the variant's name wins.
+    site.write("img/rgb.png.webp", b"the author's own WebP");
+    let own = build(site.path(), &[]);
+    assert_eq!(own.code, 0, "{}", own.stderr);
+    let m = own.manifest();
+    assert_eq!(m.files["img/rgb.png.webp"].variant_of, None);
+    assert_eq!(
+        own.read(&m.files["img/rgb.png.webp"].output),
+        b"the author's own WebP"
+    );
+}
+
+/// `images.dimensions = true` gives an `<img>` with neither `width` nor
+/// `height` its image's size (turned by EXIF orientation); it is off by
+/// default. `images.variants` names only formats kiln writes.
+#[test]
+fn dimensions_are_opt_in_and_variant_formats_are_checked() {
+    let site = Site::new()
+        .file("a.png", std::fs::read(png_dir().join("rgb.png")).unwrap())
+        .file(
+            "turned.jpg",
+            std::fs::read(jpeg_dir().join("with-metadata.jpg")).unwrap(),
+        )
+        .file(
+            "index.html",
+            "<img src=a.png alt=a><img src=a.png width=10 alt=b><img src=turned.jpg alt=c>",
+        );
+    let plain = build(site.path(), &[]);
+    assert!(!plain.text("index.html").contains("width=\"160\""));
+
+    site.write("kiln.toml", "[images]\ndimensions = true\n");
+    let sized = build(site.path(), &[]);
+    assert_eq!(sized.code, 0, "{}", sized.stderr);
+    let html = sized.text("index.html");
+    assert!(
+        html.contains("<img width=\"160\" height=\"120\" src="),
+        "{html}"
+    );
+    assert!(html.contains("width=10 alt=b"), "{html}");
+    let (w, h) = {
+        let img =
+            image::load_from_memory(&std::fs::read(jpeg_dir().join("with-metadata.jpg")).unwrap())
+                .unwrap();
+        (img.width(), img.height())
+    };
+    // with-metadata.jpg carries orientation 6 (turned 90°): shown as h × w.
+    assert!(
+        html.contains(&format!("width=\"{h}\" height=\"{w}\" src=turned")),
+        "{w}x{h}: {html}"
+    );
+
+    site.write("kiln.toml", "[images]\nvariants = [\"webp\", \"avif\"]\n");
+    let bad = build(site.path(), &[]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr.contains("kiln.toml:2:21")
+            && bad.stderr.contains("AVIF variants are not built yet"),
+        "{}",
+        bad.stderr
+    );
+}

@@ -121,3 +121,64 @@ fn minified_svg_renders_identically() {
     let report = render_compare(&fixture_path("svg"), &built.out, "svg", &[]);
     assert_identical(&report);
 }
+
+/// Image variants in the browser: every PNG with a smaller lossless WebP is
+/// offered through `<picture>` (inline, in a flex row, in a grid, scaled to
+/// a column, with `srcset` by density and by width), Chromium loads the
+/// WebP, and the page renders like the original: the layout to the pixel,
+/// and each pixel's colour within 1/255. Chromium premultiplies alpha with
+/// other rounding for WebP than for PNG, so semi-transparent pixels can
+/// differ by one step; opaque images are exact (checked on a page of its
+/// own). The image with an ICC profile and the author's own `<picture>` stay
+/// as written.
+#[test]
+fn pages_with_picture_variants_render_identically() {
+    let built = build(&fixture_path("picture"), &[]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    let exact = render_compare(
+        &fixture_path("picture"),
+        &built.out,
+        "picture-opaque",
+        &["--pages", "opaque.html"],
+    );
+    assert_identical(&exact);
+    let opaque: Vec<&str> = exact["pages"][0]["builtImages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        opaque.len() >= 3 && opaque.iter().all(|s| s.ends_with(".webp")),
+        "{opaque:?}"
+    );
+
+    let report = render_compare(
+        &fixture_path("picture"),
+        &built.out,
+        "picture",
+        &["--pages", "index.html", "--tolerance", "1"],
+    );
+    assert_identical(&report);
+    assert!(report["pages"][0]["maxChannelDiff"].as_u64().unwrap() <= 1);
+    let shown: Vec<String> = report["pages"][0]["builtImages"]
+        .as_array()
+        .expect("the harness lists the images")
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(shown.len(), 14, "{shown:?}");
+    let webp = shown.iter().filter(|s| s.ends_with(".webp")).count();
+    assert_eq!(webp, 11, "{shown:?}");
+    for (source, why) in [
+        ("img/profiled.png", "an ICC profile: no variant"),
+        ("img/chart.png", "the author's own <picture>"),
+        ("img/photo.jpg", "a lossy WebP under the default score"),
+    ] {
+        let output = format!("/{}", built.output_of(source));
+        assert!(
+            shown.iter().any(|s| s.ends_with(&output)),
+            "{why}: {output} not in {shown:?}"
+        );
+    }
+}
