@@ -193,4 +193,11 @@ pub struct ImgTag {
     pub sized: bool,
     /// It is inside a `<picture>` already.
     pub in_picture: bool,
+    /// A script swaps its image in (`data-src`, `data-srcset`…: lazy
+    /// loaders): what it shows is not what `src` says.
+    pub scripted: bool,
+    /// Not an `<img>` but `<link rel=preload as=image>`: `src` is its `href`,
+    /// `srcset` its `imagesrcset`. An image the page preloads is not offered
+    /// in other formats (the preload would fetch one file, `<picture>` another).
+    pub preload: bool,
 }

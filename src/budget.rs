@@ -97,8 +97,11 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// Generated variants are alternatives to the images pages link, not
+    /// more bytes to download: no rule counts them.
     fn selects(&self, source: &str, entry: &FileEntry) -> bool {
-        self.glob.as_ref().is_none_or(|g| g.is_match(source))
+        entry.variant_of.is_none()
+            && self.glob.as_ref().is_none_or(|g| g.is_match(source))
             && self.kind.as_deref().is_none_or(|k| k == entry.kind.name())
     }
 

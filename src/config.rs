@@ -450,6 +450,8 @@ struct FileImages {
     variants: Option<Vec<Spanned<String>>>,
     /// libwebp quality for the WebP variant of a JPEG. Default: 85.
     webp_quality: Option<Spanned<u8>>,
+    /// ravif quality for AVIF variants. Default: 90.
+    avif_quality: Option<Spanned<u8>>,
     /// Wrap images that have variants in `<picture>`. Default: true.
     picture: Option<bool>,
     /// Add intrinsic `width`/`height` to `<img>` that has neither. Default: false.
@@ -804,34 +806,34 @@ fn resolve_minify(
     let jpeg_lossy = quality("jpeg_quality", images.and_then(|i| i.jpeg_quality.as_ref()))?
         .map(|quality| crate::transform::jpeg::Lossy { quality, min_score });
     let webp_quality = quality("webp_quality", images.and_then(|i| i.webp_quality.as_ref()))?;
+    let avif_quality = quality("avif_quality", images.and_then(|i| i.avif_quality.as_ref()))?;
     let variants = match images.and_then(|i| i.variants.as_ref()) {
         None => None,
         Some(list) => {
+            let defaults = VariantOptions::default();
             let mut options = VariantOptions {
                 webp: false,
-                webp_quality: webp_quality.unwrap_or(VariantOptions::default().webp_quality),
+                webp_quality: webp_quality.unwrap_or(defaults.webp_quality),
+                avif: false,
+                avif_quality: avif_quality.unwrap_or(defaults.avif_quality),
                 min_score,
             };
             for name in list {
                 match Format::from_name(name.get_ref()) {
                     Some(Format::Webp) => options.webp = true,
+                    Some(Format::Avif) => options.avif = true,
                     None => {
                         return Err(at(
                             name.span(),
                             format!(
-                                "`images.variants`: kiln writes `webp` variants; `{}` is not one{}",
-                                name.get_ref(),
-                                if name.get_ref() == "avif" {
-                                    " (AVIF variants are not built yet)"
-                                } else {
-                                    ""
-                                }
+                                "`images.variants`: kiln writes `avif` and `webp` variants; `{}` is not one",
+                                name.get_ref()
                             ),
                         ));
                     }
                 }
             }
-            options.webp.then_some(options)
+            (options.webp || options.avif).then_some(options)
         }
     };
     config.images = ImageTags {

@@ -14,6 +14,8 @@ pub fn content_type(path: &str, kind: AssetKind) -> String {
         AssetKind::WebManifest => "application/manifest+json".to_owned(),
         AssetKind::SourceMap => "application/json".to_owned(),
         AssetKind::Ico => "image/x-icon".to_owned(),
+        AssetKind::Webp => "image/webp".to_owned(),
+        AssetKind::Avif => "image/avif".to_owned(),
         _ => mime_guess::from_path(path)
             .first_raw()
             .unwrap_or("application/octet-stream")

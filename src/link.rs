@@ -61,10 +61,14 @@ pub fn link(
     let targets = resolve_all(assets, &processed, config, &mut diagnostics);
     let variants = variants_of(assets, &processed);
     let mut hashed = hashed_set(assets, &processed, &targets, config);
-    // A variant is named like the image it stands for.
+    // A variant is named like the image it stands for, and hashed when the
+    // image is `immutable` too: the image's name is fixed, the variant's bytes
+    // change with kiln's options.
     for (origin, vs) in variants.iter().enumerate() {
+        let fixed =
+            config.hash != HashPolicy::None && config.immutable.is_match(&assets[origin].path);
         for &(_, v) in vs {
-            hashed[v] = hashed[origin];
+            hashed[v] = hashed[origin] || fixed;
         }
     }
     let dimensions: Vec<Option<(u32, u32)>> = processed.iter().map(|p| p.dimensions).collect();
@@ -77,12 +81,16 @@ pub fn link(
             let mut e: Vec<usize> = ts
                 .iter()
                 .flatten()
-                .flat_map(|&t| {
-                    // A page that offers an image's variants names them.
-                    let vs = if pictures { &variants[t][..] } else { &[] };
-                    std::iter::once(t).chain(vs.iter().map(|&(_, v)| v))
-                })
+                .copied()
                 .filter(|&t| hashed[t])
+                // A page that offers an image's variants names them, hashed
+                // or not (a variant references nothing: no cycle).
+                .chain(
+                    ts.iter()
+                        .flatten()
+                        .filter(|_| pictures)
+                        .flat_map(|&t| variants[t].iter().map(|&(_, v)| v)),
+                )
                 .collect();
             e.sort_unstable();
             e.dedup();

@@ -59,9 +59,24 @@ pub fn edits(
         targets[i]
     };
     let text = |span: &std::ops::Range<usize>| std::str::from_utf8(bytes.get(span.clone())?).ok();
+    // Images the page preloads: `<picture>` would fetch a variant beside the
+    // preloaded file.
+    let mut preloaded: Vec<usize> = Vec::new();
+    for tag in images.iter().filter(|t| t.preload) {
+        preloaded.extend(tag.src.as_ref().and_then(&target_at));
+        if let Some(set) = &tag.srcset
+            && let Some(value) = text(set)
+        {
+            preloaded.extend(
+                srcset_urls(value)
+                    .into_iter()
+                    .filter_map(|url| target_at(&(set.start + url.start..set.start + url.end))),
+            );
+        }
+    }
     let mut out = Vec::new();
     for img in images {
-        if img.tag.end > bytes.len() {
+        if img.tag.end > bytes.len() || img.preload || img.scripted {
             continue;
         }
         let src = img
@@ -71,7 +86,7 @@ pub fn edits(
         let mut closing = None;
         if known.picture
             && !img.in_picture
-            && let Some(sources) = sources(img, &src, &text, &target_at, known)
+            && let Some(sources) = sources(img, &src, &text, &target_at, known, &preloaded)
         {
             out.push(insert(
                 img.tag.start,
@@ -111,6 +126,7 @@ fn sources<'b>(
     text: &dyn Fn(&std::ops::Range<usize>) -> Option<&'b str>,
     target_at: &dyn Fn(&std::ops::Range<usize>) -> Option<usize>,
     known: &Known<'_>,
+    preloaded: &[usize],
 ) -> Option<String> {
     // Every candidate: its URL span in the document, its target, and its
     // descriptor as written.
@@ -137,6 +153,9 @@ fn sources<'b>(
         let (span, target) = src.clone()?;
         let descriptor = if candidates.is_empty() { "" } else { "1x" };
         candidates.push((span, target, descriptor.to_owned()));
+    }
+    if candidates.iter().any(|(_, t, _)| preloaded.contains(t)) {
+        return None;
     }
     let sizes = match &img.sizes {
         Some(s) => Some(text(s)?),
@@ -191,7 +210,12 @@ fn variant_url(raw: &str, target: usize, format: Format, known: &Known<'_>) -> O
     let name = known.names[variant].as_deref()?;
     let file_name = name.rsplit('/').next().unwrap_or(name);
     let range = file_name_range(raw);
-    if range.is_empty() {
+    // Whitespace (or a character reference, which may stand for it) would
+    // split a `srcset` candidate; a trailing comma would be taken off it.
+    if range.is_empty()
+        || raw.contains(|c: char| c.is_ascii_whitespace() || c == '&')
+        || raw.ends_with(',')
+    {
         return None;
     }
     Some(format!(
@@ -311,6 +335,27 @@ mod tests {
         assert_eq!(run(html, &files, &[(0, 1)], false), html);
         let html = "<img src=\"https://cdn.example/a.png\">";
         assert_eq!(run(html, &files, &[(0, 1)], false), html);
+    }
+
+    #[test]
+    fn scripted_preloaded_and_odd_urls_are_left_alone() {
+        let files = ["a.png", "a.png.webp", "b c.png", "b c.png.webp"];
+        let variants = [(0, 1), (2, 3)];
+        for html in [
+            "<img src=a.png data-src=real.png>",
+            "<img class=lazyload src=a.png data-srcset=\"a.png 2x\">",
+            "<link rel=preload as=image href=a.png><img src=a.png>",
+            "<link rel=preload as=image imagesrcset=\"a.png 2x\"><img src=a.png>",
+            "<img src=\"b c.png\">",
+        ] {
+            assert_eq!(run(html, &files, &variants, false), html);
+        }
+        // A lazy loader's placeholder does not get its size either.
+        let html = "<img src=a.png data-src=real.png>";
+        assert_eq!(run(html, &files, &variants, true), html);
+        // The first of two `src` attributes is what browsers show.
+        let out = run("<img src=a.png src=\"b c.png\">", &files, &variants, false);
+        assert!(out.contains("srcset=\"a.png.webp\""), "{out}");
     }
 
     #[test]

@@ -334,18 +334,19 @@ fn source_map_asset(asset: &Asset, map: Vec<u8>) -> (Asset, Processed) {
 /// `<path>.<format>`: the link stage names it with its own hash.
 fn variant_asset(asset: &Asset, variant: Variant) -> (Asset, Processed) {
     let ext = variant.format.extension();
+    let kind = variant.format.kind();
     let mut source = asset.source.clone().into_os_string();
     source.push(format!(".{ext}"));
     (
         Asset {
             path: format!("{}.{ext}", asset.path),
             source: source.into(),
-            kind: AssetKind::Webp,
+            kind,
             size: 0,
         },
         Processed {
             hash: blake3::hash(&variant.bytes),
-            dimensions: crate::transform::intrinsic_size(AssetKind::Webp, &variant.bytes),
+            dimensions: crate::transform::intrinsic_size(kind, &variant.bytes),
             bytes: Some(variant.bytes),
             refs: Vec::new(),
             base: None,

@@ -132,7 +132,10 @@ impl Summary {
             // A generated variant is an alternative to its image, not one
             // more download: it has a row of its own and stays out of the total.
             let (name, total) = match entry.variant_of {
-                Some(_) => (format!("{} variants", entry.kind.name()), &mut variants_total),
+                Some(_) => (
+                    format!("{} variants", entry.kind.name()),
+                    &mut variants_total,
+                ),
                 None => (entry.kind.name().to_owned(), &mut total),
             };
             for sizes in [kinds.entry(name).or_default(), total] {

@@ -240,6 +240,9 @@ fn on_element(el: &mut Element<'_, '_>, state: &mut State<'_>) {
         } else if tag == "img" {
             let img = img_tag(el, &tag, state);
             state.found.images.push(img);
+        } else if tag == "link" && preloads_image(el) {
+            let img = preload_tag(el, state);
+            state.found.images.push(img);
         }
     }
     if let Some(options) = state.minify {
@@ -320,18 +323,62 @@ fn img_tag(el: &Element<'_, '_>, tag: &str, state: &State<'_>) -> ImgTag {
         ..ImgTag::default()
     };
     for attr in el.attributes() {
+        let name = attr.name();
+        img.scripted |= name.starts_with("data-")
+            && (name.contains("src") || name == "data-original" || name == "data-bg");
         let Some(location) = attr.value_source_location() else {
             continue;
         };
         let span = trim_span(state.text, location.bytes());
-        match attr.name().as_str() {
-            "src" => img.src = Some(span),
-            "srcset" => img.srcset = Some(span),
-            "sizes" => img.sizes = Some(span),
-            _ => {}
+        // The first of repeated attributes counts, as in browsers.
+        let slot = match name.as_str() {
+            "src" => &mut img.src,
+            "srcset" => &mut img.srcset,
+            "sizes" => &mut img.sizes,
+            _ => continue,
+        };
+        if slot.is_none() {
+            *slot = Some(span);
         }
     }
     img
+}
+
+/// Whether a `<link>` preloads an image.
+fn preloads_image(el: &Element<'_, '_>) -> bool {
+    let rel = el.get_attribute("rel").unwrap_or_default();
+    rel.split_ascii_whitespace()
+        .any(|r| r.eq_ignore_ascii_case("preload"))
+        && el
+            .get_attribute("as")
+            .is_some_and(|a| a.trim().eq_ignore_ascii_case("image"))
+}
+
+/// A `<link rel=preload as=image>`, recorded like an `<img>`: `href` as its
+/// `src`, `imagesrcset` as its `srcset`.
+fn preload_tag(el: &Element<'_, '_>, state: &State<'_>) -> ImgTag {
+    let range = el.source_location().bytes();
+    let mut tag = ImgTag {
+        attrs_at: range.start + "<link".len(),
+        tag: range,
+        preload: true,
+        ..ImgTag::default()
+    };
+    for attr in el.attributes() {
+        let Some(location) = attr.value_source_location() else {
+            continue;
+        };
+        let span = trim_span(state.text, location.bytes());
+        let slot = match attr.name().as_str() {
+            "href" => &mut tag.src,
+            "imagesrcset" => &mut tag.srcset,
+            _ => continue,
+        };
+        if slot.is_none() {
+            *slot = Some(span);
+        }
+    }
+    tag
 }
 
 /// The attributes to add to the `n`th `<img>` (1-based) of a document:

@@ -90,7 +90,11 @@ fn take_warning() -> String {
 
 /// The orientation value (2–8) of an EXIF block (`Exif\0\0` + TIFF), if any.
 fn exif_orientation(data: &[u8]) -> Option<u16> {
-    let tiff = data.strip_prefix(b"Exif\0\0")?;
+    tiff_orientation(data.strip_prefix(b"Exif\0\0")?)
+}
+
+/// The orientation value (2–8) of EXIF data in TIFF layout, if any.
+pub(super) fn tiff_orientation(tiff: &[u8]) -> Option<u16> {
     let big = match tiff.get(..4)? {
         b"MM\0\x2a" => true,
         b"II\x2a\0" => false,

@@ -110,18 +110,24 @@ pub fn transform(
     if raster.is_some()
         || (matches!(kind, AssetKind::Png | AssetKind::Jpeg) && options.variants.is_some())
     {
-        let mut t = match raster {
-            Some(Ok(Some(smaller))) => finish(smaller, Extracted::default()),
-            Some(Err(d)) => Transformed {
-                diagnostics: vec![d],
-                ..finish(bytes, Extracted::default())
-            },
-            Some(Ok(None)) | None => finish(bytes, Extracted::default()),
+        let (mut t, source) = match raster {
+            Some(Ok(Some(smaller))) => (finish(smaller, Extracted::default()), Some(bytes)),
+            Some(Err(d)) => (
+                Transformed {
+                    diagnostics: vec![d],
+                    ..finish(bytes, Extracted::default())
+                },
+                None,
+            ),
+            Some(Ok(None)) | None => (finish(bytes, Extracted::default()), None),
         };
         if let Some(o) = options.variants
             && t.diagnostics.is_empty()
         {
-            t.variants = variants::make(kind, &t.bytes, &o);
+            // From the source's pixels (a lossy JPEG must not be the
+            // reference a variant is scored against), smaller than the output.
+            let source = source.as_deref().unwrap_or(&t.bytes);
+            t.variants = variants::make(kind, source, t.bytes.len(), &o);
         }
         return t;
     }
@@ -302,7 +308,12 @@ pub fn intrinsic_size(kind: AssetKind, bytes: &[u8]) -> Option<(u32, u32)> {
     if w == 0 || h == 0 {
         return None;
     }
-    let turned = kind == AssetKind::Jpeg && jpeg::orientation(bytes).is_some_and(|o| o >= 5);
+    let orientation = match kind {
+        AssetKind::Jpeg => jpeg::orientation(bytes),
+        AssetKind::Png => png::orientation(bytes),
+        _ => None,
+    };
+    let turned = orientation.is_some_and(|o| o >= 5);
     Some(if turned { (h, w) } else { (w, h) })
 }
 

@@ -87,6 +87,25 @@ fn single_leading_ihdr(bytes: &[u8]) -> bool {
     !first
 }
 
+/// The EXIF orientation (2–8) in a PNG's `eXIf` chunk: browsers turn the
+/// image by it, as they do a JPEG.
+pub fn orientation(bytes: &[u8]) -> Option<u16> {
+    let mut at = 8;
+    while at + 8 <= bytes.len() {
+        let len = u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        let name = &bytes[at + 4..at + 8];
+        if name == b"IDAT" {
+            return None; // eXIf comes before the image data
+        }
+        if name == b"eXIf" {
+            let data = bytes.get(at + 8..(at + 8).checked_add(len as usize)?)?;
+            return super::jpeg::tiff_orientation(data);
+        }
+        at = at.saturating_add(12).saturating_add(len as usize);
+    }
+    None
+}
+
 const KEEP: [&[u8; 4]; 9] = [
     b"iCCP", b"sRGB", b"gAMA", b"cHRM", b"cICP", b"pHYs", b"acTL", b"fcTL", b"fdAT",
 ];
@@ -105,7 +124,9 @@ pub fn optimize(bytes: &[u8], options: &PngOptions) -> Result<Option<Vec<u8>>, D
     let size = within_pixel_limit(bytes, "PNG")?;
     let pixels = size.width as u64 * size.height as u64;
     let mut opts = oxipng::Options::from_preset(options.level.min(6));
-    opts.strip = oxipng::StripChunks::Keep(KEEP.iter().map(|c| **c).collect());
+    // A turned image keeps its whole eXIf chunk: browsers turn it by it.
+    let exif = orientation(bytes).is_some().then_some(*b"eXIf");
+    opts.strip = oxipng::StripChunks::Keep(KEEP.iter().map(|c| **c).chain(exif).collect());
     // A bound on the IDAT stream from the checked header: 16-bit RGBA at
     // most, a filter byte per row, and room for Adam7's extra rows.
     opts.max_decompressed_size = Some((pixels * 8 + 2 * size.height as u64 + 64) as usize);
@@ -147,5 +168,41 @@ mod tests {
         ok.extend(ihdr(1, 1));
         ok.extend(chunk(b"IEND", &[]));
         assert!(single_leading_ihdr(&ok));
+    }
+
+    /// A PNG turned by its eXIf chunk (orientation 6) keeps the chunk, is
+    /// measured turned, and gets no variant (which would not be turned).
+    #[test]
+    fn a_turned_png_keeps_its_exif() {
+        let tiff = b"MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0".to_vec();
+        let mut info = png::Info::with_size(48, 24);
+        info.color_type = png::ColorType::Rgb;
+        info.bit_depth = png::BitDepth::Eight;
+        info.exif_metadata = Some(std::borrow::Cow::Owned(tiff));
+        let mut file = Vec::new();
+        let pixels: Vec<u8> = (0..24u32)
+            .flat_map(|y| (0..48u32).flat_map(move |x| [(x * 5) as u8, (y * 10) as u8, 90]))
+            .collect();
+        let mut encoder = png::Encoder::with_info(&mut file, info).unwrap();
+        encoder.set_compression(png::Compression::NoCompression);
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(&pixels).unwrap();
+        drop(writer);
+        assert_eq!(orientation(&file), Some(6));
+        let out = optimize(&file, &PngOptions::default())
+            .unwrap()
+            .expect("a stored PNG gets smaller");
+        assert_eq!(orientation(&out), Some(6), "eXIf survives recompression");
+        assert_eq!(
+            crate::transform::intrinsic_size(crate::asset::AssetKind::Png, &out),
+            Some((24, 48))
+        );
+        let variants = crate::transform::variants::make(
+            crate::asset::AssetKind::Png,
+            &file,
+            out.len(),
+            &crate::transform::variants::VariantOptions::default(),
+        );
+        assert!(variants.is_empty());
     }
 }

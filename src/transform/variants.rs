@@ -1,7 +1,8 @@
-//! Image variants (`images.variants = ["webp"]`): the same picture in a
-//! format that browsers may prefer, written beside the original and offered
-//! to them through `<picture>` (see [`crate::picture`]). A variant exists only
-//! when it is smaller than the original's final bytes and looks the same:
+//! Image variants (`images.variants = ["avif", "webp"]`): the same picture
+//! in formats that browsers may prefer, written beside the original and
+//! offered to them through `<picture>` (see [`crate::picture`]). A variant
+//! exists only when it is smaller than the original's final bytes and looks
+//! the same:
 //!
 //! - from a PNG, a **lossless** WebP: the same pixels (libwebp may change the
 //!   colour of fully transparent pixels, which nobody sees). The encoding is
@@ -9,14 +10,18 @@
 //! - from a JPEG, a **lossy** WebP at `images.webp_quality`, scored against
 //!   the JPEG's pixels with SSIMULACRA2 and kept only at
 //!   `images.jpeg_min_score` or above (a second try at a higher quality when
-//!   the first falls short).
+//!   the first falls short);
+//! - from an opaque PNG or a JPEG, a **lossy** AVIF (ravif, 4:4:4) at
+//!   `images.avif_quality`, decoded again with rav1d and scored the same way;
+//!   kept only when it is also smaller than the WebP.
 //!
 //! Not made, because the variant could look different or the work is
 //! unbounded: images with an ICC profile or (PNG) other colour chunks than
 //! sRGB, JPEGs rotated by EXIF orientation, CMYK, 16-bit and animated PNGs,
-//! images over [`MAX_VARIANT_PIXELS`] (PNG) or
-//! [`MAX_LOSSY_PIXELS`](super::jpeg::MAX_LOSSY_PIXELS) (JPEG), and anything
-//! that does not decode.
+//! images over [`MAX_VARIANT_PIXELS`] (lossless) or
+//! [`MAX_LOSSY_PIXELS`](super::jpeg::MAX_LOSSY_PIXELS) (lossy: the score's
+//! working set), AVIFs of images with transparency, and anything that does
+//! not decode.
 
 use std::io::Cursor;
 
@@ -34,24 +39,35 @@ const MAX_SIDE: u32 = 16_383;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
+    Avif,
     Webp,
 }
 
 impl Format {
     /// Every format, in the order `<source>` elements list them (the most
     /// efficient first).
-    pub const ALL: [Format; 1] = [Format::Webp];
+    pub const ALL: [Format; 2] = [Format::Avif, Format::Webp];
 
     /// The file name extension, also the name in kiln.toml.
     pub fn extension(self) -> &'static str {
         match self {
+            Format::Avif => "avif",
             Format::Webp => "webp",
+        }
+    }
+
+    /// The kind of a file in this format.
+    pub fn kind(self) -> AssetKind {
+        match self {
+            Format::Avif => AssetKind::Avif,
+            Format::Webp => AssetKind::Webp,
         }
     }
 
     /// The media type written in `<source type>`.
     pub fn mime(self) -> &'static str {
         match self {
+            Format::Avif => "image/avif",
             Format::Webp => "image/webp",
         }
     }
@@ -75,6 +91,10 @@ pub struct VariantOptions {
     pub webp: bool,
     /// libwebp's quality (1–100) for the lossy WebP of a JPEG. Default: 85.
     pub webp_quality: u8,
+    /// Make AVIF variants.
+    pub avif: bool,
+    /// ravif's quality (1–100) for AVIF variants. Default: 90.
+    pub avif_quality: u8,
     /// Lowest SSIMULACRA2 score a lossy variant may have. Default: 90.
     pub min_score: u8,
 }
@@ -84,6 +104,8 @@ impl Default for VariantOptions {
         VariantOptions {
             webp: true,
             webp_quality: 85,
+            avif: false,
+            avif_quality: 90,
             min_score: 90,
         }
     }
@@ -96,24 +118,201 @@ pub struct Variant {
     pub bytes: Vec<u8>,
 }
 
-/// The variants of an image whose final bytes are `bytes`, each smaller than
-/// `bytes`. Never fails: an image that cannot be given one gets none.
-pub fn make(kind: AssetKind, bytes: &[u8], options: &VariantOptions) -> Vec<Variant> {
+/// The variants of the image `source` (as written in the source tree), each
+/// smaller than `limit` (the size of kiln's output for it), and an AVIF only
+/// when it is also smaller than the WebP (a browser takes the first format
+/// it knows, and AVIF comes first). Never fails: an image that cannot be
+/// given one gets none.
+pub fn make(
+    kind: AssetKind,
+    source: &[u8],
+    limit: usize,
+    options: &VariantOptions,
+) -> Vec<Variant> {
+    if !options.webp && !options.avif {
+        return Vec::new();
+    }
+    let pixels = match kind {
+        AssetKind::Png => png_rgba(source).map(|(px, w, h)| Pixels::Rgba(px, w, h)),
+        AssetKind::Jpeg => jpeg_rgb(source).map(|(px, w, h)| Pixels::Rgb(px, w, h)),
+        _ => None,
+    };
+    let Some(pixels) = pixels else {
+        return Vec::new();
+    };
+    let webp = options
+        .webp
+        .then(|| match &pixels {
+            Pixels::Rgba(px, w, h) => webp_lossless(px, *w, *h),
+            Pixels::Rgb(px, w, h) => webp_lossy(px, *w, *h, limit, options),
+        })
+        .flatten()
+        .filter(|w| w.len() < limit);
+    let avif = options
+        .avif
+        .then(|| pixels.opaque_rgb())
+        .flatten()
+        .and_then(|(rgb, w, h)| avif_lossy(&rgb, w, h, limit, options))
+        .filter(|a| webp.as_ref().is_none_or(|w| a.len() < w.len()));
     let mut out = Vec::new();
-    if options.webp {
-        let webp = match kind {
-            AssetKind::Png => png_rgba(bytes).and_then(|(px, w, h)| webp_lossless(&px, w, h)),
-            AssetKind::Jpeg => webp_from_jpeg(bytes, options),
-            _ => None,
-        };
-        if let Some(webp) = webp.filter(|w| w.len() < bytes.len()) {
-            out.push(Variant {
-                format: Format::Webp,
-                bytes: webp,
-            });
-        }
+    if let Some(bytes) = avif {
+        out.push(Variant {
+            format: Format::Avif,
+            bytes,
+        });
+    }
+    if let Some(bytes) = webp {
+        out.push(Variant {
+            format: Format::Webp,
+            bytes,
+        });
     }
     out
+}
+
+/// An image's pixels: a PNG's as RGBA, a JPEG's as RGB.
+enum Pixels {
+    Rgba(Vec<u8>, u32, u32),
+    Rgb(Vec<u8>, u32, u32),
+}
+
+impl Pixels {
+    /// RGB pixels, when the image is opaque and small enough to score.
+    fn opaque_rgb(&self) -> Option<(Vec<u8>, u32, u32)> {
+        let (w, h) = match self {
+            Pixels::Rgba(_, w, h) | Pixels::Rgb(_, w, h) => (*w, *h),
+        };
+        if !within(w as u64, h as u64, super::jpeg::MAX_LOSSY_PIXELS) {
+            return None;
+        }
+        match self {
+            Pixels::Rgb(px, ..) => Some((px.clone(), w, h)),
+            Pixels::Rgba(px, ..) => px.chunks_exact(4).all(|p| p[3] == 255).then(|| {
+                (
+                    px.chunks_exact(4)
+                        .flat_map(|p| [p[0], p[1], p[2]])
+                        .collect(),
+                    w,
+                    h,
+                )
+            }),
+        }
+    }
+}
+
+/// The pixels of a JPEG that a variant can show as it is: no ICC profile,
+/// no EXIF rotation, small enough to score.
+fn jpeg_rgb(bytes: &[u8]) -> Option<(Vec<u8>, u32, u32)> {
+    let decoded = super::jpeg::decode_rgb(bytes)?;
+    if decoded.orientation.is_some() || !decoded.icc.is_empty() {
+        return None;
+    }
+    let (w, h) = (decoded.width as u32, decoded.height as u32);
+    within(w as u64, h as u64, super::jpeg::MAX_LOSSY_PIXELS).then_some((decoded.pixels, w, h))
+}
+
+/// The qualities to try, lowest first: the configured one, then halfway to 100.
+fn qualities(first: u8) -> Vec<u8> {
+    let second = first + (100 - first) / 2;
+    if second > first {
+        vec![first, second]
+    } else {
+        vec![first]
+    }
+}
+
+/// Whether `decoded` (RGB) scores at least `options.min_score` against `rgb`.
+fn passes(rgb: &[u8], decoded: &[u8], w: u32, h: u32, options: &VariantOptions) -> bool {
+    super::jpeg::ssimulacra2(rgb, decoded, w as usize, h as usize)
+        .is_some_and(|score| score >= f64::from(options.min_score))
+}
+
+/// A lossy AVIF (ravif: 4:4:4, 8 bits, BT.601 full range) of opaque RGB
+/// pixels that scores at least `options.min_score`, decoded again with rav1d.
+fn avif_lossy(
+    rgb: &[u8],
+    width: u32,
+    height: u32,
+    limit: usize,
+    options: &VariantOptions,
+) -> Option<Vec<u8>> {
+    use rgb::FromSlice;
+    for quality in qualities(options.avif_quality) {
+        let img = ravif::Img::new(rgb.as_rgb(), width as usize, height as usize);
+        let encoded = ravif::Encoder::new()
+            .with_quality(f32::from(quality))
+            .with_speed(6)
+            .with_bit_depth(ravif::BitDepth::Eight)
+            .with_num_threads(Some(1))
+            .encode_rgb(img)
+            .ok()?
+            .avif_file;
+        if encoded.len() >= limit {
+            return None; // a higher quality would only be larger
+        }
+        let decoded = avif_rgb(&encoded, width, height)?;
+        if passes(rgb, &decoded, width, height, options) {
+            return Some(encoded);
+        }
+    }
+    None
+}
+
+/// Decode an AVIF that [`avif_lossy`] wrote back to RGB.
+fn avif_rgb(avif: &[u8], width: u32, height: u32) -> Option<Vec<u8>> {
+    use re_rav1d::dav1d::{Decoder, PixelLayout, PlanarImageComponent, Settings};
+    let data = avif_parse::read_avif(&mut Cursor::new(avif)).ok()?;
+    // One thread, no frame delay: the build already runs a file per core.
+    let mut settings = Settings::new();
+    settings.set_n_threads(1);
+    settings.set_max_frame_delay(1);
+    let mut decoder = Decoder::with_settings(&settings).ok()?;
+    match decoder.send_data(data.primary_item.to_vec(), None, None, None) {
+        Err(e) if !e.is_again() => return None,
+        _ => {}
+    }
+    // The decoder may ask for another call (or for the rest of the data)
+    // before the one picture is ready.
+    let mut tries = 0;
+    let picture = loop {
+        match decoder.get_picture() {
+            Ok(p) => break p,
+            Err(e) if e.is_again() && tries < 16 => {
+                tries += 1;
+                match decoder.send_pending_data() {
+                    Err(e) if !e.is_again() => return None,
+                    _ => {}
+                }
+            }
+            Err(_) => return None,
+        }
+    };
+    if picture.pixel_layout() != PixelLayout::I444
+        || picture.bit_depth() != 8
+        || picture.width() != width
+        || picture.height() != height
+    {
+        return None;
+    }
+    let plane = |c| (picture.plane(c), picture.stride(c) as usize);
+    let (y, ys) = plane(PlanarImageComponent::Y);
+    let (u, us) = plane(PlanarImageComponent::U);
+    let (v, vs) = plane(PlanarImageComponent::V);
+    let (w, h) = (width as usize, height as usize);
+    let mut out = Vec::with_capacity(w * h * 3);
+    for row in 0..h {
+        for col in 0..w {
+            let luma = f32::from(*y.get(row * ys + col)?);
+            let cb = f32::from(*u.get(row * us + col)?) - 128.0;
+            let cr = f32::from(*v.get(row * vs + col)?) - 128.0;
+            // The inverse of ravif's BT.601 full-range conversion.
+            let r = luma + 1.402 * cr;
+            let b = luma + 1.772 * cb;
+            let g = (luma - 0.299 * r - 0.114 * b) / 0.587;
+            out.extend([r, g, b].map(|c| c.round().clamp(0.0, 255.0) as u8));
+        }
+    }
+    Some(out)
 }
 
 /// The pixels of an 8-bit, still, sRGB PNG as RGBA.
@@ -131,7 +330,12 @@ fn png_rgba(bytes: &[u8]) -> Option<(Vec<u8>, u32, u32)> {
     let info = reader.info();
     let srgb = info.srgb.is_some();
     let plain_gamma = info.gama_chunk.is_none_or(|g| g.into_scaled() == 45455);
+    let turned = info
+        .exif_metadata
+        .as_deref()
+        .is_some_and(|e| super::jpeg::tiff_orientation(e).is_some());
     if info.animation_control.is_some()
+        || turned
         || info.icc_profile.is_some()
         || info.coding_independent_code_points.is_some()
         || info.bit_depth == png::BitDepth::Sixteen
@@ -203,24 +407,16 @@ pub fn visible_pixels_equal(a: &[u8], b: &[u8]) -> bool {
             .all(|(a, b)| a[3] == b[3] && (a[3] == 0 || a[..3] == b[..3]))
 }
 
-/// A lossy WebP of a JPEG that scores at least `options.min_score`.
-fn webp_from_jpeg(bytes: &[u8], options: &VariantOptions) -> Option<Vec<u8>> {
-    let decoded = super::jpeg::decode_rgb(bytes)?;
-    if decoded.orientation.is_some() || !decoded.icc.is_empty() {
-        return None;
-    }
-    let (width, height) = (decoded.width as u32, decoded.height as u32);
-    if !within(width as u64, height as u64, super::jpeg::MAX_LOSSY_PIXELS) {
-        return None;
-    }
-    let first = options.webp_quality;
-    let second = first + (100 - first) / 2;
-    let qualities = if second > first {
-        vec![first, second]
-    } else {
-        vec![first]
-    };
-    for quality in qualities {
+/// A lossy WebP of a JPEG's RGB pixels that scores at least
+/// `options.min_score`.
+fn webp_lossy(
+    rgb: &[u8],
+    width: u32,
+    height: u32,
+    limit: usize,
+    options: &VariantOptions,
+) -> Option<Vec<u8>> {
+    for quality in qualities(options.webp_quality) {
         let mut config = webp::WebPConfig::new().ok()?;
         config.lossless = 0;
         config.quality = f32::from(quality);
@@ -228,19 +424,17 @@ fn webp_from_jpeg(bytes: &[u8], options: &VariantOptions) -> Option<Vec<u8>> {
         // RGB to YUV conversion that keeps sharp colour edges: measured
         // SSIMULACRA2 +3 to +40 on the fixtures at equal quality.
         config.use_sharp_yuv = 1;
-        let encoded = webp::Encoder::from_rgb(&decoded.pixels, width, height)
+        let encoded = webp::Encoder::from_rgb(rgb, width, height)
             .encode_advanced(&config)
             .ok()?;
-        if encoded.len() >= bytes.len() {
+        if encoded.len() >= limit {
             return None; // a higher quality would only be larger
         }
         let again = webp::Decoder::new(&encoded).decode()?;
         if again.is_alpha() || again.width() != width || again.height() != height {
             return None;
         }
-        let score =
-            super::jpeg::ssimulacra2(&decoded.pixels, &again, decoded.width, decoded.height)?;
-        if score >= f64::from(options.min_score) {
+        if passes(rgb, &again, width, height, options) {
             return Some(encoded.to_vec());
         }
     }
@@ -262,7 +456,7 @@ mod tests {
 
     /// A noisy gradient with a transparent corner, like a photo with a
     /// cut-out: worth a lossless WebP.
-    fn gradient() -> (Vec<u8>, Vec<u8>) {
+    pub(super) fn gradient() -> (Vec<u8>, Vec<u8>) {
         let (w, h) = (64u32, 48u32);
         let mut rgba = Vec::new();
         let mut seed = 0x2545_f491u32;
@@ -294,7 +488,12 @@ mod tests {
             lossless.len(),
             file.len()
         );
-        let variants = make(AssetKind::Png, &file, &VariantOptions::default());
+        let variants = make(
+            AssetKind::Png,
+            &file,
+            file.len(),
+            &VariantOptions::default(),
+        );
         assert_eq!(variants.len(), 1);
         let webp = &variants[0].bytes;
         assert!(webp.len() < file.len(), "{} vs {}", webp.len(), file.len());
@@ -337,26 +536,40 @@ mod tests {
                 .unwrap();
             out
         };
-        assert!(make(AssetKind::Png, &deep, &VariantOptions::default()).is_empty());
-        assert!(make(AssetKind::Png, b"not a png", &VariantOptions::default()).is_empty());
+        assert!(
+            make(
+                AssetKind::Png,
+                &deep,
+                deep.len(),
+                &VariantOptions::default()
+            )
+            .is_empty()
+        );
+        assert!(make(AssetKind::Png, b"not a png", 9, &VariantOptions::default()).is_empty());
         let off = VariantOptions {
             webp: false,
             ..VariantOptions::default()
         };
-        assert!(make(AssetKind::Png, &plain, &off).is_empty());
+        assert!(make(AssetKind::Png, &plain, plain.len(), &off).is_empty());
     }
 
     #[test]
     fn a_tiny_png_keeps_no_larger_variant() {
         let file = png(1, 1, png::ColorType::Grayscale, &[9]);
-        let variants = make(AssetKind::Png, &file, &VariantOptions::default());
+        let variants = make(
+            AssetKind::Png,
+            &file,
+            file.len(),
+            &VariantOptions::default(),
+        );
         assert!(variants.iter().all(|v| v.bytes.len() < file.len()));
     }
 
     #[test]
     fn formats_by_name_and_path() {
         assert_eq!(Format::from_name("webp"), Some(Format::Webp));
-        assert_eq!(Format::from_name("avif"), None);
+        assert_eq!(Format::from_name("avif"), Some(Format::Avif));
+        assert_eq!(Format::from_name("jxl"), None);
         assert_eq!(Format::of_path("img/a.png.webp"), Some(Format::Webp));
         assert_eq!(Format::Webp.mime(), "image/webp");
     }
@@ -381,7 +594,7 @@ mod jpeg_tests {
             min_score: 70,
             ..VariantOptions::default()
         };
-        let made = make(AssetKind::Jpeg, &jpeg, &lenient);
+        let made = make(AssetKind::Jpeg, &jpeg, jpeg.len(), &lenient);
         assert_eq!(made.len(), 1);
         let webp = &made[0].bytes;
         assert!(webp.len() < jpeg.len());
@@ -401,6 +614,45 @@ mod jpeg_tests {
             min_score: 95,
             ..VariantOptions::default()
         };
-        assert!(make(AssetKind::Jpeg, &jpeg, &strict).is_empty());
+        assert!(make(AssetKind::Jpeg, &jpeg, jpeg.len(), &strict).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod avif_tests {
+    use super::*;
+
+    /// A photo saved as PNG: an AVIF at the score's bar is far smaller than
+    /// the lossless WebP, decodes to the image's size, and scores as asked.
+    #[test]
+    fn an_opaque_png_gets_an_avif_when_it_beats_the_webp() {
+        let png = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/images/png/rgb.png"
+        ))
+        .expect("fixture");
+        let options = VariantOptions {
+            avif: true,
+            ..VariantOptions::default()
+        };
+        let made = make(AssetKind::Png, &png, png.len(), &options);
+        let formats: Vec<Format> = made.iter().map(|v| v.format).collect();
+        assert_eq!(formats, [Format::Avif, Format::Webp]);
+        let (avif, webp) = (&made[0].bytes, &made[1].bytes);
+        assert!(avif.len() < webp.len(), "{} vs {}", avif.len(), webp.len());
+        assert!(avif.starts_with(&[0, 0, 0]) && &avif[4..12] == b"ftypavif");
+        let (rgba, w, h) = png_rgba(&png).unwrap();
+        let rgb: Vec<u8> = rgba
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect();
+        let decoded = avif_rgb(avif, w, h).expect("decodes");
+        let score = crate::transform::jpeg::ssimulacra2(&rgb, &decoded, w as usize, h as usize);
+        assert!(score.unwrap() >= 90.0, "{score:?}");
+
+        // With transparency, no AVIF (kiln's AVIFs carry no alpha).
+        let (badge, _) = super::tests::gradient();
+        let made = make(AssetKind::Png, &badge, badge.len(), &options);
+        assert!(made.iter().all(|v| v.format == Format::Webp), "{made:?}");
     }
 }

@@ -484,13 +484,66 @@ fn dimensions_are_opt_in_and_variant_formats_are_checked() {
         "{w}x{h}: {html}"
     );
 
-    site.write("kiln.toml", "[images]\nvariants = [\"webp\", \"avif\"]\n");
+    site.write("kiln.toml", "[images]\nvariants = [\"webp\", \"jxl\"]\n");
     let bad = build(site.path(), &[]);
     assert_eq!(bad.code, 2);
     assert!(
-        bad.stderr.contains("kiln.toml:2:21")
-            && bad.stderr.contains("AVIF variants are not built yet"),
+        bad.stderr.contains("kiln.toml:2:21") && bad.stderr.contains("`jxl` is not one"),
         "{}",
         bad.stderr
+    );
+}
+
+/// `variants = ["avif", "webp"]`: an opaque photo saved as PNG gets an AVIF
+/// (kept at the perceptual bar, and only because it beats the lossless
+/// WebP), listed first in `<picture>`; an image with transparency gets the
+/// WebP alone. Both are in the manifest with their media types.
+#[test]
+fn avif_variants_come_first_when_they_beat_the_webp() {
+    let site = Site::new()
+        .file(
+            "photo.png",
+            std::fs::read(png_dir().join("rgb.png")).unwrap(),
+        )
+        .file(
+            "badge.png",
+            std::fs::read(png_dir().join("rgba.png")).unwrap(),
+        )
+        .file(
+            "index.html",
+            "<img src=photo.png alt=photo><img src=badge.png alt=badge>",
+        )
+        .file("kiln.toml", "[images]\nvariants = [\"avif\", \"webp\"]\n");
+    let built = build(site.path(), &["--strict"]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    let m = built.manifest();
+    let avif = &m.files["photo.png.avif"];
+    let webp = &m.files["photo.png.webp"];
+    assert_eq!(avif.content_type, "image/avif");
+    assert_eq!(avif.variant_of.as_deref(), Some("photo.png"));
+    assert!(avif.bytes_out < webp.bytes_out);
+    assert!(webp.bytes_out < m.files["photo.png"].bytes_out);
+    assert!(
+        !m.files.contains_key("badge.png.avif"),
+        "transparency: no AVIF"
+    );
+    assert!(m.files.contains_key("badge.png.webp"));
+    let html = built.text("index.html");
+    let name = |p: &str| m.files[p].output.clone();
+    assert!(
+        html.contains(&format!(
+            "<source style=\"display:none\" type=\"image/avif\" srcset=\"{}\">\
+             <source style=\"display:none\" type=\"image/webp\" srcset=\"{}\">",
+            name("photo.png.avif"),
+            name("photo.png.webp")
+        )),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!(
+            "<picture style=\"display:contents\"><source style=\"display:none\" type=\"image/webp\" srcset=\"{}\"><img",
+            name("badge.png.webp")
+        )),
+        "{html}"
     );
 }

@@ -182,3 +182,62 @@ fn pages_with_picture_variants_render_identically() {
         );
     }
 }
+
+/// AVIF variants in the browser: Chromium shows the AVIF of each opaque
+/// image, the page keeps its size, and the screenshot, lossy as AVIF is,
+/// scores at least the configured bar (SSIMULACRA2 90) against the original.
+#[test]
+fn pages_with_avif_variants_stay_above_the_perceptual_bar() {
+    let site = crate::util::Site::fixture("picture")
+        .file("kiln.toml", "[images]\nvariants = [\"avif\", \"webp\"]\n");
+    let built = build(site.path(), &[]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    let report = render_compare(
+        &fixture_path("picture"),
+        &built.out,
+        "picture-avif",
+        &["--pages", "opaque.html"],
+    );
+    let page = &report["pages"][0];
+    assert!(
+        page["builtHeight"].is_null(),
+        "the page changed size: {page:#}"
+    );
+    for list in ["newConsoleErrors", "newFailedRequests"] {
+        assert_eq!(page[list].as_array().map(Vec::len), Some(0), "{page:#}");
+    }
+    let shown: Vec<&str> = page["builtImages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        shown.len() >= 3 && shown.iter().all(|s| s.ends_with(".avif")),
+        "{shown:?}"
+    );
+
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("render/picture-avif");
+    let frame = |name: &str| {
+        let img = image::open(shots.join(name)).unwrap().to_rgb8();
+        let (w, h) = img.dimensions();
+        let data = img
+            .pixels()
+            .map(|p| p.0.map(|c| f32::from(c) / 255.0))
+            .collect();
+        ssimulacra2::Rgb::new(
+            data,
+            w as usize,
+            h as usize,
+            ssimulacra2::TransferCharacteristic::SRGB,
+            ssimulacra2::ColorPrimaries::BT709,
+        )
+        .unwrap()
+    };
+    let score = ssimulacra2::compute_frame_ssimulacra2(
+        frame("opaque.original.png"),
+        frame("opaque.built.png"),
+    )
+    .unwrap();
+    assert!(score >= 90.0, "the page scores {score}");
+}
