@@ -8,9 +8,16 @@
 # several over 1 MB, and icons). Every tool gets its own fresh copy and uses both cores (kiln
 # and oxipng thread internally; jpegtran and jpegoptim run under xargs -P).
 #
+# Variants (a second table): kiln with images.variants = ["webp"] (lossless WebP from PNG,
+# score-guarded lossy WebP from JPEG) against cwebp (Debian's webp package) run per file as a
+# build script would: -lossless for PNG, -q 85 -sharp_yuv for JPEG, no guard. The bytes are
+# what a WebP-capable browser downloads: per image, the smaller of the image and its WebP.
+# With KILN_BENCH_AVIF=1 kiln also makes AVIF variants (slow: no assembly in its encoder).
+#
 # Usage: benches/images.sh
 # Env:   KILN  kiln binary (default: ${CARGO_TARGET_DIR:-target}/release/kiln)
 #        KILN_BENCH_CACHE  bench cache (default: ~/.cache/kiln-bench)
+#        KILN_BENCH_AVIF  1 to add AVIF to kiln's variants
 # Sizes count, per file, the smaller of the tool's output and the original (jpegoptim writes
 # nothing when it cannot gain; kiln never enlarges a file).
 # Prints a Markdown table (also written to $CACHE/results/images.md): files, bytes before and
@@ -32,6 +39,7 @@ source "$REPO/benches/lib.sh"
 tools() {
     command -v jpegtran >/dev/null || ensure_pkg libjpeg-turbo-progs
     command -v jpegoptim >/dev/null || ensure_pkg jpegoptim
+    command -v cwebp >/dev/null || ensure_pkg webp
     if [[ ! -x $TOOLS/bin/oxipng ]] || [[ $("$TOOLS/bin/oxipng" --version) != *"$OXIPNG_VERSION"* ]]; then
         log "building the oxipng command $OXIPNG_VERSION (once) into $TOOLS"
         CARGO_TARGET_DIR=$CACHE/tools-target cargo install --quiet --locked --root "$TOOLS" \
@@ -145,6 +153,66 @@ EOF
             fi
         done
     } | tee "$RESULTS/images.md"
+    variants
+}
+
+# delivered IMAGES VARIANTS EXTS: bytes a browser that takes EXTS (comma-separated) downloads:
+# per image under IMAGES, the smaller of it and VARIANTS/<name>.<ext>. Prints "bytes count".
+delivered() {
+    python3 - "$@" <<'EOF'
+import os, sys
+images, variants, exts = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+total = count = 0
+for name in os.listdir(images):
+    if name.endswith((".webp", ".avif")):
+        continue
+    size = os.path.getsize(os.path.join(images, name))
+    best = size
+    for ext in exts:
+        v = os.path.join(variants, f"{name}.{ext}")
+        if os.path.exists(v):
+            best = min(best, os.path.getsize(v))
+    count += best < size
+    total += best
+print(total, count)
+EOF
+}
+
+variants() {
+    local exts="webp" list='"webp"'
+    if [[ ${KILN_BENCH_AVIF:-} == 1 ]]; then exts="avif,webp" list='"avif", "webp"'; fi
+    printf 'hash = "none"\nkeep_originals = false\n[compress]\ngzip = false\nbrotli = false\n[images]\nvariants = [%s]\n' "$list" >"$work/variants.toml"
+    {
+        echo
+        echo "| kind | tool | images with a variant | images before | delivered to a WebP browser | saved | wall | CPU | time vs kiln |"
+        echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        for kind in png jpeg; do
+            local before opts out n
+            if [[ $kind == png ]]; then before=$png_in; else before=$jpeg_in; fi
+            rm -rf "$work/vout"
+            run kiln "$KILN" build "$work/$kind" -o "$work/vout" --config "$work/variants.toml" --no-cache -q --no-report
+            local kiln_wall=$WALL
+            read -r out n < <(delivered "$work/vout" "$work/vout" "$exts")
+            vrow "kiln (variants = [$list])" "$kind" "$n" "$before" "$out" "$WALL" "$CPU" "$kiln_wall"
+            rm -rf "$work/cw" && mkdir -p "$work/cw"
+            if [[ $kind == png ]]; then opts="-lossless -q 75 -m 4"; else opts="-q 85 -m 4 -sharp_yuv"; fi
+            # shellcheck disable=SC2016
+            run cwebp bash -c 'cd "$1" && ls | xargs -P "$2" -I{} cwebp -quiet $4 "{}" -o "$3/{}.webp"' _ "$work/$kind" "$CORES" "$work/cw" "$opts"
+            read -r out n < <(delivered "$work/$kind" "$work/cw" webp)
+            vrow "cwebp $opts (no guard)" "$kind" "$n" "$before" "$out" "$WALL" "$CPU" "$kiln_wall"
+        done
+    } | tee -a "$RESULTS/images.md"
+}
+
+vrow() { # tool kind count before after wall cpu kiln_wall
+    python3 - "$@" <<'EOF'
+import sys
+tool, kind, count, before, after, wall, cpu, kiln_wall = sys.argv[1:9]
+before, after, wall, cpu, kiln_wall = int(before), int(after), float(wall), float(cpu), float(kiln_wall)
+saved = 100 * (1 - after / before) if before else 0
+ratio = "1.00×" if tool.startswith("kiln") else f"{wall / kiln_wall:.2f}×"
+print(f"| {kind} | {tool} | {count} | {before/1e6:.2f} MB | {after/1e6:.2f} MB | {saved:.1f}% | {wall:.2f} s | {cpu:.2f} s | {ratio} |")
+EOF
 }
 
 main "$@"

@@ -326,7 +326,7 @@ fn lossy_jpeg_is_kept_only_above_the_perceptual_threshold() {
     // A lenient one: the smaller lossy file, whose own score is at least the threshold.
     site.write(
         "kiln.toml",
-        "[images]\njpeg_quality = 60\njpeg_min_score = 40\n",
+        "[images]\njpeg_quality = 60\njpeg_min_score = 25\n",
     );
     let lenient = build(site.path(), &[]);
     let out = lenient.read("photo.jpg");
@@ -337,7 +337,8 @@ fn lossy_jpeg_is_kept_only_above_the_perceptual_threshold() {
         lossless.len()
     );
     let s = score(&original, &out);
-    assert!((40.0..90.0).contains(&s), "{s}");
+    // kiln scored its worst tile; the whole image scores at least that.
+    assert!((25.0..90.0).contains(&s), "{s}");
 
     site.write("kiln.toml", "[images]\njpeg_quality = 0\n");
     let bad = build(site.path(), &[]);
