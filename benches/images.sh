@@ -164,7 +164,7 @@ import os, sys
 images, variants, exts = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
 total = count = 0
 for name in os.listdir(images):
-    if name.endswith((".webp", ".avif")):
+    if not name.lower().endswith((".png", ".jpg", ".jpeg")):
         continue
     size = os.path.getsize(os.path.join(images, name))
     best = size
@@ -194,6 +194,14 @@ variants() {
             local kiln_wall=$WALL
             read -r out n < <(delivered "$work/vout" "$work/vout" "$exts")
             vrow "kiln (variants = [$list])" "$kind" "$n" "$before" "$out" "$WALL" "$CPU" "$kiln_wall"
+            if [[ $kind == jpeg ]]; then
+                # The same with a lower perceptual bar: what a user who lowers it gets.
+                sed 's/^\[images\]$/[images]\njpeg_min_score = 80/' "$work/variants.toml" >"$work/variants80.toml"
+                rm -rf "$work/vout"
+                run kiln "$KILN" build "$work/$kind" -o "$work/vout" --config "$work/variants80.toml" --no-cache -q --no-report
+                read -r out n < <(delivered "$work/vout" "$work/vout" "$exts")
+                vrow "kiln (same, jpeg_min_score = 80)" "$kind" "$n" "$before" "$out" "$WALL" "$CPU" "$kiln_wall"
+            fi
             rm -rf "$work/cw" && mkdir -p "$work/cw"
             if [[ $kind == png ]]; then opts="-lossless -q 75 -m 4"; else opts="-q 85 -m 4 -sharp_yuv"; fi
             # shellcheck disable=SC2016

@@ -52,19 +52,42 @@ pub enum CacheClass {
 /// `Cache-Control` for the source file `source`, served under a hashed name or not.
 /// A matching `cache_control.rules` entry wins over the class defaults.
 pub fn cache_control(source: &str, kind: AssetKind, hashed_name: bool, config: &Config) -> String {
+    cache_control_of(source, kind, hashed_name, true, config)
+}
+
+/// `Cache-Control` for a variant kiln generated: immutable only when its
+/// name is hashed, whatever the `immutable` globs say (its bytes change with
+/// kiln's options under the same name).
+pub fn variant_cache_control(
+    source: &str,
+    kind: AssetKind,
+    hashed_name: bool,
+    config: &Config,
+) -> String {
+    cache_control_of(source, kind, hashed_name, false, config)
+}
+
+fn cache_control_of(
+    source: &str,
+    kind: AssetKind,
+    hashed_name: bool,
+    globs: bool,
+    config: &Config,
+) -> String {
     let policy = &config.cache_control;
     if let Some((_, value)) = policy.rules.iter().find(|(glob, _)| glob.is_match(source)) {
         return value.clone();
     }
-    match cache_class(source, kind, hashed_name, config) {
+    let immutable = hashed_name || (globs && config.immutable.is_match(source));
+    match cache_class(kind, immutable) {
         CacheClass::Immutable => policy.hashed.clone(),
         CacheClass::Html => policy.html.clone(),
         CacheClass::Other => policy.other.clone(),
     }
 }
 
-fn cache_class(source: &str, kind: AssetKind, hashed_name: bool, config: &Config) -> CacheClass {
-    if hashed_name || config.immutable.is_match(source) {
+fn cache_class(kind: AssetKind, immutable: bool) -> CacheClass {
+    if immutable {
         CacheClass::Immutable
     } else if kind == AssetKind::Html {
         CacheClass::Html
@@ -187,6 +210,16 @@ mod tests {
         config.immutable = crate::config::GlobList::new(&["vendor/**"]).unwrap();
         assert_eq!(
             cache_control("vendor/x.js", AssetKind::Js, false, &config),
+            crate::config::DEFAULT_CACHE_HASHED
+        );
+        // A generated variant under an `immutable` glob is immutable only
+        // when its own name is hashed.
+        assert_eq!(
+            variant_cache_control("vendor/a.png.webp", AssetKind::Webp, false, &config),
+            crate::config::DEFAULT_CACHE_OTHER
+        );
+        assert_eq!(
+            variant_cache_control("vendor/a.png.webp", AssetKind::Webp, true, &config),
             crate::config::DEFAULT_CACHE_HASHED
         );
     }

@@ -49,6 +49,9 @@ pub struct Linked {
     pub bytes: Option<Vec<u8>>,
     /// blake3 of the final bytes.
     pub hash: blake3::Hash,
+    /// A variant kiln generated: never `immutable` by glob, since its bytes
+    /// change with kiln's options under the same name.
+    pub generated_variant: bool,
 }
 
 /// Link all files. `processed[i]` belongs to `assets[i]`.
@@ -129,6 +132,7 @@ pub fn link(
                     hashed: true,
                     bytes,
                     hash,
+                    generated_variant: false,
                 });
             }
         } else {
@@ -173,6 +177,7 @@ struct State<'a> {
 impl State<'_> {
     /// Name a file outside any cycle from the hash of its final bytes.
     fn link_acyclic(&mut self, v: usize) {
+        let generated_variant = self.slots[v].as_ref().is_some_and(|p| p.generated_variant);
         let (bytes, hash) = self.substitute(v);
         let output = if self.hashed[v] {
             hashed_path(
@@ -188,6 +193,7 @@ impl State<'_> {
             hashed: self.hashed[v],
             bytes,
             hash,
+            generated_variant,
         });
     }
 

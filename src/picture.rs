@@ -344,6 +344,9 @@ mod tests {
         for html in [
             "<img src=a.png data-src=real.png>",
             "<img class=lazyload src=a.png data-srcset=\"a.png 2x\">",
+            "<img src=a.png data-lazy=real.png>",
+            "<img src=a.png data-echo=real.png>",
+            "<img class=\"b-lazy wide\" src=a.png>",
             "<link rel=preload as=image href=a.png><img src=a.png>",
             "<link rel=preload as=image imagesrcset=\"a.png 2x\"><img src=a.png>",
             "<img src=\"b c.png\">",

@@ -16,7 +16,9 @@ use crate::config::Config;
 use crate::diag::Diagnostic;
 use crate::emit::{self, OutputDir};
 use crate::error::{Error, Result};
-use crate::headers::{cache_control, content_type, headers_file, nginx_conf};
+use crate::headers::{
+    cache_control, content_type, headers_file, nginx_conf, variant_cache_control,
+};
 use crate::link::{Linked, Processed, link};
 use crate::manifest::{Alias, FileEntry, MANIFEST_FILE, Manifest, SCHEMA_VERSION};
 use crate::report::{Progress, Stage};
@@ -829,9 +831,14 @@ fn emit_one(
     let content_type = content_type(&asset.path, asset.kind);
     let blake3_hex = linked.hash.to_hex().to_string();
     let mut paths = vec![linked.output.clone()];
+    let policy = if linked.generated_variant {
+        variant_cache_control
+    } else {
+        cache_control
+    };
     let alias = (linked.hashed && config.keep_originals).then(|| Alias {
         path: asset.path.clone(),
-        cache_control: cache_control(&asset.path, asset.kind, false, config),
+        cache_control: policy(&asset.path, asset.kind, false, config),
     });
     if let Some(a) = &alias {
         paths.push(a.path.clone());
@@ -928,7 +935,7 @@ fn emit_one(
         output: linked.output,
         kind: asset.kind,
         content_type,
-        cache_control: cache_control(&asset.path, asset.kind, linked.hashed, config),
+        cache_control: policy(&asset.path, asset.kind, linked.hashed, config),
         hashed: linked.hashed,
         bytes_in,
         bytes_out: bytes.len() as u64,
@@ -975,9 +982,14 @@ fn unchanged_output(
     if worth && prev.gzip.is_none() && prev.brotli.is_none() {
         return None;
     }
+    let policy = if linked.generated_variant {
+        variant_cache_control
+    } else {
+        cache_control
+    };
     let alias = (linked.hashed && config.keep_originals).then(|| Alias {
         path: asset.path.clone(),
-        cache_control: cache_control(&asset.path, asset.kind, false, config),
+        cache_control: policy(&asset.path, asset.kind, false, config),
     });
     let mut paths = vec![linked.output.clone()];
     paths.extend(alias.iter().map(|a| a.path.clone()));
@@ -1001,7 +1013,7 @@ fn unchanged_output(
             output: linked.output.clone(),
             kind: asset.kind,
             content_type,
-            cache_control: cache_control(&asset.path, asset.kind, linked.hashed, config),
+            cache_control: policy(&asset.path, asset.kind, linked.hashed, config),
             hashed: linked.hashed,
             bytes_in,
             aliases: alias.into_iter().collect(),

@@ -324,8 +324,7 @@ fn img_tag(el: &Element<'_, '_>, tag: &str, state: &State<'_>) -> ImgTag {
     };
     for attr in el.attributes() {
         let name = attr.name();
-        img.scripted |= name.starts_with("data-")
-            && (name.contains("src") || name == "data-original" || name == "data-bg");
+        img.scripted |= lazy_loader_attribute(&name, &attr.value());
         let Some(location) = attr.value_source_location() else {
             continue;
         };
@@ -342,6 +341,20 @@ fn img_tag(el: &Element<'_, '_>, tag: &str, state: &State<'_>) -> ImgTag {
         }
     }
     img
+}
+
+/// Attributes by which a script swaps an image in (lazysizes, lozad,
+/// vanilla-lazyload, slick's `data-lazy`, echo.js, layzr, jQuery Lazy's
+/// `data-original`…), or the `lazyload` class they look for.
+fn lazy_loader_attribute(name: &str, value: &str) -> bool {
+    const WORDS: &[&str] = &["src", "lazy", "original", "echo", "normal", "retina", "bg"];
+    if let Some(rest) = name.strip_prefix("data-") {
+        return WORDS.iter().any(|w| rest.contains(w));
+    }
+    name == "class"
+        && value
+            .split_ascii_whitespace()
+            .any(|c| c.to_ascii_lowercase().contains("lazy"))
 }
 
 /// Whether a `<link>` preloads an image.

@@ -161,7 +161,7 @@ pub fn orientation(bytes: &[u8]) -> Option<u16> {
 }
 
 /// A minimal big-endian EXIF block holding only the orientation.
-fn orientation_block(value: u16) -> Vec<u8> {
+pub(super) fn orientation_block(value: u16) -> Vec<u8> {
     let mut out = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01".to_vec();
     out.extend_from_slice(&0x0112u16.to_be_bytes());
     out.extend_from_slice(&3u16.to_be_bytes());

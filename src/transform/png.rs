@@ -106,6 +106,21 @@ pub fn orientation(bytes: &[u8]) -> Option<u16> {
     None
 }
 
+/// `png` with an `eXIf` chunk holding only `value` (the rest of EXIF, camera
+/// and position, stays out), right after IHDR.
+fn with_orientation(png: &[u8], value: u16) -> Vec<u8> {
+    const AFTER_IHDR: usize = 8 + 25;
+    let tiff = &super::jpeg::orientation_block(value)[b"Exif\0\0".len()..];
+    let mut chunk = (tiff.len() as u32).to_be_bytes().to_vec();
+    chunk.extend_from_slice(b"eXIf");
+    chunk.extend_from_slice(tiff);
+    chunk.extend_from_slice(&crc32fast::hash(&chunk[4..]).to_be_bytes());
+    if png.len() < AFTER_IHDR {
+        return png.to_vec();
+    }
+    [&png[..AFTER_IHDR], &chunk, &png[AFTER_IHDR..]].concat()
+}
+
 const KEEP: [&[u8; 4]; 9] = [
     b"iCCP", b"sRGB", b"gAMA", b"cHRM", b"cICP", b"pHYs", b"acTL", b"fcTL", b"fdAT",
 ];
@@ -124,13 +139,16 @@ pub fn optimize(bytes: &[u8], options: &PngOptions) -> Result<Option<Vec<u8>>, D
     let size = within_pixel_limit(bytes, "PNG")?;
     let pixels = size.width as u64 * size.height as u64;
     let mut opts = oxipng::Options::from_preset(options.level.min(6));
-    // A turned image keeps its whole eXIf chunk: browsers turn it by it.
-    let exif = orientation(bytes).is_some().then_some(*b"eXIf");
-    opts.strip = oxipng::StripChunks::Keep(KEEP.iter().map(|c| **c).chain(exif).collect());
+    opts.strip = oxipng::StripChunks::Keep(KEEP.iter().map(|c| **c).collect());
     // A bound on the IDAT stream from the checked header: 16-bit RGBA at
     // most, a filter byte per row, and room for Adam7's extra rows.
     opts.max_decompressed_size = Some((pixels * 8 + 2 * size.height as u64 + 64) as usize);
-    match oxipng::optimize_from_memory(bytes, &opts) {
+    // Browsers turn a PNG by its eXIf orientation: that alone is written back.
+    let turned = orientation(bytes);
+    match oxipng::optimize_from_memory(bytes, &opts).map(|out| match turned {
+        Some(value) => with_orientation(&out, value),
+        None => out,
+    }) {
         Ok(out) if out.len() < bytes.len() => Ok(Some(out)),
         Ok(_) => Ok(None),
         Err(e) => Err(passed(format!("PNG not optimised ({e})"))),
@@ -170,11 +188,16 @@ mod tests {
         assert!(single_leading_ihdr(&ok));
     }
 
-    /// A PNG turned by its eXIf chunk (orientation 6) keeps the chunk, is
-    /// measured turned, and gets no variant (which would not be turned).
+    /// A PNG turned by its eXIf chunk (orientation 6) keeps the orientation
+    /// and nothing else of its EXIF, is measured turned, and gets no variant
+    /// (which would not be turned).
     #[test]
-    fn a_turned_png_keeps_its_exif() {
-        let tiff = b"MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0".to_vec();
+    fn a_turned_png_keeps_its_orientation_alone() {
+        // Two entries: Make ("SecretCam", at offset 38) and Orientation 6.
+        let mut tiff = b"MM\0\x2a\0\0\0\x08\0\x02".to_vec();
+        tiff.extend_from_slice(b"\x01\x0f\0\x02\0\0\0\x0a\0\0\0\x26");
+        tiff.extend_from_slice(b"\x01\x12\0\x03\0\0\0\x01\0\x06\0\0");
+        tiff.extend_from_slice(b"\0\0\0\0SecretCam\0");
         let mut info = png::Info::with_size(48, 24);
         info.color_type = png::ColorType::Rgb;
         info.bit_depth = png::BitDepth::Eight;
@@ -192,7 +215,12 @@ mod tests {
         let out = optimize(&file, &PngOptions::default())
             .unwrap()
             .expect("a stored PNG gets smaller");
-        assert_eq!(orientation(&out), Some(6), "eXIf survives recompression");
+        assert_eq!(orientation(&out), Some(6), "the orientation survives");
+        assert!(!out.windows(9).any(|w| w == b"SecretCam"), "the rest goes");
+        let decoded = png::Decoder::new(std::io::Cursor::new(&out))
+            .read_info()
+            .expect("a valid PNG, CRCs included");
+        assert!(decoded.info().exif_metadata.is_some());
         assert_eq!(
             crate::transform::intrinsic_size(crate::asset::AssetKind::Png, &out),
             Some((24, 48))
