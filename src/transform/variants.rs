@@ -20,8 +20,8 @@
 //! sRGB, JPEGs rotated by EXIF orientation, CMYK, 16-bit and animated PNGs,
 //! images over [`MAX_VARIANT_PIXELS`] (lossless) or
 //! [`MAX_LOSSY_PIXELS`](super::jpeg::MAX_LOSSY_PIXELS) (lossy: the score's
-//! working set), AVIFs of images with transparency, and anything that does
-//! not decode.
+//! working set), AVIFs of images with transparency or over
+//! [`MAX_AVIF_PIXELS`], and anything that does not decode.
 
 use std::io::Cursor;
 
@@ -34,6 +34,11 @@ use crate::asset::AssetKind;
 /// side.
 pub const MAX_VARIANT_PIXELS: u64 = 16_000_000;
 const MAX_SIDE: u32 = 16_383;
+
+/// Largest image given an AVIF: 4 megapixels. kiln's AV1 encoder runs
+/// without assembly, about 2 s per megapixel and try in a release build on
+/// the benchmark machine; a 16 MP wallpaper would take minutes.
+pub const MAX_AVIF_PIXELS: u64 = 4_000_000;
 
 /// A format kiln can write variants in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -177,12 +182,12 @@ enum Pixels {
 }
 
 impl Pixels {
-    /// RGB pixels, when the image is opaque and small enough to score.
+    /// RGB pixels, when the image is opaque and small enough for an AVIF.
     fn opaque_rgb(&self) -> Option<(Vec<u8>, u32, u32)> {
         let (w, h) = match self {
             Pixels::Rgba(_, w, h) | Pixels::Rgb(_, w, h) => (*w, *h),
         };
-        if !within(w as u64, h as u64, super::jpeg::MAX_LOSSY_PIXELS) {
+        if !within(w as u64, h as u64, MAX_AVIF_PIXELS) {
             return None;
         }
         match self {
