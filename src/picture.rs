@@ -15,10 +15,10 @@
 //! items of their own), so the `<img>` stays the flex item, grid item or
 //! inline box it was. A Content-Security-Policy that forbids inline styles
 //! (`style-src` without `'unsafe-inline'`) would block them: turn
-//! `images.picture` off on such sites. What
-//! cannot be kept is the DOM: selectors that need the `<img>` as a direct
-//! child or sibling (`.gallery > img`, `img:first-child`, `img + img`) stop
-//! matching it, which is why variants are opt-in.
+//! `images.picture` off on such sites. What cannot be kept is the DOM:
+//! selectors that need the `<img>` as a direct child or sibling
+//! (`.gallery > img`, `img:first-child`, `img + img`) stop matching it, which
+//! is why variants are opt-in.
 //!
 //! The `<source>` repeats the `<img>`'s candidates (`srcset`, or `src`) with
 //! each file replaced by its variant, and its `sizes`. Nothing else in the
@@ -54,9 +54,14 @@ pub fn edits(
     targets: &[Option<usize>],
     known: &Known<'_>,
 ) -> Vec<Edit> {
+    // A page of thousands of images: look references up by span, not by scan.
+    let by_span: std::collections::HashMap<(usize, usize), usize> = refs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| ((r.span.start, r.span.end), i))
+        .collect();
     let target_at = |span: &std::ops::Range<usize>| -> Option<usize> {
-        let i = refs.iter().position(|r| r.span == *span)?;
-        targets[i]
+        targets[*by_span.get(&(span.start, span.end))?]
     };
     let text = |span: &std::ops::Range<usize>| std::str::from_utf8(bytes.get(span.clone())?).ok();
     // Images the page preloads: `<picture>` would fetch a variant beside the

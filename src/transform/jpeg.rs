@@ -117,6 +117,9 @@ pub(super) fn tiff_orientation(tiff: &[u8]) -> Option<u16> {
         })
     };
     let ifd = u32_at(4)? as usize;
+    if ifd >= tiff.len() {
+        return None; // and no offset below can overflow, on 32 bits either
+    }
     let count = u16_at(ifd)? as usize;
     for i in 0..count {
         let entry = ifd.checked_add(2 + 12 * i)?;
