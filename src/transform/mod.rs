@@ -291,9 +291,13 @@ fn finish(bytes: Vec<u8>, found: Extracted) -> Transformed {
     }
 }
 
-/// The size at which a raster image is shown by default, in CSS pixels:
-/// its dimensions, swapped when its EXIF orientation turns it by 90°.
+/// The size at which an image is shown by default, in CSS pixels: a raster
+/// image's dimensions, swapped when its EXIF orientation turns it by 90°; an
+/// SVG's `width` and `height` when both are whole pixel numbers.
 pub fn intrinsic_size(kind: AssetKind, bytes: &[u8]) -> Option<(u32, u32)> {
+    if kind == AssetKind::Svg {
+        return svg::intrinsic_size(bytes);
+    }
     if !matches!(
         kind,
         AssetKind::Png | AssetKind::Jpeg | AssetKind::Gif | AssetKind::Webp | AssetKind::Avif

@@ -146,9 +146,92 @@ pub fn minify(text: &str) -> Result<Option<String>, Diagnostic> {
     }
 }
 
+/// The `width` and `height` of an SVG's root element, when both are whole
+/// numbers of pixels (`24`, `24px`, `24.0`): what an `<img>` shows it at.
+/// Percentages, other units and a missing attribute give `None` (the size
+/// then depends on the page), as does anything that is not an `<svg>` root.
+pub fn intrinsic_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    let text = std::str::from_utf8(bytes.get(..bytes.len().min(64 * 1024))?)
+        .or_else(|e| std::str::from_utf8(&bytes[..e.valid_up_to()]))
+        .ok()?;
+    // Skip the prolog: the XML declaration, comments, a DOCTYPE.
+    let mut rest = text.trim_start_matches('\u{feff}');
+    loop {
+        rest = rest.trim_start();
+        if let Some(r) = rest.strip_prefix("<?") {
+            rest = &r[r.find("?>")? + 2..];
+        } else if let Some(r) = rest.strip_prefix("<!--") {
+            rest = &r[r.find("-->")? + 3..];
+        } else if rest.starts_with("<!") {
+            rest = &rest[rest.find('>')? + 1..];
+        } else {
+            break;
+        }
+    }
+    let tag = rest.strip_prefix("<svg")?;
+    if !tag.starts_with(|c: char| c.is_ascii_whitespace() || c == '>') {
+        return None;
+    }
+    let tag = &tag[..tag.find('>')?];
+    let attribute = |name: &str| -> Option<u32> {
+        let mut at = 0;
+        while let Some(i) = tag[at..].find(name) {
+            let start = at + i;
+            at = start + name.len();
+            let before = tag[..start].chars().next_back();
+            if !before.is_some_and(|c| c.is_ascii_whitespace()) {
+                continue;
+            }
+            let after = tag[at..].trim_start().strip_prefix('=')?.trim_start();
+            let quote = after.chars().next()?;
+            if quote != '"' && quote != '\'' {
+                return None;
+            }
+            let value = &after[1..];
+            let value = value[..value.find(quote)?].trim();
+            let number = value.strip_suffix("px").unwrap_or(value);
+            let whole = number.strip_suffix(".0").unwrap_or(number);
+            return whole.parse::<u32>().ok().filter(|&n| n > 0);
+        }
+        None
+    };
+    Some((attribute("width")?, attribute("height")?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn intrinsic_size_only_in_whole_pixels() {
+        let size = |t: &str| intrinsic_size(t.as_bytes());
+        assert_eq!(
+            size(
+                "<?xml version=\"1.0\"?>\n<!-- x --><!DOCTYPE svg>\n<svg xmlns=\"http://www.w3.org/2000/svg\" stroke-width=\"9\" width=\"24\" height='16px'>"
+            ),
+            Some((24, 16))
+        );
+        assert_eq!(size("<svg width=\"24.0\" height=\"24\"/>"), Some((24, 24)));
+        for t in [
+            "<svg viewBox=\"0 0 24 24\">",
+            "<svg width=\"100%\" height=\"24\">",
+            "<svg width=\"2em\" height=\"2em\">",
+            "<svg width=\"24.5\" height=\"24\">",
+            "<svg width=\"24\">",
+            "<svgx width=\"24\" height=\"24\">",
+            "<html><svg width=\"24\" height=\"24\">",
+            "<svg width=\"0\" height=\"24\">",
+        ] {
+            assert_eq!(size(t), None, "{t}");
+        }
+        assert_eq!(
+            crate::transform::intrinsic_size(
+                crate::asset::AssetKind::Svg,
+                b"<svg width=\"3\" height=\"2\"></svg>"
+            ),
+            Some((3, 2))
+        );
+    }
 
     #[test]
     fn keeps_what_rendering_and_references_need() {

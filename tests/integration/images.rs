@@ -458,8 +458,12 @@ fn dimensions_are_opt_in_and_variant_formats_are_checked() {
             std::fs::read(jpeg_dir().join("with-metadata.jpg")).unwrap(),
         )
         .file(
+            "icon.svg",
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"24\" height=\"16\"><path d=\"M0 0h24v16H0z\"/></svg>",
+        )
+        .file(
             "index.html",
-            "<img src=a.png alt=a><img src=a.png width=10 alt=b><img src=turned.jpg alt=c>",
+            "<img src=a.png alt=a><img src=a.png width=10 alt=b><img src=turned.jpg alt=c><img src=icon.svg alt=d>",
         );
     let plain = build(site.path(), &[]);
     assert!(!plain.text("index.html").contains("width=\"160\""));
@@ -473,6 +477,10 @@ fn dimensions_are_opt_in_and_variant_formats_are_checked() {
         "{html}"
     );
     assert!(html.contains("width=10 alt=b"), "{html}");
+    assert!(
+        html.contains("width=\"24\" height=\"16\" src=icon."),
+        "an SVG's own size: {html}"
+    );
     let (w, h) = {
         let img =
             image::load_from_memory(&std::fs::read(jpeg_dir().join("with-metadata.jpg")).unwrap())
