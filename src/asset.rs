@@ -193,6 +193,13 @@ pub struct ImgTag {
     pub sized: bool,
     /// It is inside a `<picture>` already.
     pub in_picture: bool,
+    /// Not an `<img>` but a `<source>` of an author's `<picture>`: `srcset`,
+    /// `sizes` and `media` are its own, `source_type` its `type` (lowercase).
+    pub source: bool,
+    /// The value of `media` (a `<source>`), as written.
+    pub media: Option<Range<usize>>,
+    /// A `<source>`'s `type`, lowercased.
+    pub source_type: Option<String>,
     /// A script swaps its image in (`data-src`, `data-srcset`…: lazy
     /// loaders): what it shows is not what `src` says.
     pub scripted: bool,

@@ -22,9 +22,11 @@
 //!
 //! The `<source>` repeats the `<img>`'s candidates (`srcset`, or `src`) with
 //! each file replaced by its variant, and its `sizes`. Nothing else in the
-//! document changes. An `<img>` already inside a `<picture>` is left alone
-//! (the author chose its sources), and so is one with any candidate that has
-//! no variant in that format, or that is not a file of the build.
+//! document changes. In an author's own `<picture>`, nothing is wrapped: each
+//! `<source>` of PNG or JPEG files, and the `<img>`, get the variants'
+//! sources right before them, with the same `media`. An `<img>` or `<source>`
+//! with any candidate that has no variant in a format, or that is not a file
+//! of the build, gets none in that format.
 
 use crate::asset::{ImgTag, Reference};
 use crate::rewrite::{Edit, encode_file_name, file_name_range};
@@ -84,13 +86,33 @@ pub fn edits(
         if img.tag.end > bytes.len() || img.preload || img.scripted {
             continue;
         }
-        let src = img
-            .src
-            .as_ref()
-            .and_then(|s| Some((s.clone(), target_at(s)?)));
+        if img.in_picture {
+            // An author's `<picture>`: each of its `<source>`s of PNG or
+            // JPEG files, and its `<img>`, get the variants' sources right
+            // before them, with the same `media`, so the author's choice of
+            // image stands and only the format changes.
+            let plain_type = img
+                .source_type
+                .as_deref()
+                .is_none_or(|t| matches!(t, "image/png" | "image/jpeg" | "image/jpg"));
+            if known.picture
+                && plain_type
+                && let Some(sources) = sources(
+                    img,
+                    &img_src(img, &target_at),
+                    &text,
+                    &target_at,
+                    known,
+                    &preloaded,
+                )
+            {
+                out.push(insert(img.tag.start, sources));
+            }
+            continue;
+        }
+        let src = img_src(img, &target_at);
         let mut closing = None;
         if known.picture
-            && !img.in_picture
             && let Some(sources) = sources(img, &src, &text, &target_at, known, &preloaded)
         {
             out.push(insert(
@@ -101,7 +123,6 @@ pub fn edits(
         }
         if known.dimensions_on
             && !img.sized
-            && !img.in_picture
             && img.srcset.is_none()
             && let Some((_, t)) = &src
             && let Some((w, h)) = known.dimensions[*t]
@@ -114,6 +135,16 @@ pub fn edits(
         out.extend(closing);
     }
     out
+}
+
+/// An `<img>`'s `src` span and target, when it is a file of the build.
+fn img_src(
+    img: &ImgTag,
+    target_at: &dyn Fn(&std::ops::Range<usize>) -> Option<usize>,
+) -> Option<(std::ops::Range<usize>, usize)> {
+    img.src
+        .as_ref()
+        .and_then(|s| Some((s.clone(), target_at(s)?)))
 }
 
 fn insert(at: usize, text: String) -> Edit {
@@ -153,8 +184,8 @@ fn sources<'b>(
         }
     }
     // As for the `<img>` itself, `src` counts as the 1x candidate unless
-    // `srcset` has one or uses widths.
-    if !has_width && !has_1x {
+    // `srcset` has one or uses widths (a `<source>` has no `src`).
+    if !img.source && !has_width && !has_1x {
         let (span, target) = src.clone()?;
         let descriptor = if candidates.is_empty() { "" } else { "1x" };
         candidates.push((span, target, descriptor.to_owned()));
@@ -190,6 +221,9 @@ fn sources<'b>(
         out.push_str(&attribute("srcset", &set.join(", "))?);
         if let Some(sizes) = sizes {
             out.push_str(&attribute("sizes", sizes)?);
+        }
+        if let Some(media) = img.media.as_ref().filter(|_| img.source) {
+            out.push_str(&attribute("media", text(media)?)?);
         }
         out.push('>');
     }
@@ -336,10 +370,39 @@ mod tests {
         let html = "<img src=a.png srcset=\"b.png 2x\">";
         let files = ["a.png", "a.png.webp", "b.png"];
         assert_eq!(run(html, &files, &[(0, 1)], false), html);
-        let html = "<picture><source srcset=x.avif type=image/avif><img src=a.png></picture>";
-        assert_eq!(run(html, &files, &[(0, 1)], false), html);
+        // An author's `<picture>` keeps its sources; its `<img>` gets the
+        // variant's source right before it.
+        assert_eq!(
+            run(
+                "<picture><source srcset=x.avif type=image/avif><img src=a.png></picture>",
+                &files,
+                &[(0, 1)],
+                false
+            ),
+            "<picture><source srcset=x.avif type=image/avif>\
+             <source style=\"display:none\" type=\"image/webp\" srcset=\"a.png.webp\"><img src=a.png></picture>"
+        );
         let html = "<img src=\"https://cdn.example/a.png\">";
         assert_eq!(run(html, &files, &[(0, 1)], false), html);
+    }
+
+    #[test]
+    fn an_authors_png_sources_get_variants_before_them() {
+        let files = ["a.png", "a.png.webp", "wide.png", "wide.png.webp"];
+        let out = run(
+            "<picture><source media=\"(min-width: 800px)\" srcset=\"wide.png\" type=image/png>\
+             <img src=a.png alt=x></picture>",
+            &files,
+            &[(0, 1), (2, 3)],
+            true,
+        );
+        assert_eq!(
+            out,
+            "<picture><source style=\"display:none\" type=\"image/webp\" srcset=\"wide.png.webp\" \
+             media=\"(min-width: 800px)\"><source media=\"(min-width: 800px)\" srcset=\"wide.png\" \
+             type=image/png><source style=\"display:none\" type=\"image/webp\" srcset=\"a.png.webp\">\
+             <img src=a.png alt=x></picture>"
+        );
     }
 
     #[test]

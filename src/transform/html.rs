@@ -154,6 +154,7 @@ pub fn minify(bytes: &[u8], options: &HtmlOptions) -> Result<MinifiedHtml, Diagn
         img.src = img.src.as_ref().map(|r| moves.span(r));
         img.srcset = img.srcset.as_ref().map(|r| moves.span(r));
         img.sizes = img.sizes.as_ref().map(|r| moves.span(r));
+        img.media = img.media.as_ref().map(|r| moves.span(r));
     }
     Ok(MinifiedHtml { code, found })
 }
@@ -240,6 +241,14 @@ fn on_element(el: &mut Element<'_, '_>, state: &mut State<'_>) {
         } else if tag == "img" {
             let img = img_tag(el, &tag, state);
             state.found.images.push(img);
+        } else if tag == "source" && state.pictures.get() > 0 {
+            let mut source = img_tag(el, &tag, state);
+            source.source = true;
+            source.src = None;
+            source.source_type = el
+                .get_attribute("type")
+                .map(|t| t.trim().to_ascii_lowercase());
+            state.found.images.push(source);
         } else if tag == "link" && preloads_image(el) {
             let img = preload_tag(el, state);
             state.found.images.push(img);
@@ -334,6 +343,7 @@ fn img_tag(el: &Element<'_, '_>, tag: &str, state: &State<'_>) -> ImgTag {
             "src" => &mut img.src,
             "srcset" => &mut img.srcset,
             "sizes" => &mut img.sizes,
+            "media" => &mut img.media,
             _ => continue,
         };
         if slot.is_none() {
@@ -1322,6 +1332,7 @@ mod img_tag_tests {
             "<div style=\"color : red ; margin : 0\">",
             "</div>",
             "<picture><source srcset=p.webp>",
+            "<picture><source media=\"(min-width: 9px)\"  srcset=\"q.png\" type=image/png>",
             "</picture>",
             "<link rel=preload as=image href=\"pre.png\" >",
         ];
@@ -1351,7 +1362,11 @@ mod img_tag_tests {
             assert_eq!(m.found.images.len(), source.images.len(), "{page}");
             for (img, was) in m.found.images.iter().zip(&source.images) {
                 let tag = &m.code[img.tag.clone()];
-                let name = if img.preload { "<link" } else { "<img" };
+                let name = match (img.preload, img.source) {
+                    (true, _) => "<link",
+                    (_, true) => "<source",
+                    _ => "<img",
+                };
                 assert!(
                     tag.to_ascii_lowercase().starts_with(name),
                     "{tag:?} in {page}"
@@ -1372,6 +1387,7 @@ mod img_tag_tests {
                     (&img.src, &was.src),
                     (&img.srcset, &was.srcset),
                     (&img.sizes, &was.sizes),
+                    (&img.media, &was.media),
                 ] {
                     assert_eq!(
                         now.as_ref().map(|r| &m.code[r.clone()]),
