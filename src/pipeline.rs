@@ -359,34 +359,22 @@ fn variant_asset(asset: &Asset, variant: Variant) -> (Asset, Processed) {
     )
 }
 
-/// Add the generated variants, in path order; a source file of the same
-/// path wins over a variant.
+/// Add the generated variants; a source file of the same path wins over a
+/// variant.
 fn add_variants(
     assets: &mut Vec<Asset>,
     processed: &mut Vec<Processed>,
     timings: &mut Vec<(String, Duration)>,
     variants: Vec<(Asset, Processed)>,
 ) {
-    if variants.is_empty() {
-        return;
-    }
-    let taken: HashSet<String> = assets.iter().map(|a| a.path.clone()).collect();
-    let mut all: Vec<(Asset, Processed, Duration)> = std::mem::take(assets)
+    let taken: HashSet<&str> = assets.iter().map(|a| a.path.as_str()).collect();
+    let added: Vec<(Asset, Processed)> = variants
         .into_iter()
-        .zip(std::mem::take(processed))
-        .zip(std::mem::take(timings))
-        .map(|((a, p), (_, t))| (a, p, t))
+        .filter(|(a, _)| !taken.contains(a.path.as_str()))
         .collect();
-    all.extend(
-        variants
-            .into_iter()
-            .filter(|(a, _)| !taken.contains(&a.path))
-            .map(|(a, p)| (a, p, Duration::ZERO)),
-    );
-    all.sort_by(|a, b| a.0.path.cmp(&b.0.path));
-    for (a, p, t) in all {
-        timings.push((a.path.clone(), t));
-        assets.push(a);
+    for (asset, p) in added {
+        timings.push((asset.path.clone(), Duration::ZERO));
+        assets.push(asset);
         processed.push(p);
     }
 }

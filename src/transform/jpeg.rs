@@ -188,7 +188,7 @@ pub struct Lossy {
 /// (source and re-encoding) take 6 bytes per pixel, the encoder a few more;
 /// the score works on tiles of at most [`SCORE_TILE`]² pixels, whose working
 /// set is about 185 bytes per pixel (measured: 457 MB for 2.46 MP at once),
-/// so about 110 MB. About 300 MB per thread in all.
+/// so about 110 MB. About 300 MB per thread in all (estimated, not measured).
 pub const MAX_LOSSY_PIXELS: u64 = 16_000_000;
 
 /// The side of the tiles an image is scored in.

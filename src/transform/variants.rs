@@ -23,6 +23,7 @@
 //! working set), AVIFs of images with transparency or over
 //! [`MAX_AVIF_PIXELS`], and anything that does not decode.
 
+use std::borrow::Cow;
 use std::io::Cursor;
 
 use serde::{Deserialize, Serialize};
@@ -36,8 +37,9 @@ pub const MAX_VARIANT_PIXELS: u64 = 16_000_000;
 const MAX_SIDE: u32 = 16_383;
 
 /// Largest image given an AVIF: 4 megapixels. kiln's AV1 encoder runs
-/// without assembly, about 2 s per megapixel and try in a release build on
-/// the benchmark machine; a 16 MP wallpaper would take minutes.
+/// without assembly: in a release build on the benchmark machine, one try on
+/// a 1.1 MP photo takes about 1.5 s, so two tries on a 16 MP wallpaper would
+/// hold a core for about 40 s.
 pub const MAX_AVIF_PIXELS: u64 = 4_000_000;
 
 /// A format kiln can write variants in.
@@ -183,7 +185,7 @@ enum Pixels {
 
 impl Pixels {
     /// RGB pixels, when the image is opaque and small enough for an AVIF.
-    fn opaque_rgb(&self) -> Option<(Vec<u8>, u32, u32)> {
+    fn opaque_rgb(&self) -> Option<(Cow<'_, [u8]>, u32, u32)> {
         let (w, h) = match self {
             Pixels::Rgba(_, w, h) | Pixels::Rgb(_, w, h) => (*w, *h),
         };
@@ -191,15 +193,10 @@ impl Pixels {
             return None;
         }
         match self {
-            Pixels::Rgb(px, ..) => Some((px.clone(), w, h)),
+            Pixels::Rgb(px, ..) => Some((Cow::Borrowed(px), w, h)),
             Pixels::Rgba(px, ..) => px.chunks_exact(4).all(|p| p[3] == 255).then(|| {
-                (
-                    px.chunks_exact(4)
-                        .flat_map(|p| [p[0], p[1], p[2]])
-                        .collect(),
-                    w,
-                    h,
-                )
+                let rgb = px.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]);
+                (Cow::Owned(rgb.collect()), w, h)
             }),
         }
     }
@@ -427,7 +424,7 @@ fn webp_lossy(
         config.quality = f32::from(quality);
         config.method = 4;
         // RGB to YUV conversion that keeps sharp colour edges: measured
-        // SSIMULACRA2 +3 to +40 on the fixtures at equal quality.
+        // SSIMULACRA2 +3 to +48 on the fixtures at equal quality.
         config.use_sharp_yuv = 1;
         let encoded = webp::Encoder::from_rgb(rgb, width, height)
             .encode_advanced(&config)

@@ -38,6 +38,17 @@ fn render_compare(original: &Path, built: &Path, name: &str, extra: &[&str]) -> 
     })
 }
 
+/// What each `<img>` of a built page showed (`currentSrc`), as the harness
+/// reports it.
+fn built_images(page: &serde_json::Value) -> Vec<&str> {
+    page["builtImages"]
+        .as_array()
+        .expect("the harness lists the images")
+        .iter()
+        .map(|v| v.as_str().expect("a URL"))
+        .collect()
+}
+
 fn assert_identical(report: &serde_json::Value) {
     let pages = report["pages"].as_array().expect("pages");
     assert!(!pages.is_empty());
@@ -142,12 +153,7 @@ fn pages_with_picture_variants_render_identically() {
         &["--pages", "opaque.html"],
     );
     assert_identical(&exact);
-    let opaque: Vec<&str> = exact["pages"][0]["builtImages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let opaque = built_images(&exact["pages"][0]);
     assert!(
         opaque.len() >= 3 && opaque.iter().all(|s| s.ends_with(".webp")),
         "{opaque:?}"
@@ -161,12 +167,7 @@ fn pages_with_picture_variants_render_identically() {
     );
     assert_identical(&report);
     assert!(report["pages"][0]["maxChannelDiff"].as_u64().unwrap() <= 1);
-    let shown: Vec<String> = report["pages"][0]["builtImages"]
-        .as_array()
-        .expect("the harness lists the images")
-        .iter()
-        .map(|v| v.as_str().unwrap().to_owned())
-        .collect();
+    let shown = built_images(&report["pages"][0]);
     assert_eq!(shown.len(), 14, "{shown:?}");
     // The author's own <picture> gets a WebP source before its <img> too.
     let webp = shown.iter().filter(|s| s.ends_with(".webp")).count();
@@ -206,12 +207,7 @@ fn pages_with_avif_variants_stay_above_the_perceptual_bar() {
     for list in ["newConsoleErrors", "newFailedRequests"] {
         assert_eq!(page[list].as_array().map(Vec::len), Some(0), "{page:#}");
     }
-    let shown: Vec<&str> = page["builtImages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let shown = built_images(page);
     assert!(
         shown.len() >= 3 && shown.iter().all(|s| s.ends_with(".avif")),
         "{shown:?}"
