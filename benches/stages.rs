@@ -16,6 +16,7 @@ use kiln::asset::AssetKind;
 use kiln::config::{Config, Effort};
 use kiln::link::Processed;
 use kiln::scan::{ScanOptions, scan};
+use kiln::spill::Spill;
 use kiln::transform::{TransformOptions, transform};
 
 fn fixtures() -> PathBuf {
@@ -85,16 +86,18 @@ fn transformed() -> (Vec<kiln::asset::Asset>, Vec<Processed>, Config) {
         },
     )
     .assets;
+    let tree = kiln::link::Tree::new(&assets);
     let processed = assets
         .iter()
         .map(|a| {
             let bytes = std::fs::read(&a.source).expect("fixture");
             let t = transform(a.kind, &a.path, bytes, None, &config.transform);
+            let (refs, _) =
+                kiln::link::resolve_refs(a, t.refs, t.base.as_deref(), &tree, None, &config);
             Processed {
                 hash: blake3::hash(&t.bytes),
-                bytes: Some(t.bytes),
-                refs: t.refs,
-                base: t.base,
+                bytes: Some(t.bytes.into()),
+                refs,
                 generated_map: false,
                 images: t.images,
                 dimensions: None,
@@ -114,7 +117,7 @@ fn stage_link(c: &mut Criterion) {
     c.bench_function("link/fixtures-site", |b| {
         b.iter_batched(
             || clone_processed(&processed),
-            |p| black_box(kiln::link::link(&assets, p, &config).0.len()),
+            |p| black_box(kiln::link::link(&assets, p, &config, &Spill::memory()).len()),
             BatchSize::SmallInput,
         )
     });
@@ -144,14 +147,16 @@ fn stage_compress(c: &mut Criterion) {
 
 fn stage_emit(c: &mut Criterion) {
     let (assets, processed, config) = transformed();
-    let (linked, _) = kiln::link::link(&assets, processed, &config);
+    let spill = Spill::memory();
+    let linked = kiln::link::link(&assets, processed, &config, &spill);
     let files: Vec<(String, Vec<u8>)> = linked
         .into_iter()
         .zip(&assets)
         .map(|(l, a)| {
-            let bytes = l
-                .bytes
-                .unwrap_or_else(|| std::fs::read(&a.source).expect("fixture"));
+            let bytes = match l.bytes.expect("in memory") {
+                Some(b) => spill.take(b).expect("in memory"),
+                None => std::fs::read(&a.source).expect("fixture"),
+            };
             (l.output, bytes)
         })
         .collect();

@@ -220,6 +220,10 @@ pub struct BuildArgs {
     /// Number of worker threads (default: one per core).
     #[arg(short, long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// File contents kept in memory between stages, in MiB (default 64); the
+    /// rest waits in a temporary file in the output directory.
+    #[arg(long, value_name = "MIB")]
+    pub memory_budget: Option<u64>,
     /// Budgets file with `[[budget]]` tables (default: those in kiln.toml).
     #[arg(long, value_name = "FILE")]
     pub budgets: Option<PathBuf>,
@@ -249,6 +253,7 @@ impl BuildArgs {
             strict: self.strict,
             force: self.force,
             jobs: self.jobs,
+            memory_budget_mib: self.memory_budget,
             no_minify: self.no_minify,
             sourcemaps: self.sourcemaps,
             cache_dir: self.cache_dir.clone(),

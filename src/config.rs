@@ -230,6 +230,10 @@ pub struct Config {
     pub force: bool,
     /// Worker threads; `None` uses one per core.
     pub jobs: Option<usize>,
+    /// Bytes of file contents a build keeps in memory between its stages;
+    /// the rest waits in a temporary file in the output directory
+    /// ([`crate::spill`]). Default: 64 MiB.
+    pub memory_budget: u64,
     /// The configuration file that was read, if any.
     pub config_file: Option<PathBuf>,
     /// `[deploy]` as written in kiln.toml.
@@ -274,6 +278,7 @@ impl Config {
             strict: false,
             force: false,
             jobs: None,
+            memory_budget: crate::spill::DEFAULT_BUDGET,
             config_file: None,
             deploy: DeploySettings::default(),
             budgets: Vec::new(),
@@ -317,6 +322,8 @@ pub struct Overrides {
     pub strict: bool,
     pub force: bool,
     pub jobs: Option<usize>,
+    /// `--memory-budget MIB`.
+    pub memory_budget_mib: Option<u64>,
     /// `--no-minify`: only rewrite references.
     pub no_minify: bool,
     /// `--sourcemaps`: write a source map per minified JS and CSS file.
@@ -348,6 +355,7 @@ struct FileConfig {
     keep_originals: Option<bool>,
     strict: Option<bool>,
     jobs: Option<usize>,
+    memory_budget: Option<u64>,
     compress: Option<FileCompress>,
     cache_control: Option<FileCacheControl>,
     outputs: Option<FileOutputs>,
@@ -610,6 +618,9 @@ pub fn resolve(overrides: Overrides) -> Result<Config, ConfigError> {
     config.strict = overrides.strict || file.strict.unwrap_or(false);
     config.force = overrides.force;
     config.jobs = overrides.jobs.or(file.jobs).filter(|&n| n > 0);
+    if let Some(mib) = overrides.memory_budget_mib.or(file.memory_budget) {
+        config.memory_budget = mib.saturating_mul(1 << 20);
+    }
     if let Some(c) = &file.compress {
         let d = CompressOptions::default();
         config.compress = CompressOptions {

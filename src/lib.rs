@@ -30,6 +30,7 @@ pub mod resolve;
 pub mod rewrite;
 pub mod scan;
 pub mod serve;
+pub mod spill;
 pub mod transform;
 pub mod watch;
 

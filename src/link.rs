@@ -7,6 +7,7 @@
 //! name derives from the hash of all members together.
 
 use std::collections::HashMap;
+use std::ops::Range;
 
 use crate::asset::{Asset, AssetKind, ImgTag, RefKind, Reference};
 use crate::config::{Config, HashPolicy};
@@ -15,6 +16,7 @@ use crate::graph;
 use crate::hash::{hashed_path, short_hash};
 use crate::resolve::{Resolution, resolve};
 use crate::rewrite::{Edit, apply, encode_file_name, file_name_range};
+use crate::spill::{Blob, Spill};
 use crate::transform::variants::Format;
 
 /// A transformed file as the link stage receives it.
@@ -22,12 +24,11 @@ use crate::transform::variants::Format;
 pub struct Processed {
     /// The transformed bytes, or `None` when they equal the source file's (not
     /// held in memory). Always `Some` when `refs` is not empty.
-    pub bytes: Option<Vec<u8>>,
+    pub bytes: Option<Blob>,
     /// blake3 of the transformed bytes.
     pub hash: blake3::Hash,
-    pub refs: Vec<Reference>,
-    /// An HTML document's `<base href>`.
-    pub base: Option<String>,
+    /// Its references to files the link stage may rename ([`resolve_refs`]).
+    pub refs: Vec<Resolved>,
     /// A source map kiln generated (named by the file it maps).
     pub generated_map: bool,
     /// An HTML document's `<img>` elements (positions in `bytes`).
@@ -38,6 +39,121 @@ pub struct Processed {
     pub generated_variant: bool,
 }
 
+/// A reference resolved to a file of the source tree: all the link stage
+/// keeps of it once the URL is known to point there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// Byte range of the URL as written, inside the transformed bytes.
+    pub span: Range<usize>,
+    pub kind: RefKind,
+    /// The target's path in the source tree.
+    pub target: String,
+}
+
+/// The files of the source tree by path, to resolve references against.
+#[derive(Debug, Default)]
+pub struct Tree {
+    kinds: HashMap<String, AssetKind>,
+}
+
+impl Tree {
+    pub fn new(assets: &[Asset]) -> Self {
+        Tree {
+            kinds: assets.iter().map(|a| (a.path.clone(), a.kind)).collect(),
+        }
+    }
+
+    /// The file a local URL path names: the path itself, a directory's
+    /// `index.html`, or for links only, `path/index.html` or `path.html`.
+    /// `extra` is one more file (a source map the file's transform generated).
+    fn lookup<'a>(
+        &'a self,
+        path: &'a str,
+        directory: bool,
+        kind: RefKind,
+        extra: Option<(&'a str, AssetKind)>,
+    ) -> Option<(String, AssetKind)> {
+        let find = |p: &str| -> Option<(String, AssetKind)> {
+            match extra {
+                Some((e, k)) if e == p => Some((p.to_owned(), k)),
+                _ => self.kinds.get(p).map(|&k| (p.to_owned(), k)),
+            }
+        };
+        let index = if path.is_empty() {
+            "index.html".to_owned()
+        } else {
+            format!("{path}/index.html")
+        };
+        if directory {
+            return find(&index);
+        }
+        find(path).or_else(|| {
+            (kind == RefKind::Navigation)
+                .then(|| find(&index).or_else(|| find(&format!("{path}.html"))))
+                .flatten()
+        })
+    }
+}
+
+/// Resolve the references of one file against the tree, with a warning for
+/// each local URL that matches no file or leaves the tree. Only references
+/// the link stage may rewrite are kept: a page is never renamed, so links to
+/// pages (most references of a documentation site) are dropped here rather
+/// than held until the whole tree is transformed.
+/// `generated_map` is the path of a source map the file's own transform
+/// generated (a map generated for another file is not known yet).
+pub fn resolve_refs(
+    asset: &Asset,
+    refs: Vec<Reference>,
+    base: Option<&str>,
+    tree: &Tree,
+    generated_map: Option<&str>,
+    config: &Config,
+) -> (Vec<Resolved>, Vec<Diagnostic>) {
+    let mut diagnostics = Vec::new();
+    let extra = generated_map.map(|m| (m, AssetKind::SourceMap));
+    let mut resolved = refs
+        .into_iter()
+        .filter_map(|r| {
+            match resolve(&r.url, &asset.path, base, &config.base) {
+                Resolution::External => None,
+                Resolution::Local { path, directory } => {
+                    let found = tree.lookup(&path, directory, r.kind, extra);
+                    if found.is_none() {
+                        diagnostics.push(
+                            Diagnostic::warning(
+                                &asset.source,
+                                format!("reference `{}` does not match a file in the source tree: left as written", r.url),
+                            )
+                            .at(r.line, r.col),
+                        );
+                    }
+                    let (target, kind) = found?;
+                    (kind != AssetKind::Html).then_some(Resolved {
+                        span: r.span,
+                        kind: r.kind,
+                        target,
+                    })
+                }
+                Resolution::Escapes { .. } => {
+                    diagnostics.push(
+                        Diagnostic::warning(
+                            &asset.source,
+                            format!("reference `{}` points outside the source directory: left as written, not followed", r.url),
+                        )
+                        .at(r.line, r.col),
+                    );
+                    None
+                }
+            }
+        })
+        .collect::<Vec<_>>();
+    // `collect` reuses the buffer of all references in place: most were
+    // dropped, and the link stage holds this for every file of the tree.
+    resolved.shrink_to_fit();
+    (resolved, diagnostics)
+}
+
 /// A file with its final name and bytes.
 #[derive(Debug)]
 pub struct Linked {
@@ -45,8 +161,9 @@ pub struct Linked {
     pub output: String,
     /// Whether `output` carries a content hash.
     pub hashed: bool,
-    /// Final bytes, or `None` when identical to the source file.
-    pub bytes: Option<Vec<u8>>,
+    /// Final bytes, or `None` when identical to the source file; an error
+    /// when they could not be read back from the spill file.
+    pub bytes: Result<Option<Blob>, String>,
     /// blake3 of the final bytes.
     pub hash: blake3::Hash,
     /// A variant kiln generated: never `immutable` by glob, since its bytes
@@ -54,14 +171,15 @@ pub struct Linked {
     pub generated_variant: bool,
 }
 
-/// Link all files. `processed[i]` belongs to `assets[i]`.
+/// Link all files. `processed[i]` belongs to `assets[i]`; their bytes are
+/// held in `spill`, and so are the linked bytes.
 pub fn link(
     assets: &[Asset],
     processed: Vec<Processed>,
     config: &Config,
-) -> (Vec<Linked>, Vec<Diagnostic>) {
-    let mut diagnostics = Vec::new();
-    let targets = resolve_all(assets, &processed, config, &mut diagnostics);
+    spill: &Spill,
+) -> Vec<Linked> {
+    let targets = targets_of(assets, &processed);
     let variants = variants_of(assets, &processed);
     let mut hashed = hashed_set(assets, &processed, &targets, config);
     // A variant is named like the image it stands for, and hashed when the
@@ -106,6 +224,7 @@ pub fn link(
         targets: &targets,
         hashed: &hashed,
         config,
+        spill,
         names: vec![None; assets.len()],
         variants: &variants,
         dimensions: &dimensions,
@@ -115,7 +234,14 @@ pub fn link(
     for component in graph::components(&edges) {
         let cyclic = component.len() > 1 || edges[component[0]].contains(&component[0]);
         if cyclic {
-            let unit = unit_hash(&component, assets, &state.slots, &targets, &state.names);
+            let unit = unit_hash(
+                &component,
+                assets,
+                &state.slots,
+                &targets,
+                &state.names,
+                spill,
+            );
             for &v in &component {
                 let mut h = blake3::Hasher::new();
                 h.update(unit.as_bytes());
@@ -151,12 +277,11 @@ pub fn link(
             state.link_acyclic(v);
         }
     }
-    let linked = state
+    state
         .linked
         .into_iter()
         .map(|l| l.expect("every file is linked"))
-        .collect();
-    (linked, diagnostics)
+        .collect()
 }
 
 /// The link stage's working state.
@@ -165,6 +290,7 @@ struct State<'a> {
     targets: &'a [Vec<Option<usize>>],
     hashed: &'a [bool],
     config: &'a Config,
+    spill: &'a Spill,
     names: Vec<Option<String>>,
     /// For each image, its generated variants.
     variants: &'a [Vec<(Format, usize)>],
@@ -200,17 +326,24 @@ impl State<'_> {
     /// The final bytes of `v`: its references replaced by final names. A
     /// source map kiln generated for `v` is moved to match `v`'s edits and
     /// named first, since `v` then names it.
-    fn substitute(&mut self, v: usize) -> (Option<Vec<u8>>, blake3::Hash) {
+    fn substitute(&mut self, v: usize) -> (Result<Option<Blob>, String>, blake3::Hash) {
         let p = self.slots[v].take().expect("each file is linked once");
-        let Some(bytes) = p.bytes else {
-            return (None, p.hash);
+        let Some(blob) = p.bytes else {
+            return (Ok(None), p.hash);
         };
         if self.config.immutable.is_match(&self.assets[v].path) {
             // An `immutable` file keeps its name, so it must keep its bytes too:
             // its references still resolve through the original names kept beside
             // hashed files.
-            return (Some(bytes), p.hash);
+            return (Ok(Some(blob)), p.hash);
         }
+        if p.refs.is_empty() {
+            return (Ok(Some(blob)), p.hash);
+        }
+        let bytes = match self.spill.take(blob) {
+            Ok(bytes) => bytes,
+            Err(e) => return (Err(e.to_string()), p.hash),
+        };
         let maps: Vec<usize> = p
             .refs
             .iter()
@@ -233,10 +366,11 @@ impl State<'_> {
                 picture: images.picture,
                 dimensions_on: images.dimensions,
             };
+            let spans: Vec<Range<usize>> = p.refs.iter().map(|r| r.span.clone()).collect();
             edits.extend(crate::picture::edits(
                 &bytes,
                 &p.images,
-                &p.refs,
+                &spans,
                 &self.targets[v],
                 &known,
             ));
@@ -244,18 +378,32 @@ impl State<'_> {
             edits.sort_by_key(|e| e.range.start);
         }
         if edits.is_empty() {
-            return (Some(bytes), p.hash);
+            return (Ok(Some(self.spill.hold(bytes))), p.hash);
         }
         let out = apply(&bytes, &edits);
+        drop(bytes);
         let hash = blake3::hash(&out);
-        (Some(out), hash)
+        (Ok(Some(self.spill.hold(out))), hash)
     }
 
     /// Move a generated map's tokens by the edits about to be made to the file
     /// it maps, then name it.
     fn link_map(&mut self, m: usize, mapped: &[u8], edits: &[Edit]) {
         let p = self.slots[m].take().expect("each file is linked once");
-        let json = p.bytes.unwrap_or_default();
+        let json = match p.bytes.map(|b| self.spill.take(b)).transpose() {
+            Ok(json) => json.unwrap_or_default(),
+            Err(e) => {
+                self.names[m] = Some(self.assets[m].path.clone());
+                self.linked[m] = Some(Linked {
+                    output: self.assets[m].path.clone(),
+                    hashed: false,
+                    bytes: Err(e.to_string()),
+                    hash: p.hash,
+                    generated_variant: false,
+                });
+                return;
+            }
+        };
         let width = |b: &[u8]| String::from_utf8_lossy(b).encode_utf16().count() as i64;
         let shifts: Vec<(usize, i64)> = edits
             .iter()
@@ -276,7 +424,7 @@ impl State<'_> {
             .unwrap_or(json);
         self.slots[m] = Some(Processed {
             hash: blake3::hash(&moved),
-            bytes: Some(moved),
+            bytes: Some(self.spill.hold(moved)),
             ..p
         });
         self.link_acyclic(m);
@@ -307,70 +455,21 @@ fn variants_of(assets: &[Asset], processed: &[Processed]) -> Vec<Vec<(Format, us
     variants
 }
 
-/// For each file, the target of each of its references (`None`: not local, or unresolved).
-fn resolve_all(
-    assets: &[Asset],
-    processed: &[Processed],
-    config: &Config,
-    diagnostics: &mut Vec<Diagnostic>,
-) -> Vec<Vec<Option<usize>>> {
+/// For each file, the index of each of its references' target (`None`: a
+/// file that is not in the build, such as a source map generated for
+/// another file).
+fn targets_of(assets: &[Asset], processed: &[Processed]) -> Vec<Vec<Option<usize>>> {
     let by_path: HashMap<&str, usize> = assets
         .iter()
         .enumerate()
         .map(|(i, a)| (a.path.as_str(), i))
         .collect();
-    let lookup = |path: &str, directory: bool, kind: RefKind| -> Option<usize> {
-        let index = if path.is_empty() {
-            "index.html".to_owned()
-        } else {
-            format!("{path}/index.html")
-        };
-        if directory {
-            return by_path.get(index.as_str()).copied();
-        }
-        by_path.get(path).copied().or_else(|| {
-            (kind == RefKind::Navigation)
-                .then(|| {
-                    by_path
-                        .get(index.as_str())
-                        .or_else(|| by_path.get(format!("{path}.html").as_str()))
-                })
-                .flatten()
-                .copied()
-        })
-    };
-    assets
+    processed
         .iter()
-        .zip(processed)
-        .map(|(asset, p)| {
+        .map(|p| {
             p.refs
                 .iter()
-                .map(|r| match resolve(&r.url, &asset.path, p.base.as_deref(), &config.base) {
-                    Resolution::External => None,
-                    Resolution::Local { path, directory } => {
-                        let target = lookup(&path, directory, r.kind);
-                        if target.is_none() {
-                            diagnostics.push(
-                                Diagnostic::warning(
-                                    &asset.source,
-                                    format!("reference `{}` does not match a file in the source tree: left as written", r.url),
-                                )
-                                .at(r.line, r.col),
-                            );
-                        }
-                        target
-                    }
-                    Resolution::Escapes { .. } => {
-                        diagnostics.push(
-                            Diagnostic::warning(
-                                &asset.source,
-                                format!("reference `{}` points outside the source directory: left as written, not followed", r.url),
-                            )
-                            .at(r.line, r.col),
-                        );
-                        None
-                    }
-                })
+                .map(|r| by_path.get(r.target.as_str()).copied())
                 .collect()
         })
         .collect()
@@ -415,7 +514,7 @@ fn hashed_set(
 /// The edits that write the final names of renamed targets.
 fn edits(
     bytes: &[u8],
-    refs: &[Reference],
+    refs: &[Resolved],
     targets: &[Option<usize>],
     assets: &[Asset],
     names: &[Option<String>],
@@ -450,19 +549,20 @@ fn unit_hash(
     slots: &[Option<Processed>],
     targets: &[Vec<Option<usize>>],
     names: &[Option<String>],
+    spill: &Spill,
 ) -> blake3::Hash {
     let mut h = blake3::Hasher::new();
     for &v in component {
         let p = slots[v].as_ref().expect("not linked yet");
         h.update(assets[v].path.as_bytes());
         h.update(&[0]);
-        match &p.bytes {
-            Some(bytes) => {
+        match p.bytes.as_ref().map(|b| spill.read(b)) {
+            Some(Ok(bytes)) => {
                 let outside: Vec<Option<usize>> = targets[v]
                     .iter()
                     .map(|t| t.filter(|t| !component.contains(t)))
                     .collect();
-                let partial = apply(bytes, &edits(bytes, &p.refs, &outside, assets, names));
+                let partial = apply(&bytes, &edits(&bytes, &p.refs, &outside, assets, names));
                 h.update(blake3::hash(&partial).as_bytes());
                 // A generated map is named after the cycle: its content must
                 // count here, or a change to it alone would keep the names.
@@ -477,10 +577,107 @@ fn unit_hash(
                     }
                 }
             }
-            None => {
+            // Unreadable bytes fail the file at emit; its hash stands in.
+            Some(Err(_)) | None => {
                 h.update(p.hash.as_bytes());
             }
         }
     }
     h.finalize()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asset(path: &str, kind: AssetKind) -> Asset {
+        Asset {
+            path: path.into(),
+            source: format!("/src/{path}").into(),
+            kind,
+            size: 0,
+        }
+    }
+
+    fn reference(url: &str, kind: RefKind, at: usize) -> Reference {
+        Reference {
+            span: at..at + url.len(),
+            url: url.into(),
+            kind,
+            line: 1,
+            col: at as u32 + 1,
+        }
+    }
+
+    #[test]
+    fn resolving_keeps_what_may_be_renamed_and_warns_about_the_rest() {
+        let tree = Tree::new(&[
+            asset("docs/index.html", AssetKind::Html),
+            asset("docs/intro.html", AssetKind::Html),
+            asset("docs/guide/index.html", AssetKind::Html),
+            asset("static/site.css", AssetKind::Css),
+            asset("static/app.js", AssetKind::Js),
+            asset("_sources/intro.txt", AssetKind::Text),
+        ]);
+        let page = asset("docs/index.html", AssetKind::Html);
+        let refs = vec![
+            reference("../static/site.css", RefKind::Embed, 10),
+            reference("intro.html#usage", RefKind::Navigation, 40),
+            reference("guide/", RefKind::Navigation, 60),
+            reference("intro", RefKind::Navigation, 70),
+            reference("../_sources/intro.txt", RefKind::Navigation, 80),
+            reference("https://example.com/x.css", RefKind::Embed, 110),
+            reference("missing.png", RefKind::Embed, 140),
+            reference("../../outside.css", RefKind::Embed, 160),
+            reference("/static/app.js", RefKind::Import, 190),
+        ];
+        let (kept, warnings) =
+            resolve_refs(&page, refs, None, &tree, None, &Config::new("/src", "/out"));
+        // Pages are never renamed: the three links to pages are dropped;
+        // a link to a file that is not a page may be rewritten (`--hash all`).
+        let targets: Vec<(&str, RefKind, usize)> = kept
+            .iter()
+            .map(|r| (r.target.as_str(), r.kind, r.span.start))
+            .collect();
+        assert_eq!(
+            targets,
+            [
+                ("static/site.css", RefKind::Embed, 10),
+                ("_sources/intro.txt", RefKind::Navigation, 80),
+                ("static/app.js", RefKind::Import, 190),
+            ]
+        );
+        assert!(
+            kept.capacity() == kept.len(),
+            "no buffer of all references kept"
+        );
+        let messages: Vec<String> = warnings
+            .iter()
+            .map(|d| format!("{}:{}: {}", d.line.unwrap(), d.col.unwrap(), d.message))
+            .collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(messages[0].starts_with("1:141: reference `missing.png` does not match"));
+        assert!(messages[1].starts_with("1:161: reference `../../outside.css` points outside"));
+    }
+
+    #[test]
+    fn a_file_resolves_its_own_generated_map_and_the_base_href() {
+        let tree = Tree::new(&[asset("js/app.js", AssetKind::Js)]);
+        let script = asset("js/app.js", AssetKind::Js);
+        let config = Config::new("/src", "/out");
+        let map = || vec![reference("app.js.map", RefKind::SourceMap, 0)];
+        let (kept, warnings) = resolve_refs(&script, map(), None, &tree, None, &config);
+        assert!(kept.is_empty());
+        assert_eq!(warnings.len(), 1);
+        let (kept, warnings) =
+            resolve_refs(&script, map(), None, &tree, Some("js/app.js.map"), &config);
+        assert_eq!(kept[0].target, "js/app.js.map");
+        assert!(warnings.is_empty());
+
+        // `<base href>` moves where a page's relative URLs point.
+        let page = asset("index.html", AssetKind::Html);
+        let refs = vec![reference("app.js", RefKind::Embed, 0)];
+        let (kept, _) = resolve_refs(&page, refs, Some("/js/"), &tree, None, &config);
+        assert_eq!(kept[0].target, "js/app.js");
+    }
 }

@@ -28,7 +28,7 @@
 //! with any candidate that has no variant in a format, or that is not a file
 //! of the build, gets none in that format.
 
-use crate::asset::{ImgTag, Reference};
+use crate::asset::ImgTag;
 use crate::rewrite::{Edit, encode_file_name, file_name_range};
 use crate::transform::html::srcset_urls;
 use crate::transform::variants::Format;
@@ -48,19 +48,20 @@ pub struct Known<'a> {
 }
 
 /// The insertions for the `<img>` elements of one document, in document
-/// order. `refs[i]` resolves to `targets[i]`; spans are into `bytes`.
+/// order. The reference at `spans[i]` resolves to `targets[i]`; spans are
+/// into `bytes`.
 pub fn edits(
     bytes: &[u8],
     images: &[ImgTag],
-    refs: &[Reference],
+    spans: &[std::ops::Range<usize>],
     targets: &[Option<usize>],
     known: &Known<'_>,
 ) -> Vec<Edit> {
     // A page of thousands of images: look references up by span, not by scan.
-    let by_span: std::collections::HashMap<(usize, usize), usize> = refs
+    let by_span: std::collections::HashMap<(usize, usize), usize> = spans
         .iter()
         .enumerate()
-        .map(|(i, r)| ((r.span.start, r.span.end), i))
+        .map(|(i, r)| ((r.start, r.end), i))
         .collect();
     let target_at = |span: &std::ops::Range<usize>| -> Option<usize> {
         targets[*by_span.get(&(span.start, span.end))?]
@@ -311,13 +312,8 @@ mod tests {
             picture: true,
             dimensions_on: dims,
         };
-        let edits = edits(
-            html.as_bytes(),
-            &found.images,
-            &found.refs,
-            &targets,
-            &known,
-        );
+        let spans: Vec<_> = found.refs.iter().map(|r| r.span.clone()).collect();
+        let edits = edits(html.as_bytes(), &found.images, &spans, &targets, &known);
         String::from_utf8(apply(html.as_bytes(), &edits)).unwrap()
     }
 

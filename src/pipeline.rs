@@ -19,10 +19,11 @@ use crate::error::{Error, Result};
 use crate::headers::{
     cache_control, content_type, headers_file, nginx_conf, variant_cache_control,
 };
-use crate::link::{Linked, Processed, link};
+use crate::link::{Linked, Processed, Tree, link, resolve_refs};
 use crate::manifest::{Alias, FileEntry, MANIFEST_FILE, Manifest, SCHEMA_VERSION};
 use crate::report::{Progress, Stage};
 use crate::scan::{ScanOptions, scan};
+use crate::spill::Spill;
 use crate::transform::variants::Variant;
 use crate::transform::{TransformOptions, transform};
 
@@ -95,6 +96,14 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
 
     let cache = config.cache_dir.as_ref().map(Cache::open);
     let cache = cache.as_ref();
+    // A watch keeps every file in memory anyway (its memo): spilling would
+    // only slow its rebuilds.
+    let spill = if config.memo.is_some() {
+        Spill::memory()
+    } else {
+        Spill::new(&out.root, config.memory_budget)
+    };
+    let tree = Tree::new(&scanned.assets);
     progress.stage(Stage::Transform, scanned.assets.len());
     // HTML first: how pages load scripts (`type="module"`) decides how the
     // scripts are minified.
@@ -113,7 +122,8 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
                 let t = Instant::now();
                 let mut options = config.skip.options_for(&asset.path, &config.transform);
                 options.module = modules.contains(&asset.path);
-                let result = process(&asset, &options, config, cache);
+                let result = process(&asset, &options, config, cache)
+                    .map(|f| ready(&asset, f, &tree, config, &spill));
                 progress.advance();
                 Transformed {
                     asset,
@@ -124,7 +134,7 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
             .collect()
     };
     let mut results = transform_all(pages, &HashSet::new());
-    let modules = module_scripts(&results, config);
+    let modules = module_scripts(&results);
     results.extend(transform_all(others, &modules));
     results.sort_by(|a, b| a.asset.path.cmp(&b.asset.path));
     let mut assets = Vec::with_capacity(results.len());
@@ -142,10 +152,8 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
             Ok(f) => {
                 diagnostics.extend(f.diagnostics);
                 timings.push((asset.path.clone(), time));
-                if let Some(map) = f.map {
-                    maps.push(source_map_asset(&asset, map));
-                }
-                variants.extend(f.variants.into_iter().map(|v| variant_asset(&asset, v)));
+                maps.extend(f.map);
+                variants.extend(f.variants);
                 assets.push(asset);
                 processed.push(f.processed);
             }
@@ -160,12 +168,15 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
         .filter(|&i| processed[i].generated_variant)
         .collect();
     progress.stage(Stage::Link, assets.len());
-    let (linked, link_diags) = link(&assets, processed, config);
-    diagnostics.extend(link_diags);
+    let linked = link(&assets, processed, config, &spill);
     check_collisions(&assets, &linked, config)?;
 
     progress.stage(Stage::Emit, assets.len());
-    let emitted = emit_all(config, &out, &assets, linked, &bytes_in, cache, progress);
+    let stores = Stores {
+        cache,
+        spill: &spill,
+    };
+    let emitted = emit_all(config, &out, &assets, linked, &bytes_in, stores, progress);
     let mut files = BTreeMap::new();
     let mut keep: HashSet<PathBuf> = HashSet::new();
     let mut files_written = 0;
@@ -240,10 +251,10 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
     Ok(outcome)
 }
 
-/// One file after the transform stage: processed, or unreadable.
+/// One file after the transform stage: ready to link, or unreadable.
 struct Transformed {
     asset: Asset,
-    result: std::result::Result<FileResult, Diagnostic>,
+    result: std::result::Result<Ready, Diagnostic>,
     time: Duration,
 }
 
@@ -272,33 +283,37 @@ fn check_collisions(assets: &[Asset], linked: &[Linked], config: &Config) -> Res
 
 /// Scripts that pages load as ES modules (`<script type="module" src>`,
 /// `<link rel="modulepreload">`), by source path.
-fn module_scripts(pages: &[Transformed], config: &Config) -> HashSet<String> {
+fn module_scripts(pages: &[Transformed]) -> HashSet<String> {
     let mut modules = HashSet::new();
     for page in pages {
         let Ok(f) = &page.result else { continue };
-        for r in f
-            .processed
-            .refs
-            .iter()
-            .filter(|r| r.kind == crate::asset::RefKind::Import)
-        {
-            let base = f.processed.base.as_deref();
-            if let crate::resolve::Resolution::Local {
-                path,
-                directory: false,
-            } = crate::resolve::resolve(&r.url, &page.asset.path, base, &config.base)
-            {
-                modules.insert(path);
-            }
-        }
+        modules.extend(
+            f.processed
+                .refs
+                .iter()
+                .filter(|r| r.kind == crate::asset::RefKind::Import)
+                .map(|r| r.target.clone()),
+        );
     }
     modules
 }
 
-/// A file after its transform.
+/// A file after its transform, as a watch remembers it: its references are
+/// resolved again at each build, since the tree around it may change.
 #[derive(Debug, Clone)]
 struct FileResult {
-    processed: Processed,
+    /// The transformed bytes, or `None` when they equal the source file's.
+    /// Always `Some` when `refs` is not empty.
+    bytes: Option<Vec<u8>>,
+    /// blake3 of the transformed bytes.
+    hash: blake3::Hash,
+    refs: Vec<crate::asset::Reference>,
+    /// An HTML document's `<base href>`.
+    base: Option<String>,
+    /// An HTML document's `<img>` elements (positions in `bytes`).
+    images: Vec<crate::asset::ImgTag>,
+    /// A raster image's size as shown, in CSS pixels.
+    dimensions: Option<(u32, u32)>,
     diagnostics: Vec<Diagnostic>,
     /// A source map written for it (`<path>.map`).
     map: Option<Vec<u8>>,
@@ -306,9 +321,54 @@ struct FileResult {
     variants: Vec<Variant>,
 }
 
+/// A file ready for the link stage: its references resolved, its bytes and
+/// those of the files generated from it held in the spill store.
+struct Ready {
+    processed: Processed,
+    diagnostics: Vec<Diagnostic>,
+    /// Its generated source map, as an asset of its own.
+    map: Option<(Asset, Processed)>,
+    /// Its generated variants, as assets of their own.
+    variants: Vec<(Asset, Processed)>,
+}
+
+/// Resolve a transformed file's references against the tree and hand its
+/// bytes to the spill store. Runs on the worker that transformed the file,
+/// so that what the link stage does not need (URLs, links to pages) is
+/// dropped at once instead of piling up over the whole tree.
+fn ready(asset: &Asset, f: FileResult, tree: &Tree, config: &Config, spill: &Spill) -> Ready {
+    let map_path = f.map.as_ref().map(|_| format!("{}.map", asset.path));
+    let (refs, unresolved) = resolve_refs(
+        asset,
+        f.refs,
+        f.base.as_deref(),
+        tree,
+        map_path.as_deref(),
+        config,
+    );
+    Ready {
+        processed: Processed {
+            bytes: f.bytes.map(|b| spill.hold(b)),
+            hash: f.hash,
+            refs,
+            generated_map: false,
+            images: f.images,
+            dimensions: f.dimensions,
+            generated_variant: false,
+        },
+        diagnostics: f.diagnostics.into_iter().chain(unresolved).collect(),
+        map: f.map.map(|m| source_map_asset(asset, m, spill)),
+        variants: f
+            .variants
+            .into_iter()
+            .map(|v| variant_asset(asset, v, spill))
+            .collect(),
+    }
+}
+
 /// The generated map of `asset` as an asset of its own, so that the link
 /// stage names it and rewrites the comment that points at it.
-fn source_map_asset(asset: &Asset, map: Vec<u8>) -> (Asset, Processed) {
+fn source_map_asset(asset: &Asset, map: Vec<u8>, spill: &Spill) -> (Asset, Processed) {
     let path = format!("{}.map", asset.path);
     let mut source = asset.source.clone().into_os_string();
     source.push(".map");
@@ -321,9 +381,8 @@ fn source_map_asset(asset: &Asset, map: Vec<u8>) -> (Asset, Processed) {
         },
         Processed {
             hash: blake3::hash(&map),
-            bytes: Some(map),
+            bytes: Some(spill.hold(map)),
             refs: Vec::new(),
-            base: None,
             generated_map: true,
             images: Vec::new(),
             dimensions: None,
@@ -334,7 +393,7 @@ fn source_map_asset(asset: &Asset, map: Vec<u8>) -> (Asset, Processed) {
 
 /// A generated variant of `asset` as an asset of its own, at
 /// `<path>.<format>`: the link stage names it with its own hash.
-fn variant_asset(asset: &Asset, variant: Variant) -> (Asset, Processed) {
+fn variant_asset(asset: &Asset, variant: Variant, spill: &Spill) -> (Asset, Processed) {
     let ext = variant.format.extension();
     let kind = variant.format.kind();
     let mut source = asset.source.clone().into_os_string();
@@ -349,9 +408,8 @@ fn variant_asset(asset: &Asset, variant: Variant) -> (Asset, Processed) {
         Processed {
             hash: blake3::hash(&variant.bytes),
             dimensions: crate::transform::intrinsic_size(kind, &variant.bytes),
-            bytes: Some(variant.bytes),
+            bytes: Some(spill.hold(variant.bytes)),
             refs: Vec::new(),
-            base: None,
             generated_map: false,
             images: Vec::new(),
             generated_variant: true,
@@ -601,16 +659,12 @@ fn process_file(
         || (matches!(asset.kind, AssetKind::Png | AssetKind::Jpeg) && options.variants.is_some());
     if !asset.kind.is_text() && !recompressed {
         return Ok(FileResult {
-            processed: Processed {
-                bytes: None,
-                hash: input_hash,
-                refs: Vec::new(),
-                base: None,
-                generated_map: false,
-                images: Vec::new(),
-                dimensions: crate::transform::intrinsic_size(asset.kind, &bytes),
-                generated_variant: false,
-            },
+            bytes: None,
+            hash: input_hash,
+            refs: Vec::new(),
+            base: None,
+            images: Vec::new(),
+            dimensions: crate::transform::intrinsic_size(asset.kind, &bytes),
             diagnostics: Vec::new(),
             map: None,
             variants: Vec::new(),
@@ -666,16 +720,12 @@ fn process_file(
         })
         .collect();
     Ok(FileResult {
-        processed: Processed {
-            dimensions: crate::transform::intrinsic_size(asset.kind, &t.bytes),
-            bytes: keep.then_some(t.bytes),
-            hash,
-            refs: t.refs,
-            base: t.base,
-            generated_map: false,
-            images: t.images,
-            generated_variant: false,
-        },
+        dimensions: crate::transform::intrinsic_size(asset.kind, &t.bytes),
+        bytes: keep.then_some(t.bytes),
+        hash,
+        refs: t.refs,
+        base: t.base,
+        images: t.images,
         diagnostics,
         map: t.map,
         variants: t.variants,
@@ -726,13 +776,21 @@ struct Emitted {
 
 /// Write every file, hashed names first, then other assets, then HTML, so that
 /// a build killed part-way never leaves a page pointing at a missing file.
+/// Where a build keeps results: the cache across builds, the spill store
+/// within one.
+#[derive(Clone, Copy)]
+struct Stores<'a> {
+    cache: Option<&'a Cache>,
+    spill: &'a Spill,
+}
+
 fn emit_all(
     config: &Config,
     out: &OutputDir,
     assets: &[Asset],
     linked: Vec<Linked>,
     bytes_in: &[u64],
-    cache: Option<&Cache>,
+    stores: Stores<'_>,
     progress: &dyn Progress,
 ) -> Vec<std::result::Result<Emitted, Diagnostic>> {
     let group = |i: usize| -> u8 {
@@ -770,7 +828,7 @@ fn emit_all(
                     .expect("no panics while locked")
                     .take()
                     .expect("emitted once");
-                let r = emit_one(config, out, &assets[i], l, bytes_in[i], cache);
+                let r = emit_one(config, out, &assets[i], l, bytes_in[i], stores);
                 progress.advance();
                 (i, r)
             })
@@ -802,19 +860,30 @@ fn emit_one(
     asset: &Asset,
     linked: Linked,
     bytes_in: u64,
-    cache: Option<&Cache>,
+    Stores { cache, spill }: Stores<'_>,
 ) -> std::result::Result<Emitted, Diagnostic> {
     let started = Instant::now();
     let fail = |e: Error| Diagnostic::error(&asset.source, format!("cannot write output: {e}"));
+    let lost = |e: &dyn std::fmt::Display| {
+        Diagnostic::error(
+            &asset.source,
+            format!("cannot read back the transformed file from the build's temporary file: {e}"),
+        )
+    };
     if config.memo.as_deref().is_some_and(Memo::primed)
+        && linked.bytes.is_ok()
         && let Some(emitted) = unchanged_output(config, out, asset, &linked, bytes_in, started)
     {
+        if let Ok(Some(b)) = &linked.bytes {
+            spill.release(b.len());
+        }
         return Ok(emitted);
     }
     let bytes = match linked.bytes {
-        Some(b) => b,
-        None => std::fs::read(&asset.source)
+        Ok(Some(b)) => spill.take(b).map_err(|e| lost(&e))?,
+        Ok(None) => std::fs::read(&asset.source)
             .map_err(|e| Diagnostic::error(&asset.source, format!("cannot read file: {e}")))?,
+        Err(e) => return Err(lost(&e)),
     };
     let content_type = content_type(&asset.path, asset.kind);
     let blake3_hex = linked.hash.to_hex().to_string();

@@ -42,6 +42,8 @@ export interface BuildOptions extends ProcessOptions {
   quiet?: boolean;
   /** `--jobs`: worker threads (default: one per core). */
   jobs?: number;
+  /** `--memory-budget`: MiB of file contents kept in memory between stages (default 64); the rest waits in a temporary file in the output directory. */
+  memoryBudget?: number;
   /** `--budgets`: a file with `[[budget]]` tables (default: those in kiln.toml). */
   budgets?: string;
   /** `--no-fail-on-budget`: report exceeded budgets without failing (no exit code 4). */

@@ -8,6 +8,7 @@ mod cli;
 mod deploy;
 mod hashing;
 mod images;
+mod memory;
 mod minify;
 mod node;
 mod npm;

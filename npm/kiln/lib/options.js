@@ -21,6 +21,7 @@ const COMMANDS = {
       force: 'boolean',
       quiet: 'boolean',
       jobs: 'integer',
+      memoryBudget: 'integer',
       budgets: 'string',
       noFailOnBudget: 'boolean',
       compareTo: 'string', // a manifest, an output directory, s3://… or dir:…
