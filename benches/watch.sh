@@ -3,9 +3,13 @@
 # receives from `kiln watch --serve`, for a CSS edit (stylesheet swap) and a
 # JS edit (page reload), on the fixture site and on the Python 3.11 docs.
 #
+# Each edit is saved once kiln has been idle (no CPU time) for 0.3 s: the deferred
+# gzip/brotli variants of the previous rebuild are done.
+#
 # Usage: benches/watch.sh [ROUNDS]          (default 15 edits of each kind per corpus)
 # Env:   KILN              kiln binary (default: ${CARGO_TARGET_DIR:-target}/release/kiln)
 #        KILN_WATCH_ARGS   extra `kiln watch` arguments, e.g. "--hash none"
+#        KILN_WATCH_BURST  set: save each edit as soon as the previous event arrived
 #        KILN_BENCH_CACHE  corpus and results (default: ~/.cache/kiln-bench; the Python
 #                          docs tree is assembled by benches/build.sh, run it first)
 # Prints a Markdown table (also written to $CACHE/results/watch.md).
@@ -78,6 +82,25 @@ def drain():
         if not sock.recv(65536):
             break
 
+def cpu_ticks():
+    fields = open(f"/proc/{proc.pid}/stat").read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+def idle():
+    # Each edit is measured from an idle watch, as a developer's next save
+    # usually is: after a rebuild, kiln still makes the gzip/brotli variants
+    # it deferred (seconds for 530 pages), and an edit that comes meanwhile
+    # first waits for the batch in progress. KILN_WATCH_BURST=1 skips this
+    # wait (edits back to back).
+    if os.environ.get("KILN_WATCH_BURST"):
+        return
+    last, quiet = cpu_ticks(), 0
+    while quiet < 3:
+        time.sleep(0.1)
+        now = cpu_ticks()
+        quiet = quiet + 1 if now == last else 0
+        last = now
+
 event("ready")
 results = {"css": [], "js": []}
 originals = {path: open(os.path.join(src, path), "rb").read() for path in (css, js)}
@@ -87,6 +110,7 @@ for i in range(rounds):
         ("js", js, "reload", f"\n;window.__kilnBench={i};\n"),
     ):
         drain()
+        idle()
         with open(os.path.join(src, path), "wb") as f:
             f.write(originals[path] + extra.encode())
         saved = time.perf_counter()

@@ -51,15 +51,24 @@ pub struct Resolved {
 }
 
 /// The files of the source tree by path, to resolve references against.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Tree {
     kinds: HashMap<String, AssetKind>,
+    /// Identifies the set of paths and kinds: a file's references resolve
+    /// the same way against two trees with the same fingerprint.
+    pub fingerprint: blake3::Hash,
 }
 
 impl Tree {
     pub fn new(assets: &[Asset]) -> Self {
+        let mut h = blake3::Hasher::new();
+        for a in assets {
+            h.update(a.path.as_bytes());
+            h.update(&[0, a.kind as u8]);
+        }
         Tree {
             kinds: assets.iter().map(|a| (a.path.clone(), a.kind)).collect(),
+            fingerprint: h.finalize(),
         }
     }
 
@@ -179,123 +188,196 @@ pub fn link(
     config: &Config,
     spill: &Spill,
 ) -> Vec<Linked> {
-    let targets = targets_of(assets, &processed);
-    let variants = variants_of(assets, &processed);
-    let mut hashed = hashed_set(assets, &processed, &targets, config);
-    // A variant is named like the image it stands for, and hashed when the
-    // image is `immutable` too: the image's name is fixed, the variant's bytes
-    // change with kiln's options.
-    for (origin, vs) in variants.iter().enumerate() {
-        let fixed =
-            config.hash != HashPolicy::None && config.immutable.is_match(&assets[origin].path);
-        for &(_, v) in vs {
-            hashed[v] = hashed[origin] || fixed;
-        }
+    let mut linker = Linker::new(assets, processed, config, spill);
+    let mut linked = linker.take_linked();
+    for (v, l) in linker.link_pages() {
+        linked[v] = Some(l);
     }
-    let dimensions: Vec<Option<(u32, u32)>> = processed.iter().map(|p| p.dimensions).collect();
-
-    let edges: Vec<Vec<usize>> = targets
-        .iter()
-        .zip(&processed)
-        .map(|(ts, p)| {
-            let pictures = config.images.picture && !p.images.is_empty();
-            let mut e: Vec<usize> = ts
-                .iter()
-                .flatten()
-                .copied()
-                .filter(|&t| hashed[t])
-                // A page that offers an image's variants names them, hashed
-                // or not (a variant references nothing: no cycle).
-                .chain(
-                    ts.iter()
-                        .flatten()
-                        .filter(|_| pictures)
-                        .flat_map(|&t| variants[t].iter().map(|&(_, v)| v)),
-                )
-                .collect();
-            e.sort_unstable();
-            e.dedup();
-            e
-        })
-        .collect();
-
-    let mut state = State {
-        assets,
-        targets: &targets,
-        hashed: &hashed,
-        config,
-        spill,
-        names: vec![None; assets.len()],
-        variants: &variants,
-        dimensions: &dimensions,
-        slots: processed.into_iter().map(Some).collect(),
-        linked: (0..assets.len()).map(|_| None).collect(),
-    };
-    for component in graph::components(&edges) {
-        let cyclic = component.len() > 1 || edges[component[0]].contains(&component[0]);
-        if cyclic {
-            let unit = unit_hash(
-                &component,
-                assets,
-                &state.slots,
-                &targets,
-                &state.names,
-                spill,
-            );
-            for &v in &component {
-                let mut h = blake3::Hasher::new();
-                h.update(unit.as_bytes());
-                h.update(assets[v].path.as_bytes());
-                state.names[v] = Some(hashed_path(
-                    &assets[v].path,
-                    &short_hash(&h.finalize(), config.hash_length),
-                ));
-            }
-            for &v in &component {
-                let (bytes, hash) = state.substitute(v);
-                state.linked[v] = Some(Linked {
-                    output: state.names[v].clone().expect("named above"),
-                    hashed: true,
-                    bytes,
-                    hash,
-                    generated_variant: false,
-                });
-            }
-        } else {
-            let v = component[0];
-            if state.slots[v].as_ref().is_some_and(|p| p.generated_map) {
-                // Named by the file it maps, once that file's edits are known.
-                continue;
-            }
-            if state.linked[v].is_none() {
-                state.link_acyclic(v);
-            }
-        }
-    }
-    for v in 0..assets.len() {
-        if state.linked[v].is_none() {
-            state.link_acyclic(v);
-        }
-    }
-    state
-        .linked
+    linked
         .into_iter()
         .map(|l| l.expect("every file is linked"))
         .collect()
 }
 
+/// The link stage in two steps. [`Linker::new`] names and links every file
+/// but the pages; [`Linker::link_pages`] links the pages, in parallel.
+///
+/// Pages come last, and may come after the other files are written: a page is
+/// never renamed (no other file's bytes depend on its name), so it is never
+/// part of a cycle and nothing waits for it. `kiln watch` tells open pages to
+/// swap an edited stylesheet before the pages are linked.
+pub struct Linker<'a> {
+    state: State<'a>,
+    pages: Vec<usize>,
+}
+
+impl<'a> Linker<'a> {
+    pub fn new(
+        assets: &'a [Asset],
+        processed: Vec<Processed>,
+        config: &'a Config,
+        spill: &'a Spill,
+    ) -> Self {
+        let targets = targets_of(assets, &processed);
+        let variants = variants_of(assets, &processed);
+        let mut hashed = hashed_set(assets, &processed, &targets, config);
+        // A variant is named like the image it stands for, and hashed when the
+        // image is `immutable` too: the image's name is fixed, the variant's bytes
+        // change with kiln's options.
+        for (origin, vs) in variants.iter().enumerate() {
+            let fixed =
+                config.hash != HashPolicy::None && config.immutable.is_match(&assets[origin].path);
+            for &(_, v) in vs {
+                hashed[v] = hashed[origin] || fixed;
+            }
+        }
+        let dimensions: Vec<Option<(u32, u32)>> = processed.iter().map(|p| p.dimensions).collect();
+
+        let edges: Vec<Vec<usize>> = targets
+            .iter()
+            .zip(&processed)
+            .map(|(ts, p)| {
+                let pictures = config.images.picture && !p.images.is_empty();
+                let mut e: Vec<usize> = ts
+                    .iter()
+                    .flatten()
+                    .copied()
+                    .filter(|&t| hashed[t])
+                    // A page that offers an image's variants names them, hashed
+                    // or not (a variant references nothing: no cycle).
+                    .chain(
+                        ts.iter()
+                            .flatten()
+                            .filter(|_| pictures)
+                            .flat_map(|&t| variants[t].iter().map(|&(_, v)| v)),
+                    )
+                    .collect();
+                e.sort_unstable();
+                e.dedup();
+                e
+            })
+            .collect();
+
+        let mut state = State {
+            assets,
+            targets,
+            hashed,
+            config,
+            spill,
+            names: vec![None; assets.len()],
+            variants,
+            dimensions,
+            slots: processed.into_iter().map(Some).collect(),
+            linked: (0..assets.len()).map(|_| None).collect(),
+        };
+        let is_page: Vec<bool> = (0..assets.len())
+            .map(|v| assets[v].kind == AssetKind::Html && !state.hashed[v])
+            .collect();
+        let page = |v: usize| is_page[v];
+        let pages: Vec<usize> = (0..assets.len()).filter(|&v| page(v)).collect();
+        for component in graph::components(&edges) {
+            let cyclic = component.len() > 1 || edges[component[0]].contains(&component[0]);
+            if cyclic {
+                let unit = unit_hash(
+                    &component,
+                    assets,
+                    &state.slots,
+                    &state.targets,
+                    &state.names,
+                    spill,
+                );
+                for &v in &component {
+                    let mut h = blake3::Hasher::new();
+                    h.update(unit.as_bytes());
+                    h.update(assets[v].path.as_bytes());
+                    state.names[v] = Some(hashed_path(
+                        &assets[v].path,
+                        &short_hash(&h.finalize(), config.hash_length),
+                    ));
+                }
+                for &v in &component {
+                    let (bytes, hash) = state.substitute(v);
+                    state.linked[v] = Some(Linked {
+                        output: state.names[v].clone().expect("named above"),
+                        hashed: true,
+                        bytes,
+                        hash,
+                        generated_variant: false,
+                    });
+                }
+            } else {
+                let v = component[0];
+                if page(v) || state.slots[v].as_ref().is_some_and(|p| p.generated_map) {
+                    // A map is named by the file it maps, once that file's
+                    // edits are known; pages come last.
+                    continue;
+                }
+                if state.linked[v].is_none() {
+                    state.link_acyclic(v);
+                }
+            }
+        }
+        for v in 0..assets.len() {
+            if state.linked[v].is_none() && !page(v) {
+                state.link_acyclic(v);
+            }
+        }
+        Linker { state, pages }
+    }
+
+    /// Every file linked so far (all but the pages), by index.
+    pub fn linked(&self) -> &[Option<Linked>] {
+        &self.state.linked
+    }
+
+    /// Every file linked so far (all but the pages), by index.
+    pub fn take_linked(&mut self) -> Vec<Option<Linked>> {
+        std::mem::take(&mut self.state.linked)
+    }
+
+    /// Link the pages, in parallel.
+    pub fn link_pages(mut self) -> Vec<(usize, Linked)> {
+        use rayon::prelude::*;
+        let work: Vec<(usize, Processed)> = self
+            .pages
+            .iter()
+            .map(|&v| {
+                (
+                    v,
+                    self.state.slots[v].take().expect("pages are linked once"),
+                )
+            })
+            .collect();
+        let state = &self.state;
+        work.into_par_iter()
+            .with_max_len(1)
+            .map(|(v, p)| {
+                let (bytes, hash) = state.final_bytes(v, p);
+                let linked = Linked {
+                    output: state.assets[v].path.clone(),
+                    hashed: false,
+                    bytes,
+                    hash,
+                    generated_variant: false,
+                };
+                (v, linked)
+            })
+            .collect()
+    }
+}
+
 /// The link stage's working state.
 struct State<'a> {
     assets: &'a [Asset],
-    targets: &'a [Vec<Option<usize>>],
-    hashed: &'a [bool],
+    targets: Vec<Vec<Option<usize>>>,
+    hashed: Vec<bool>,
     config: &'a Config,
     spill: &'a Spill,
     names: Vec<Option<String>>,
     /// For each image, its generated variants.
-    variants: &'a [Vec<(Format, usize)>],
+    variants: Vec<Vec<(Format, usize)>>,
     /// For each raster image, its intrinsic size.
-    dimensions: &'a [Option<(u32, u32)>],
+    dimensions: Vec<Option<(u32, u32)>>,
     slots: Vec<Option<Processed>>,
     linked: Vec<Option<Linked>>,
 }
@@ -328,22 +410,6 @@ impl State<'_> {
     /// named first, since `v` then names it.
     fn substitute(&mut self, v: usize) -> (Result<Option<Blob>, String>, blake3::Hash) {
         let p = self.slots[v].take().expect("each file is linked once");
-        let Some(blob) = p.bytes else {
-            return (Ok(None), p.hash);
-        };
-        if self.config.immutable.is_match(&self.assets[v].path) {
-            // An `immutable` file keeps its name, so it must keep its bytes too:
-            // its references still resolve through the original names kept beside
-            // hashed files.
-            return (Ok(Some(blob)), p.hash);
-        }
-        if p.refs.is_empty() {
-            return (Ok(Some(blob)), p.hash);
-        }
-        let bytes = match self.spill.take(blob) {
-            Ok(bytes) => bytes,
-            Err(e) => return (Err(e.to_string()), p.hash),
-        };
         let maps: Vec<usize> = p
             .refs
             .iter()
@@ -352,16 +418,49 @@ impl State<'_> {
             .filter_map(|(_, t)| *t)
             .filter(|&m| self.slots[m].as_ref().is_some_and(|p| p.generated_map))
             .collect();
-        for m in maps {
-            let others = edits(&bytes, &p.refs, &self.targets[v], self.assets, &self.names);
-            self.link_map(m, &bytes, &others);
+        if let Some(blob) = p
+            .bytes
+            .as_ref()
+            .filter(|_| !maps.is_empty() && !self.fixed(v))
+        {
+            let bytes = match self.spill.read(blob) {
+                Ok(bytes) => bytes,
+                Err(e) => return (Err(e.to_string()), p.hash),
+            };
+            for m in maps {
+                let others = edits(&bytes, &p.refs, &self.targets[v], self.assets, &self.names);
+                self.link_map(m, &bytes, &others);
+            }
         }
+        self.final_bytes(v, p)
+    }
+
+    /// An `immutable` file keeps its name, so it must keep its bytes too: its
+    /// references still resolve through the original names kept beside
+    /// hashed files.
+    fn fixed(&self, v: usize) -> bool {
+        self.config.immutable.is_match(&self.assets[v].path)
+    }
+
+    /// `p`'s bytes with the final names of its references (and, on a page,
+    /// its images' `<picture>` and sizes), once those are all known.
+    fn final_bytes(&self, v: usize, p: Processed) -> (Result<Option<Blob>, String>, blake3::Hash) {
+        let Some(blob) = p.bytes else {
+            return (Ok(None), p.hash);
+        };
+        if self.fixed(v) || p.refs.is_empty() {
+            return (Ok(Some(blob)), p.hash);
+        }
+        let bytes = match self.spill.take(blob) {
+            Ok(bytes) => bytes,
+            Err(e) => return (Err(e.to_string()), p.hash),
+        };
         let mut edits = edits(&bytes, &p.refs, &self.targets[v], self.assets, &self.names);
         let images = &self.config.images;
         if !p.images.is_empty() && (images.picture || images.dimensions) {
             let known = crate::picture::Known {
-                variants: self.variants,
-                dimensions: self.dimensions,
+                variants: &self.variants,
+                dimensions: &self.dimensions,
                 names: &self.names,
                 picture: images.picture,
                 dimensions_on: images.dimensions,

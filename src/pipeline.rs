@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::headers::{
     cache_control, content_type, headers_file, nginx_conf, variant_cache_control,
 };
-use crate::link::{Linked, Processed, Tree, link, resolve_refs};
+use crate::link::{Linked, Linker, Processed, Tree, resolve_refs};
 use crate::manifest::{Alias, FileEntry, MANIFEST_FILE, Manifest, SCHEMA_VERSION};
 use crate::report::{Progress, Stage};
 use crate::scan::{ScanOptions, scan};
@@ -168,15 +168,15 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
         .filter(|&i| processed[i].generated_variant)
         .collect();
     progress.stage(Stage::Link, assets.len());
-    let linked = link(&assets, processed, config, &spill);
-    check_collisions(&assets, &linked, config)?;
+    let linker = Linker::new(&assets, processed, config, &spill);
+    check_collisions(&assets, linker.linked(), config)?;
 
     progress.stage(Stage::Emit, assets.len());
     let stores = Stores {
         cache,
         spill: &spill,
     };
-    let emitted = emit_all(config, &out, &assets, linked, &bytes_in, stores, progress);
+    let emitted = emit_all(config, &out, &assets, linker, &bytes_in, stores, progress);
     let mut files = BTreeMap::new();
     let mut keep: HashSet<PathBuf> = HashSet::new();
     let mut files_written = 0;
@@ -263,12 +263,17 @@ type Render = fn(&Manifest) -> String;
 
 /// Two files must never be written to one path: a hashed name that equals
 /// another source file's path (or its original-name copy) is refused.
-fn check_collisions(assets: &[Asset], linked: &[Linked], config: &Config) -> Result<()> {
+/// Pages, not linked yet (`None`), keep their paths.
+fn check_collisions(assets: &[Asset], linked: &[Option<Linked>], config: &Config) -> Result<()> {
     let mut taken: std::collections::HashMap<&str, &str> =
         std::collections::HashMap::with_capacity(assets.len() * 2);
     for (asset, l) in assets.iter().zip(linked) {
-        let alias = (l.hashed && config.keep_originals).then_some(asset.path.as_str());
-        for path in std::iter::once(l.output.as_str()).chain(alias) {
+        let hashed = l.as_ref().is_some_and(|l| l.hashed);
+        let output = l
+            .as_ref()
+            .map_or(asset.path.as_str(), |l| l.output.as_str());
+        let alias = (hashed && config.keep_originals).then_some(asset.path.as_str());
+        for path in std::iter::once(output).chain(alias) {
             if let Some(first) = taken.insert(path, &asset.path) {
                 return Err(Error::OutputCollision {
                     path: path.to_owned(),
@@ -336,16 +341,26 @@ struct Ready {
 /// bytes to the spill store. Runs on the worker that transformed the file,
 /// so that what the link stage does not need (URLs, links to pages) is
 /// dropped at once instead of piling up over the whole tree.
+/// A watch resolves a file's references once per tree: while no file is
+/// added or removed, the resolution of an unchanged file is remembered.
 fn ready(asset: &Asset, f: FileResult, tree: &Tree, config: &Config, spill: &Spill) -> Ready {
-    let map_path = f.map.as_ref().map(|_| format!("{}.map", asset.path));
-    let (refs, unresolved) = resolve_refs(
-        asset,
-        f.refs,
-        f.base.as_deref(),
-        tree,
-        map_path.as_deref(),
-        config,
-    );
+    let memo = config.memo.as_deref();
+    let remembered = memo.and_then(|m| m.resolved(&asset.path, &tree.fingerprint));
+    let (refs, unresolved) = remembered.unwrap_or_else(|| {
+        let map_path = f.map.as_ref().map(|_| format!("{}.map", asset.path));
+        let resolved = resolve_refs(
+            asset,
+            f.refs,
+            f.base.as_deref(),
+            tree,
+            map_path.as_deref(),
+            config,
+        );
+        if let Some(m) = memo {
+            m.put_resolved(&asset.path, tree.fingerprint, &resolved);
+        }
+        resolved
+    });
     Ready {
         processed: Processed {
             bytes: f.bytes.map(|b| spill.hold(b)),
@@ -534,7 +549,13 @@ struct Remembered {
     stamp: Stamp,
     options: TransformOptions,
     result: FileResult,
+    /// The result's references resolved against the tree of this
+    /// fingerprint, with the warnings that gave.
+    resolved: Option<(blake3::Hash, Resolution)>,
 }
+
+/// A file's references resolved, and the warnings for those that did not.
+type Resolution = (Vec<crate::link::Resolved>, Vec<Diagnostic>);
 
 impl Memo {
     /// Forget these source paths (the watcher saw them change). The root
@@ -585,8 +606,28 @@ impl Memo {
                 stamp,
                 options,
                 result: result.clone(),
+                resolved: None,
             },
         );
+    }
+
+    /// The remembered resolution of a remembered file, when it was made
+    /// against the same tree.
+    fn resolved(&self, path: &str, tree: &blake3::Hash) -> Option<Resolution> {
+        let files = self.files.lock().expect("no panics while locked");
+        match &files.get(path)?.resolved {
+            Some((fingerprint, r)) if fingerprint == tree => Some(r.clone()),
+            _ => None,
+        }
+    }
+
+    /// Remember the resolution of a file this build took from (or put into)
+    /// the memo. A file the memo does not hold is not remembered.
+    fn put_resolved(&self, path: &str, tree: blake3::Hash, resolution: &Resolution) {
+        let mut files = self.files.lock().expect("no panics while locked");
+        if let Some(r) = files.get_mut(path) {
+            r.resolved = Some((tree, resolution.clone()));
+        }
     }
 }
 
@@ -774,8 +815,6 @@ struct Emitted {
     time: Duration,
 }
 
-/// Write every file, hashed names first, then other assets, then HTML, so that
-/// a build killed part-way never leaves a page pointing at a missing file.
 /// Where a build keeps results: the cache across builds, the spill store
 /// within one.
 #[derive(Clone, Copy)]
@@ -784,22 +823,25 @@ struct Stores<'a> {
     spill: &'a Spill,
 }
 
+/// Write every file, hashed names first, then other assets, then pages, so
+/// that a build killed part-way never leaves a page pointing at a missing
+/// file. The pages are linked only once the other files are written: a
+/// watch swaps stylesheets in open pages before then.
 fn emit_all(
     config: &Config,
     out: &OutputDir,
     assets: &[Asset],
-    linked: Vec<Linked>,
+    mut linker: Linker<'_>,
     bytes_in: &[u64],
     stores: Stores<'_>,
     progress: &dyn Progress,
 ) -> Vec<std::result::Result<Emitted, Diagnostic>> {
+    let linked = linker.take_linked();
     let group = |i: usize| -> u8 {
-        if linked[i].hashed {
-            0
-        } else if assets[i].kind != AssetKind::Html {
-            1
-        } else {
-            2
+        match &linked[i] {
+            Some(l) if l.hashed => 0,
+            Some(_) => 1,
+            None => 2,
         }
     };
     let mut order: Vec<usize> = (0..assets.len()).collect();
@@ -808,11 +850,17 @@ fn emit_all(
     let groups: Vec<u8> = order.iter().map(|&i| group(i)).collect();
     let mut results: Vec<Option<std::result::Result<Emitted, Diagnostic>>> =
         (0..assets.len()).map(|_| None).collect();
-    let linked: Vec<std::sync::Mutex<Option<Linked>>> = linked
-        .into_iter()
-        .map(|l| std::sync::Mutex::new(Some(l)))
-        .collect();
+    let linked: Vec<std::sync::Mutex<Option<Linked>>> =
+        linked.into_iter().map(std::sync::Mutex::new).collect();
+    let mut linker = Some(linker);
     for g in 0..=2u8 {
+        if g == 2
+            && let Some(linker) = linker.take()
+        {
+            for (i, page) in linker.link_pages() {
+                *linked[i].lock().expect("no panics while locked") = Some(page);
+            }
+        }
         let members: Vec<usize> = order
             .iter()
             .zip(&groups)

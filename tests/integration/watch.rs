@@ -772,3 +772,48 @@ fn the_watch_memory_skips_unchanged_files_and_sees_every_change() {
         assert!(bytes == &b[path], "{path} differs");
     }
 }
+
+/// A watch remembers how an unchanged file's references resolved, for as
+/// long as no file is added or removed: a file that appears resolves the
+/// links to it in pages that did not change, and one that goes unresolves
+/// them again.
+#[test]
+fn remembered_references_follow_files_that_appear_and_go() {
+    let site = Site::new()
+        .file(
+            "index.html",
+            "<!doctype html><link rel=stylesheet href=late.css><p>hi</p>",
+        )
+        .file("other.css", "p{color:red}");
+    let dirs = tempfile::tempdir().unwrap();
+    let memo = std::sync::Arc::new(kiln::pipeline::Memo::default());
+    let mut config = kiln::Config::new(site.path(), dirs.path().join("out"));
+    config.cache_dir = Some(dirs.path().join("cache"));
+    config.memo = Some(std::sync::Arc::clone(&memo));
+    let page = || std::fs::read_to_string(config.output.join("index.html")).unwrap();
+    let warned =
+        |o: &kiln::BuildOutcome| o.diagnostics.iter().any(|d| d.message.contains("late.css"));
+
+    let first = kiln::build(&config, &kiln::report::Silent).unwrap();
+    assert!(warned(&first));
+    assert!(page().contains("href=late.css"));
+    // Unchanged: the page's references come from memory, with their warning.
+    let again = kiln::build(&config, &kiln::report::Silent).unwrap();
+    assert!(warned(&again));
+
+    // The stylesheet appears; the page is not reported changed.
+    site.write("late.css", "p{color:blue}");
+    memo.forget(&["late.css".to_owned()]);
+    let added = kiln::build(&config, &kiln::report::Silent).unwrap();
+    assert!(!warned(&added), "{:?}", added.diagnostics);
+    let name = added.manifest.files["late.css"].output.clone();
+    assert_ne!(name, "late.css");
+    assert!(page().contains(&format!("href={name}")), "{}", page());
+
+    // And goes again.
+    std::fs::remove_file(site.path().join("late.css")).unwrap();
+    memo.forget(&["late.css".to_owned()]);
+    let removed = kiln::build(&config, &kiln::report::Silent).unwrap();
+    assert!(warned(&removed));
+    assert!(page().contains("href=late.css"), "{}", page());
+}
