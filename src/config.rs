@@ -245,7 +245,8 @@ pub struct Config {
     /// Write outputs without waiting for gzip/brotli variants that are not
     /// cached: the build lists them in [`BuildOutcome::pending`](crate::BuildOutcome)
     /// and [`compress_pending`](crate::pipeline::compress_pending) makes them
-    /// afterwards. `kiln watch` does this so a rebuild is served at once.
+    /// afterwards. Pages' integrity values wait with them. `kiln watch` does
+    /// this so a rebuild is served at once.
     /// Default: false.
     pub defer_compression: bool,
     /// The previous builds of a `kiln watch`, kept in memory: an unchanged

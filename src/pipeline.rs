@@ -49,8 +49,8 @@ pub struct BuildOutcome {
     pub duration: Duration,
     /// The manifest of the build this one replaced, if the output held one.
     pub previous: Option<Manifest>,
-    /// Source paths whose gzip/brotli variants were deferred
-    /// ([`Config::defer_compression`]); empty otherwise.
+    /// Source paths whose gzip/brotli variants, or a page's integrity, were
+    /// deferred ([`Config::defer_compression`]); empty otherwise.
     pub pending: Vec<String>,
 }
 
@@ -999,6 +999,18 @@ fn emit_one(
         )
     };
 
+    // A page's integrity (SHA-384 over every byte) serves no browser: a
+    // watch computes it after the live-reload event, with the variants. An
+    // empty value is one a watch deferred and never finished.
+    let integrity = match same.filter(|e| !e.integrity.is_empty()) {
+        Some(e) => e.integrity.clone(),
+        None if config.defer_compression && asset.kind == AssetKind::Html => {
+            deferred = true;
+            String::new()
+        }
+        None => integrity(&bytes),
+    };
+
     let mut written = 0;
     let mut all_paths = Vec::new();
     for path in &paths {
@@ -1046,7 +1058,7 @@ fn emit_one(
         bytes_out: bytes.len() as u64,
         gzip,
         brotli,
-        integrity: same.map_or_else(|| integrity(&bytes), |e| e.integrity.clone()),
+        integrity,
         blake3: blake3_hex,
         aliases: alias.into_iter().collect(),
         variant_of: None,
@@ -1084,7 +1096,7 @@ fn unchanged_output(
     let worth = is_compressible(&content_type)
         && prev.bytes_out >= config.compress.min_size
         && (config.compress.gzip || config.compress.brotli);
-    if worth && prev.gzip.is_none() && prev.brotli.is_none() {
+    if (worth && prev.gzip.is_none() && prev.brotli.is_none()) || prev.integrity.is_empty() {
         return None;
     }
     let policy = if linked.generated_variant {
@@ -1132,8 +1144,9 @@ fn unchanged_output(
     })
 }
 
-/// Make the gzip/brotli variants a build deferred ([`BuildOutcome::pending`]),
-/// largest files first, and rewrite the manifests with their sizes. `stop` is
+/// Make the gzip/brotli variants, and the pages' integrity, a build deferred
+/// ([`BuildOutcome::pending`]), largest files first, and rewrite the
+/// manifests with them. `stop` is
 /// asked between batches: when it says yes, the work done so far is recorded
 /// and the rest stays in `pending` (the next build makes it). Returns the
 /// number of files finished.
@@ -1156,7 +1169,7 @@ pub fn compress_pending(
     let mut rest = pending.as_slice();
     while !rest.is_empty() {
         let (now, later) = rest.split_at(batch.min(rest.len()));
-        let done: Vec<(String, Option<u64>, Option<u64>)> = now
+        let done: Vec<(String, Option<u64>, Option<u64>, String)> = now
             .par_iter()
             .filter_map(|source| {
                 let entry = manifest.files.get(source)?;
@@ -1166,6 +1179,11 @@ pub fn compress_pending(
                 if hash.to_hex().as_str() != entry.blake3 {
                     return None;
                 }
+                let integrity = if entry.integrity.is_empty() {
+                    integrity(&bytes)
+                } else {
+                    entry.integrity.clone()
+                };
                 let v = compress_cached(&bytes, &hash, &config.compress, cache);
                 let mut paths = vec![entry.output.as_str()];
                 paths.extend(entry.aliases.iter().map(|a| a.path.as_str()));
@@ -1181,13 +1199,15 @@ pub fn compress_pending(
                     source.clone(),
                     v.gzip.as_ref().map(|b| b.len() as u64),
                     v.brotli.as_ref().map(|b| b.len() as u64),
+                    integrity,
                 ))
             })
             .collect();
-        for (source, gzip, brotli) in done {
+        for (source, gzip, brotli, integrity) in done {
             if let Some(entry) = manifest.files.get_mut(&source) {
                 entry.gzip = gzip;
                 entry.brotli = brotli;
+                entry.integrity = integrity;
                 finished += 1;
             }
         }

@@ -580,6 +580,10 @@ fn deferred_compression_finishes_as_the_same_tree_as_a_normal_build() {
     for source in &outcome.pending {
         let entry = &manifest.files[source];
         assert_eq!((entry.gzip, entry.brotli), (None, None), "{source}");
+        // A page's integrity waits with its variants.
+        if source.ends_with(".html") {
+            assert!(entry.integrity.is_empty(), "{source}");
+        }
         // No stale variant of an earlier build is left to be served.
         assert!(
             !watched.output.join(format!("{}.br", entry.output)).exists(),
@@ -599,8 +603,17 @@ fn deferred_compression_finishes_as_the_same_tree_as_a_normal_build() {
         "{finished} {asked} {left}"
     );
     // The next deferred rebuild (nothing changed) finds the same files missing.
-    let next = kiln::build(&watched, &kiln::report::Silent).unwrap();
+    let mut next = kiln::build(&watched, &kiln::report::Silent).unwrap();
     assert_eq!(next.pending.len(), left);
+    // Finished this time: the pages get their integrity.
+    kiln::pipeline::compress_pending(&watched, &mut next, || false).unwrap();
+    assert!(next.pending.is_empty());
+    let finished_integrity: Vec<(String, String)> = next
+        .manifest
+        .files
+        .iter()
+        .map(|(p, e)| (p.clone(), e.integrity.clone()))
+        .collect();
     // Left so (the watch stopped), then an ordinary build into the same
     // output (a restarted watch, a `kiln build`): it must not trust the
     // entries left without variants.
@@ -609,7 +622,10 @@ fn deferred_compression_finishes_as_the_same_tree_as_a_normal_build() {
     assert!(last.pending.is_empty());
 
     let normal = config("normal");
-    kiln::build(&normal, &kiln::report::Silent).unwrap();
+    let built = kiln::build(&normal, &kiln::report::Silent).unwrap();
+    for (path, integrity) in &finished_integrity {
+        assert_eq!(*integrity, built.manifest.files[path].integrity, "{path}");
+    }
     let (a, b) = (tree(&watched.output), tree(&normal.output));
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
     for (path, bytes) in &a {
