@@ -922,8 +922,8 @@ fn emit_one(
         && linked.bytes.is_ok()
         && let Some(emitted) = unchanged_output(config, out, asset, &linked, bytes_in, started)
     {
-        if let Ok(Some(b)) = &linked.bytes {
-            spill.release(b.len());
+        if let Ok(Some(b)) = linked.bytes {
+            spill.discard(b);
         }
         return Ok(emitted);
     }

@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 /// Bytes kept in memory before spilling, by default: the doc-site corpus of
 /// `benches/` (48 MiB of HTML) fits, ten copies of it do not.
@@ -52,8 +52,9 @@ pub struct Spill {
     file: OnceLock<std::io::Result<File>>,
     /// Where the next spilled blob goes.
     end: AtomicU64,
-    /// Bytes that may still be kept in memory.
-    left: AtomicU64,
+    /// Bytes that may still be kept in memory; below zero when bytes that
+    /// could not be spilled were kept anyway.
+    left: AtomicI64,
 }
 
 impl Spill {
@@ -64,7 +65,7 @@ impl Spill {
             dir: dir.into(),
             file: OnceLock::new(),
             end: AtomicU64::new(0),
-            left: AtomicU64::new(budget),
+            left: AtomicI64::new(i64::try_from(budget).unwrap_or(i64::MAX)),
         }
     }
 
@@ -82,26 +83,31 @@ impl Spill {
     /// file. If the spill file cannot be written, they stay in memory: the
     /// build goes on, only larger.
     pub fn hold(&self, bytes: Vec<u8>) -> Blob {
-        let n = bytes.len() as u64;
+        let n = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
         let reserved = self
             .left
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
-                left.checked_sub(n)
+                (left >= n).then(|| left - n)
             })
             .is_ok();
         if reserved || bytes.is_empty() {
             return Blob::Memory(bytes);
         }
-        let Some(file) = self.file() else {
-            return Blob::Memory(bytes);
-        };
-        let offset = self.end.fetch_add(n, Ordering::Relaxed);
-        match write_at(file, &bytes, offset) {
-            Ok(()) => Blob::Spilled {
+        let written = self.file().and_then(|file| {
+            let offset = self.end.fetch_add(n as u64, Ordering::Relaxed);
+            write_at(file, &bytes, offset).ok().map(|()| offset)
+        });
+        match written {
+            Some(offset) => Blob::Spilled {
                 offset,
                 len: bytes.len(),
             },
-            Err(_) => Blob::Memory(bytes),
+            None => {
+                // Kept in memory after all: charged like any other, so that
+                // taking it back does not raise the budget.
+                self.left.fetch_sub(n, Ordering::Relaxed);
+                Blob::Memory(bytes)
+            }
         }
     }
 
@@ -134,12 +140,19 @@ impl Spill {
         }
     }
 
-    /// Memory held by a blob that is dropped without [`Spill::take`].
-    pub fn release(&self, len: usize) {
+    /// Give up a blob without reading it.
+    pub fn discard(&self, blob: Blob) {
+        if let Blob::Memory(bytes) = blob {
+            self.release(bytes.len());
+        }
+    }
+
+    fn release(&self, len: usize) {
+        let n = i64::try_from(len).unwrap_or(i64::MAX);
         let _ = self
             .left
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
-                Some(left.saturating_add(len as u64))
+                Some(left.saturating_add(n))
             });
     }
 
@@ -151,9 +164,11 @@ impl Spill {
     }
 }
 
-/// `dir`, or the system's temporary directory when `dir` is not set.
+/// `dir`, or the system's temporary directory when `dir` is not set. On
+/// Windows the file has a name while it is open, and the output directory's
+/// clean-up could not remove it: it goes to the temporary directory there.
 fn existing(dir: &Path) -> PathBuf {
-    if dir.as_os_str().is_empty() {
+    if dir.as_os_str().is_empty() || cfg!(windows) {
         std::env::temp_dir()
     } else {
         dir.to_path_buf()
@@ -254,9 +269,15 @@ mod tests {
 
     #[test]
     fn an_unwritable_directory_keeps_bytes_in_memory() {
-        let spill = Spill::new("/nonexistent/kiln-spill", 0);
-        let blob = spill.hold(b"kept".to_vec());
-        assert_eq!(blob, Blob::Memory(b"kept".to_vec()));
-        assert_eq!(spill.take(blob).unwrap(), b"kept");
+        let spill = Spill::new("/nonexistent/kiln-spill", 4);
+        let kept = spill.hold(b"kept".to_vec());
+        let over = spill.hold(b"over".to_vec());
+        assert_eq!(over, Blob::Memory(b"over".to_vec()));
+        assert_eq!(spill.take(over).unwrap(), b"over");
+        assert_eq!(spill.take(kept).unwrap(), b"kept");
+        // Both given back, the budget is what it was: four bytes fit again.
+        assert_eq!(spill.left.load(Ordering::Relaxed), 4);
+        assert!(matches!(spill.hold(b"four".to_vec()), Blob::Memory(_)));
+        assert_eq!(spill.left.load(Ordering::Relaxed), 0);
     }
 }
