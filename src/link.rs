@@ -61,13 +61,31 @@ pub struct Tree {
 
 impl Tree {
     pub fn new(assets: &[Asset]) -> Self {
+        Tree::with_generated(assets, std::iter::empty())
+    }
+
+    /// The source files, and the files a build may generate beside them
+    /// (source maps, image variants) where no source file has their path.
+    /// A reference to a generated file that the build does not make in the
+    /// end resolves to nothing, and is left as written.
+    pub fn with_generated(
+        assets: &[Asset],
+        generated: impl IntoIterator<Item = (String, AssetKind)>,
+    ) -> Self {
+        let mut kinds: HashMap<String, AssetKind> =
+            assets.iter().map(|a| (a.path.clone(), a.kind)).collect();
+        for (path, kind) in generated {
+            kinds.entry(path).or_insert(kind);
+        }
+        let mut sorted: Vec<(&String, &AssetKind)> = kinds.iter().collect();
+        sorted.sort();
         let mut h = blake3::Hasher::new();
-        for a in assets {
-            h.update(a.path.as_bytes());
-            h.update(&[0, a.kind as u8]);
+        for (path, kind) in sorted {
+            h.update(path.as_bytes());
+            h.update(&[0, *kind as u8]);
         }
         Tree {
-            kinds: assets.iter().map(|a| (a.path.clone(), a.kind)).collect(),
+            kinds,
             fingerprint: h.finalize(),
         }
     }

@@ -103,7 +103,7 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
     } else {
         Spill::new(&out.root, config.memory_budget)
     };
-    let tree = Tree::new(&scanned.assets);
+    let tree = Tree::with_generated(&scanned.assets, generated_paths(&scanned.assets, config));
     progress.stage(Stage::Transform, scanned.assets.len());
     // HTML first: how pages load scripts (`type="module"`) decides how the
     // scripts are minified.
@@ -284,6 +284,34 @@ fn check_collisions(assets: &[Asset], linked: &[Option<Linked>], config: &Config
         }
     }
     Ok(())
+}
+
+/// The files the transforms may generate: a source map beside each script
+/// and stylesheet, image variants beside each PNG and JPEG.
+fn generated_paths<'a>(
+    assets: &'a [Asset],
+    config: &'a Config,
+) -> impl Iterator<Item = (String, AssetKind)> + 'a {
+    assets.iter().flat_map(move |a| {
+        let options = config.skip.options_for(&a.path, &config.transform);
+        let map = (options.sourcemaps && matches!(a.kind, AssetKind::Js | AssetKind::Css))
+            .then(|| (format!("{}.map", a.path), AssetKind::SourceMap));
+        let images = matches!(a.kind, AssetKind::Png | AssetKind::Jpeg);
+        let variants = options
+            .variants
+            .filter(|_| images)
+            .map(|v| {
+                [
+                    (v.webp, crate::transform::variants::Format::Webp),
+                    (v.avif, crate::transform::variants::Format::Avif),
+                ]
+            })
+            .into_iter()
+            .flatten()
+            .filter(|(on, _)| *on)
+            .map(|(_, f)| (format!("{}.{}", a.path, f.extension()), f.kind()));
+        map.into_iter().chain(variants)
+    })
 }
 
 /// Scripts that pages load as ES modules (`<script type="module" src>`,

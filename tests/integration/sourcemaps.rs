@@ -138,3 +138,28 @@ fn in_a_cycle_a_changed_map_renames_the_file_that_points_at_it() {
         "a hashed name never hides other bytes"
     );
 }
+
+/// A page may link a generated file directly (a "view the map" link, a
+/// debugging page): it resolves, like a source file, and gets the final name.
+#[test]
+fn a_page_linking_a_generated_map_gets_its_final_name() {
+    let site = Site::new()
+        .file(
+            "index.html",
+            "<!doctype html><script src=app.js></script><a href=app.js.map>map</a>",
+        )
+        .file(
+            "app.js",
+            "// A comment long enough that the minified file is smaller.\nexport function run(value) {\n  return value + 1;\n}\nrun(41);\n",
+        );
+    let built = build(site.path(), &["--sourcemaps"]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    assert!(!built.stderr.contains("does not match"), "{}", built.stderr);
+    let map = built.output_of("app.js.map");
+    assert_ne!(map, "app.js.map");
+    assert!(
+        built.text("index.html").contains(&format!("href={map}")),
+        "{}",
+        built.text("index.html")
+    );
+}
