@@ -576,7 +576,7 @@ fn stamp(path: &std::path::Path) -> Option<Stamp> {
 struct Remembered {
     stamp: Stamp,
     options: TransformOptions,
-    result: FileResult,
+    result: std::sync::Arc<FileResult>,
     /// The result's references resolved against the tree of this
     /// fingerprint, with the warnings that gave.
     resolved: Option<(blake3::Hash, Resolution)>,
@@ -622,9 +622,13 @@ impl Memo {
     }
 
     fn get(&self, path: &str, stamp: &Stamp, options: &TransformOptions) -> Option<FileResult> {
-        let files = self.files.lock().expect("no panics while locked");
-        let r = files.get(path)?;
-        (r.stamp == *stamp && r.options == *options).then(|| r.result.clone())
+        let shared = {
+            let files = self.files.lock().expect("no panics while locked");
+            let r = files.get(path)?;
+            (r.stamp == *stamp && r.options == *options).then(|| std::sync::Arc::clone(&r.result))
+        }?;
+        // Copied outside the lock: the workers copy pages side by side.
+        Some(FileResult::clone(&shared))
     }
 
     fn put(&self, path: &str, stamp: Stamp, options: TransformOptions, result: &FileResult) {
@@ -633,7 +637,7 @@ impl Memo {
             Remembered {
                 stamp,
                 options,
-                result: result.clone(),
+                result: std::sync::Arc::new(result.clone()),
                 resolved: None,
             },
         );
