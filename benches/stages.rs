@@ -92,8 +92,7 @@ fn transformed() -> (Vec<kiln::asset::Asset>, Vec<Processed>, Config) {
         .map(|a| {
             let bytes = std::fs::read(&a.source).expect("fixture");
             let t = transform(a.kind, &a.path, bytes, None, &config.transform);
-            let (refs, _) =
-                kiln::link::resolve_refs(a, t.refs, t.base.as_deref(), &tree, None, &config);
+            let (refs, _) = kiln::link::resolve_refs(a, t.refs, t.base.as_deref(), &tree, &config);
             Processed {
                 hash: blake3::hash(&t.bytes),
                 bytes: Some(t.bytes.into()),

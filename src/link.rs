@@ -92,20 +92,8 @@ impl Tree {
 
     /// The file a local URL path names: the path itself, a directory's
     /// `index.html`, or for links only, `path/index.html` or `path.html`.
-    /// `extra` is one more file (a source map the file's transform generated).
-    fn lookup<'a>(
-        &'a self,
-        path: &'a str,
-        directory: bool,
-        kind: RefKind,
-        extra: Option<(&'a str, AssetKind)>,
-    ) -> Option<(String, AssetKind)> {
-        let find = |p: &str| -> Option<(String, AssetKind)> {
-            match extra {
-                Some((e, k)) if e == p => Some((p.to_owned(), k)),
-                _ => self.kinds.get(p).map(|&k| (p.to_owned(), k)),
-            }
-        };
+    fn lookup(&self, path: &str, directory: bool, kind: RefKind) -> Option<(String, AssetKind)> {
+        let find = |p: &str| self.kinds.get(p).map(|&k| (p.to_owned(), k));
         let index = if path.is_empty() {
             "index.html".to_owned()
         } else {
@@ -127,25 +115,21 @@ impl Tree {
 /// the link stage may rewrite are kept: a page is never renamed, so links to
 /// pages (most references of a documentation site) are dropped here rather
 /// than held until the whole tree is transformed.
-/// `generated_map` is the path of a source map the file's own transform
-/// generated (a map generated for another file is not known yet).
 pub fn resolve_refs(
     asset: &Asset,
     refs: Vec<Reference>,
     base: Option<&str>,
     tree: &Tree,
-    generated_map: Option<&str>,
     config: &Config,
 ) -> (Vec<Resolved>, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
-    let extra = generated_map.map(|m| (m, AssetKind::SourceMap));
     let mut resolved = refs
         .into_iter()
         .filter_map(|r| {
             match resolve(&r.url, &asset.path, base, &config.base) {
                 Resolution::External => None,
                 Resolution::Local { path, directory } => {
-                    let found = tree.lookup(&path, directory, r.kind, extra);
+                    let found = tree.lookup(&path, directory, r.kind);
                     if found.is_none() {
                         diagnostics.push(
                             Diagnostic::warning(
@@ -288,11 +272,10 @@ impl<'a> Linker<'a> {
             slots: processed.into_iter().map(Some).collect(),
             linked: (0..assets.len()).map(|_| None).collect(),
         };
-        let is_page: Vec<bool> = (0..assets.len())
+        let page: Vec<bool> = (0..assets.len())
             .map(|v| assets[v].kind == AssetKind::Html && !state.hashed[v])
             .collect();
-        let page = |v: usize| is_page[v];
-        let pages: Vec<usize> = (0..assets.len()).filter(|&v| page(v)).collect();
+        let pages: Vec<usize> = (0..assets.len()).filter(|&v| page[v]).collect();
         for component in graph::components(&edges) {
             let cyclic = component.len() > 1 || edges[component[0]].contains(&component[0]);
             if cyclic {
@@ -325,7 +308,7 @@ impl<'a> Linker<'a> {
                 }
             } else {
                 let v = component[0];
-                if page(v) || state.slots[v].as_ref().is_some_and(|p| p.generated_map) {
+                if page[v] || state.slots[v].as_ref().is_some_and(|p| p.generated_map) {
                     // A map is named by the file it maps, once that file's
                     // edits are known; pages come last.
                     continue;
@@ -335,8 +318,8 @@ impl<'a> Linker<'a> {
                 }
             }
         }
-        for v in 0..assets.len() {
-            if state.linked[v].is_none() && !page(v) {
+        for (v, &is_page) in page.iter().enumerate() {
+            if state.linked[v].is_none() && !is_page {
                 state.link_acyclic(v);
             }
         }
@@ -348,7 +331,7 @@ impl<'a> Linker<'a> {
         &self.state.linked
     }
 
-    /// Every file linked so far (all but the pages), by index.
+    /// Take every file linked so far (all but the pages), by index.
     pub fn take_linked(&mut self) -> Vec<Option<Linked>> {
         std::mem::take(&mut self.state.linked)
     }
@@ -748,8 +731,7 @@ mod tests {
             reference("../../outside.css", RefKind::Embed, 160),
             reference("/static/app.js", RefKind::Import, 190),
         ];
-        let (kept, warnings) =
-            resolve_refs(&page, refs, None, &tree, None, &Config::new("/src", "/out"));
+        let (kept, warnings) = resolve_refs(&page, refs, None, &tree, &Config::new("/src", "/out"));
         // Pages are never renamed: the three links to pages are dropped;
         // a link to a file that is not a page may be rewritten (`--hash all`).
         let targets: Vec<(&str, RefKind, usize)> = kept
@@ -778,23 +760,26 @@ mod tests {
     }
 
     #[test]
-    fn a_file_resolves_its_own_generated_map_and_the_base_href() {
-        let tree = Tree::new(&[asset("js/app.js", AssetKind::Js)]);
+    fn generated_files_resolve_and_so_does_the_base_href() {
+        let sources = [asset("js/app.js", AssetKind::Js)];
+        let tree = Tree::new(&sources);
         let script = asset("js/app.js", AssetKind::Js);
         let config = Config::new("/src", "/out");
         let map = || vec![reference("app.js.map", RefKind::SourceMap, 0)];
-        let (kept, warnings) = resolve_refs(&script, map(), None, &tree, None, &config);
+        let (kept, warnings) = resolve_refs(&script, map(), None, &tree, &config);
         assert!(kept.is_empty());
         assert_eq!(warnings.len(), 1);
-        let (kept, warnings) =
-            resolve_refs(&script, map(), None, &tree, Some("js/app.js.map"), &config);
+        let generated = [("js/app.js.map".to_owned(), AssetKind::SourceMap)];
+        let with_map = Tree::with_generated(&sources, generated);
+        assert_ne!(with_map.fingerprint, tree.fingerprint);
+        let (kept, warnings) = resolve_refs(&script, map(), None, &with_map, &config);
         assert_eq!(kept[0].target, "js/app.js.map");
         assert!(warnings.is_empty());
 
         // `<base href>` moves where a page's relative URLs point.
         let page = asset("index.html", AssetKind::Html);
         let refs = vec![reference("app.js", RefKind::Embed, 0)];
-        let (kept, _) = resolve_refs(&page, refs, Some("/js/"), &tree, None, &config);
+        let (kept, _) = resolve_refs(&page, refs, Some("/js/"), &tree, &config);
         assert_eq!(kept[0].target, "js/app.js");
     }
 }

@@ -375,15 +375,7 @@ fn ready(asset: &Asset, f: FileResult, tree: &Tree, config: &Config, spill: &Spi
     let memo = config.memo.as_deref();
     let remembered = memo.and_then(|m| m.resolved(&asset.path, &tree.fingerprint));
     let (refs, unresolved) = remembered.unwrap_or_else(|| {
-        let map_path = f.map.as_ref().map(|_| format!("{}.map", asset.path));
-        let resolved = resolve_refs(
-            asset,
-            f.refs,
-            f.base.as_deref(),
-            tree,
-            map_path.as_deref(),
-            config,
-        );
+        let resolved = resolve_refs(asset, f.refs, f.base.as_deref(), tree, config);
         if let Some(m) = memo {
             m.put_resolved(&asset.path, tree.fingerprint, &resolved);
         }
@@ -1178,10 +1170,9 @@ fn unchanged_output(
 
 /// Make the gzip/brotli variants, and the pages' integrity, a build deferred
 /// ([`BuildOutcome::pending`]), largest files first, and rewrite the
-/// manifests with them. `stop` is
-/// asked between batches: when it says yes, the work done so far is recorded
-/// and the rest stays in `pending` (the next build makes it). Returns the
-/// number of files finished.
+/// manifests with them. `stop` is asked between batches: when it says yes,
+/// the work done so far is recorded and the rest stays in `pending` (the next
+/// build makes it). Returns the number of files finished.
 pub fn compress_pending(
     config: &Config,
     outcome: &mut BuildOutcome,
