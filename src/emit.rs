@@ -3,6 +3,13 @@
 //! change, and removal of whatever a previous build left that this one did
 //! not produce.
 //!
+//! Replacing a file frees the old one's inode and blocks, and creating the
+//! temporary file takes new ones: on ext4 each costs about as much as writing
+//! the bytes. [`OutputDir::write`] and [`OutputDir::retire`] instead move the
+//! old file to a temporary name ([`Retired`]), and later writes in the same
+//! directory reuse it as their temporary file, overwritten in place. A build
+//! removes what is left at its end; a watch keeps them for its next rebuild.
+//!
 //! The output directory belongs to kiln only if it is empty, new, or holds a
 //! `kiln-manifest.json`; anything else is refused unless forced.
 
@@ -10,6 +17,7 @@ use std::collections::HashSet;
 use std::fs;
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -26,6 +34,97 @@ pub struct OutputDir {
     pub previous: Option<Manifest>,
     /// The output lies inside the source and must be skipped by the scan.
     pub inside_source: bool,
+    /// Files displaced from the output, still on disk under temporary names.
+    pub retired: std::sync::Arc<Retired>,
+}
+
+impl OutputDir {
+    /// [`write_atomic`] under the root, keeping a replaced file in [`Self::retired`].
+    pub fn write(&self, relative: impl AsRef<Path>, bytes: &[u8]) -> Result<bool> {
+        write_file(&self.root, relative.as_ref(), bytes, Some(&self.retired))
+    }
+
+    /// Take `relative` out of the output at once (nothing may serve it any
+    /// more), keeping its bytes in [`Self::retired`]. A missing file is fine.
+    pub fn retire(&self, relative: impl AsRef<Path>) -> Result<()> {
+        let path = safe_join(&self.root, relative.as_ref())?;
+        match fs::symlink_metadata(&path) {
+            Ok(m) if !m.is_dir() => {}
+            // Nothing there, or a directory (never a file kiln wrote).
+            _ => return Ok(()),
+        }
+        let dir = path.parent().expect("joined paths have a parent");
+        let moved = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .make_in(dir, |to| rename_noreplace(&path, to));
+        match moved {
+            Ok(file) => {
+                let (_, to) = file.into_parts();
+                self.retired
+                    .push(to.keep().map_err(|e| Error::io(&path, e.error))?);
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            // No way to move it aside: remove it now.
+            Err(_) => match fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&path, e)),
+                _ => Ok(()),
+            },
+        }
+    }
+}
+
+/// Files displaced from the output, under temporary names ([`TEMP_PREFIX`]),
+/// by directory: the next writes there reuse them. Whoever owns them removes
+/// what is left; a process killed first leaves them to the next build's
+/// stale-file removal.
+#[derive(Debug, Default)]
+pub struct Retired(Mutex<std::collections::HashMap<PathBuf, Vec<PathBuf>>>);
+
+impl Retired {
+    fn push(&self, path: PathBuf) {
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut dirs = self.0.lock().expect("no panics while locked");
+        dirs.entry(dir).or_default().push(path);
+    }
+
+    /// A retired file in `dir`, to be reused.
+    fn pop_in(&self, dir: &Path) -> Option<PathBuf> {
+        self.0
+            .lock()
+            .expect("no panics while locked")
+            .get_mut(dir)?
+            .pop()
+    }
+
+    /// All retired files (absolute paths), emptying the list.
+    pub fn take(&self) -> Vec<PathBuf> {
+        let dirs = std::mem::take(&mut *self.0.lock().expect("no panics while locked"));
+        dirs.into_values().flatten().collect()
+    }
+
+    /// Keep the retired files in the directories `keep` accepts; returns the others.
+    pub fn split_off(&self, mut keep: impl FnMut(&Path) -> bool) -> Vec<PathBuf> {
+        let mut dirs = self.0.lock().expect("no panics while locked");
+        let gone: Vec<PathBuf> = dirs.keys().filter(|d| !keep(d)).cloned().collect();
+        gone.iter()
+            .filter_map(|d| dirs.remove(d))
+            .flatten()
+            .collect()
+    }
+
+    /// The retired files (absolute paths).
+    pub fn paths(&self) -> Vec<PathBuf> {
+        let dirs = self.0.lock().expect("no panics while locked");
+        dirs.values().flatten().cloned().collect()
+    }
+}
+
+/// Remove retired files; a missing one is fine.
+pub fn remove_retired(paths: Vec<PathBuf>) {
+    for path in paths {
+        let _ = fs::remove_file(path);
+    }
 }
 
 /// Check the source and output directories and take ownership of the output.
@@ -75,6 +174,10 @@ pub fn prepare(config: &Config) -> Result<OutputDir> {
         root: out,
         previous,
         inside_source,
+        retired: config
+            .memo
+            .as_ref()
+            .map_or_else(Default::default, |m| m.spares()),
     })
 }
 
@@ -121,8 +224,19 @@ pub fn safe_join(root: &Path, relative: &Path) -> Result<PathBuf> {
 /// exactly these bytes (its modification time is then untouched). Returns
 /// whether the file was written.
 pub fn write_atomic(root: &Path, relative: impl AsRef<Path>, bytes: &[u8]) -> Result<bool> {
-    let path = safe_join(root, relative.as_ref())?;
-    if let Ok(meta) = fs::metadata(&path)
+    write_file(root, relative.as_ref(), bytes, None)
+}
+
+/// [`write_atomic`]; a replaced file goes to `retired`, or is removed at once.
+fn write_file(
+    root: &Path,
+    relative: &Path,
+    bytes: &[u8],
+    retired: Option<&Retired>,
+) -> Result<bool> {
+    let path = safe_join(root, relative)?;
+    let old = fs::symlink_metadata(&path).ok();
+    if let Some(meta) = &old
         && meta.is_file()
         && meta.len() == bytes.len() as u64
         && fs::read(&path).is_ok_and(|old| old == bytes)
@@ -130,6 +244,27 @@ pub fn write_atomic(root: &Path, relative: impl AsRef<Path>, bytes: &[u8]) -> Re
         return Ok(false);
     }
     let dir = path.parent().expect("joined paths have a parent");
+    // A file of the same directory retired earlier, overwritten in place: no
+    // inode to create, no blocks to free (only the tail past the new length).
+    let swap = old.as_ref().is_some_and(|m| !m.is_dir());
+    while let Some(spare) = retired.and_then(|r| r.pop_in(dir)) {
+        let placed = overwrite(&spare, bytes).and_then(|()| match swap {
+            true => exchange(&spare, &path),
+            false => fs::rename(&spare, &path),
+        });
+        match placed {
+            Ok(()) => {
+                if swap && let Some(r) = retired {
+                    r.push(spare);
+                }
+                return Ok(true);
+            }
+            // Gone or unusable: the next one, or a new temporary file.
+            Err(_) => {
+                let _ = fs::remove_file(&spare);
+            }
+        }
+    }
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut tmp = tempfile::Builder::new()
         .prefix(TEMP_PREFIX)
@@ -137,8 +272,91 @@ pub fn write_atomic(root: &Path, relative: impl AsRef<Path>, bytes: &[u8]) -> Re
         .map_err(|e| Error::io(dir, e))?;
     tmp.write_all(bytes).map_err(|e| Error::io(&path, e))?;
     set_readable(tmp.as_file()).map_err(|e| Error::io(&path, e))?;
-    tmp.persist(&path).map_err(|e| Error::io(&path, e.error))?;
+    let tmp = tmp.into_temp_path();
+    // Swapped, the temporary name holds the old file; dropping `tmp` removes
+    // it. A directory in the way is not swapped: the rename fails on it.
+    match swap.then(|| exchange(&tmp, &path)) {
+        Some(Ok(())) => {
+            if let Some(retired) = retired {
+                retired.push(tmp.keep().map_err(|e| Error::io(&path, e.error))?);
+            }
+        }
+        // No file to swap with, or no way to swap: a plain rename.
+        _ => tmp.persist(&path).map_err(|e| Error::io(&path, e.error))?,
+    }
     Ok(true)
+}
+
+/// Overwrite a retired file with `bytes`, in place (never truncated to zero
+/// first: ext4 then flushes the file on close, taking it for an editor's
+/// save).
+fn overwrite(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Never through a link put in its place.
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    let mut file = options.open(path)?;
+    let meta = file.metadata()?;
+    #[cfg(unix)]
+    let shared = std::os::unix::fs::MetadataExt::nlink(&meta) > 1;
+    #[cfg(not(unix))]
+    let shared = false;
+    // Hard-linked elsewhere (a backup made with `cp -al`): not ours to change.
+    if !meta.is_file() || shared {
+        return Err(std::io::ErrorKind::InvalidInput.into());
+    }
+    file.write_all(bytes)?;
+    file.set_len(bytes.len() as u64)?;
+    set_readable(&file)
+}
+
+/// Swap two existing files atomically (Linux's `RENAME_EXCHANGE`).
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    return rename2(a, b, libc::RENAME_EXCHANGE);
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (a, b);
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+}
+
+/// Rename `from` to `to`, failing with `AlreadyExists` if `to` exists.
+fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    return rename2(from, to, libc::RENAME_NOREPLACE);
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (from, to);
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn rename2(from: &Path, to: &Path, flags: libc::c_uint) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let from = CString::new(from.as_os_str().as_bytes())?;
+    let to = CString::new(to.as_os_str().as_bytes())?;
+    // SAFETY: two NUL-terminated paths that outlive the call.
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            flags,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// Temporary files are created private; outputs must be readable by a web server.
@@ -213,6 +431,122 @@ mod tests {
         assert!(!write_atomic(dir.path(), "a/b.txt", b"one").unwrap());
         assert!(write_atomic(dir.path(), "a/b.txt", b"two").unwrap());
         assert_eq!(fs::read(dir.path().join("a/b.txt")).unwrap(), b"two");
+    }
+
+    fn out_dir(root: &Path) -> OutputDir {
+        OutputDir {
+            root: root.to_path_buf(),
+            previous: None,
+            inside_source: false,
+            retired: Default::default(),
+        }
+    }
+
+    fn temporaries(dir: &Path) -> Vec<PathBuf> {
+        let mut found: Vec<PathBuf> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(TEMP_PREFIX)
+            })
+            .collect();
+        found.sort();
+        found
+    }
+
+    #[test]
+    fn a_plain_replacement_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        write_atomic(dir.path(), "a.txt", b"one").unwrap();
+        write_atomic(dir.path(), "a.txt", b"two!").unwrap();
+        assert_eq!(fs::read(dir.path().join("a.txt")).unwrap(), b"two!");
+        assert!(temporaries(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn replaced_files_are_retired_then_overwritten_by_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = out_dir(dir.path());
+        out.write("page.html", b"first version, rather long")
+            .unwrap();
+        out.write("page.html", b"second").unwrap();
+        assert_eq!(fs::read(dir.path().join("page.html")).unwrap(), b"second");
+        // The old bytes wait under a temporary name.
+        let spares = temporaries(dir.path());
+        assert_eq!(spares.len(), 1);
+        assert_eq!(fs::read(&spares[0]).unwrap(), b"first version, rather long");
+        assert_eq!(out.retired.paths(), spares);
+
+        // The next write takes that file (shorter bytes: no stale tail), and
+        // the one it displaces waits in its place.
+        #[cfg(unix)]
+        let spare_inode = std::os::unix::fs::MetadataExt::ino(&fs::metadata(&spares[0]).unwrap());
+        out.write("page.html", b"third").unwrap();
+        assert_eq!(fs::read(dir.path().join("page.html")).unwrap(), b"third");
+        #[cfg(unix)]
+        assert_eq!(
+            std::os::unix::fs::MetadataExt::ino(
+                &fs::metadata(dir.path().join("page.html")).unwrap()
+            ),
+            spare_inode
+        );
+        let spares = temporaries(dir.path());
+        assert_eq!(spares.len(), 1);
+        assert_eq!(fs::read(&spares[0]).unwrap(), b"second");
+
+        // A new file takes a spare too: nothing is left over.
+        out.write("new.html", b"new").unwrap();
+        assert_eq!(fs::read(dir.path().join("new.html")).unwrap(), b"new");
+        assert!(temporaries(dir.path()).is_empty());
+        assert!(out.retired.take().is_empty());
+    }
+
+    #[test]
+    fn retiring_takes_a_file_out_of_the_output_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = out_dir(dir.path());
+        out.write("a.html.br", b"old variant").unwrap();
+        out.retire("a.html.br").unwrap();
+        assert!(!dir.path().join("a.html.br").exists());
+        assert_eq!(temporaries(dir.path()).len(), 1);
+        // Nothing there, or a directory: nothing to do.
+        out.retire("missing.br").unwrap();
+        fs::create_dir(dir.path().join("d.gz")).unwrap();
+        out.retire("d.gz").unwrap();
+        assert!(dir.path().join("d.gz").is_dir());
+        assert!(out.retire("../x.br").is_err());
+        remove_retired(out.retired.take());
+        assert!(temporaries(dir.path()).is_empty());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_spare_linked_elsewhere_is_never_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let out = out_dir(dir.path());
+        out.write("a.html", b"one").unwrap();
+        out.write("a.html", b"two").unwrap();
+        let spare = temporaries(dir.path()).remove(0);
+        // A backup made with `cp -al` shares the spare's inode.
+        let backup = outside.path().join("backup.html");
+        fs::hard_link(&spare, &backup).unwrap();
+        out.write("a.html", b"three").unwrap();
+        assert_eq!(fs::read(&backup).unwrap(), b"one");
+        assert_eq!(fs::read(dir.path().join("a.html")).unwrap(), b"three");
+
+        // A spare replaced by a link to a file outside is not followed.
+        let spare = temporaries(dir.path()).remove(0);
+        let target = outside.path().join("target.txt");
+        fs::write(&target, b"outside").unwrap();
+        fs::remove_file(&spare).unwrap();
+        std::os::unix::fs::symlink(&target, &spare).unwrap();
+        out.write("a.html", b"four").unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"outside");
+        assert_eq!(fs::read(dir.path().join("a.html")).unwrap(), b"four");
     }
 
     #[test]

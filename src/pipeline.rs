@@ -2,7 +2,7 @@
 //! This is the only module that knows the order of the stages.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -227,6 +227,25 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
         // Written by the caller once budgets and the diff are known.
         keep.insert(PathBuf::from(crate::report::REPORT_FILE));
     }
+    // The files this build displaced: a watch keeps those in directories
+    // that still hold outputs, to reuse them.
+    let retired = if config.memo.is_some() {
+        let dirs: HashSet<&Path> = keep.iter().filter_map(|p| p.parent()).collect();
+        let gone = out
+            .retired
+            .split_off(|dir| dir.strip_prefix(&out.root).is_ok_and(|d| dirs.contains(d)));
+        keep.extend(
+            out.retired
+                .paths()
+                .iter()
+                .filter_map(|p| p.strip_prefix(&out.root).ok())
+                .map(Path::to_path_buf),
+        );
+        gone
+    } else {
+        out.retired.take()
+    };
+    emit::remove_retired(retired);
     let files_removed = emit::remove_stale(&out.root, &keep)?;
     progress.stage(Stage::Done, 0);
 
@@ -545,6 +564,9 @@ pub struct Memo {
     /// A build of this process completed: its outputs may be trusted by size.
     /// The first build of a session checks what a killed one left.
     primed: std::sync::atomic::AtomicBool,
+    /// Files the builds displaced from the output, kept to be overwritten by
+    /// the next ones ([`emit::Retired`]).
+    spares: std::sync::Arc<emit::Retired>,
 }
 
 /// What identifies a file's contents without reading them: size,
@@ -594,9 +616,20 @@ impl Memo {
         }
     }
 
-    /// Forget everything (the configuration changed).
+    /// Forget everything (the configuration changed), and remove the
+    /// displaced files kept (the output may change).
     pub fn clear(&self) {
         self.files.lock().expect("no panics while locked").clear();
+        self.remove_spares();
+    }
+
+    /// Remove the files the builds displaced and kept for reuse (the watch ends).
+    pub fn remove_spares(&self) {
+        emit::remove_retired(self.spares.take());
+    }
+
+    pub(crate) fn spares(&self) -> std::sync::Arc<emit::Retired> {
+        std::sync::Arc::clone(&self.spares)
     }
 
     /// How many files are remembered.
@@ -1048,20 +1081,16 @@ fn emit_one(
             (".br", brotli.is_some() || !config.compress.brotli),
         ] {
             if worth && !kept {
-                let _ = std::fs::remove_file(out.root.join(format!("{path}{suffix}")));
+                out.retire(format!("{path}{suffix}")).map_err(fail)?;
             }
         }
-        written += usize::from(emit::write_atomic(&out.root, path, &bytes).map_err(fail)?);
+        written += usize::from(out.write(path, &bytes).map_err(fail)?);
         if let Some(v) = &variants {
             if let Some(gz) = &v.gzip {
-                written += usize::from(
-                    emit::write_atomic(&out.root, format!("{path}.gz"), gz).map_err(fail)?,
-                );
+                written += usize::from(out.write(format!("{path}.gz"), gz).map_err(fail)?);
             }
             if let Some(br) = &v.brotli {
-                written += usize::from(
-                    emit::write_atomic(&out.root, format!("{path}.br"), br).map_err(fail)?,
-                );
+                written += usize::from(out.write(format!("{path}.br"), br).map_err(fail)?);
             }
         }
         if gzip.is_some() {
@@ -1181,7 +1210,16 @@ pub fn compress_pending(
     if outcome.pending.is_empty() {
         return Ok(0);
     }
-    let root = emit::absolute(&config.output)?;
+    let out = OutputDir {
+        root: emit::absolute(&config.output)?,
+        previous: None,
+        inside_source: false,
+        retired: config
+            .memo
+            .as_ref()
+            .map_or_else(Default::default, |m| m.spares()),
+    };
+    let root = &out.root;
     let cache = config.cache_dir.as_ref().map(Cache::open);
     let cache = cache.as_ref();
     let manifest = &mut outcome.manifest;
@@ -1212,10 +1250,10 @@ pub fn compress_pending(
                 paths.extend(entry.aliases.iter().map(|a| a.path.as_str()));
                 for path in paths {
                     if let Some(gz) = &v.gzip {
-                        emit::write_atomic(&root, format!("{path}.gz"), gz).ok()?;
+                        out.write(format!("{path}.gz"), gz).ok()?;
                     }
                     if let Some(br) = &v.brotli {
-                        emit::write_atomic(&root, format!("{path}.br"), br).ok()?;
+                        out.write(format!("{path}.br"), br).ok()?;
                     }
                 }
                 Some((
@@ -1240,13 +1278,12 @@ pub fn compress_pending(
         }
     }
     outcome.pending = rest.to_vec();
-    let out = OutputDir {
-        root,
-        previous: None,
-        inside_source: false,
-    };
     let mut keep = HashSet::new();
     write_generated(config, &out, manifest, &mut keep, &mut Vec::new())?;
+    // Only a watch keeps displaced files for its next rebuild.
+    if config.memo.is_none() {
+        emit::remove_retired(out.retired.take());
+    }
     Ok(finished)
 }
 

@@ -294,6 +294,7 @@ pub fn watch(
         }
     }
     drop(debouncer);
+    memo.remove_spares();
     runtime.shutdown_timeout(Duration::from_millis(200));
     Ok(())
 }

@@ -133,7 +133,7 @@ impl Watcher {
     }
 
     /// Ctrl-C, and the exit status.
-    pub fn interrupt(mut self) -> (std::process::ExitStatus, Vec<String>) {
+    pub fn interrupt(&mut self) -> (std::process::ExitStatus, Vec<String>) {
         let pid = self.child.id().to_string();
         assert!(
             std::process::Command::new("kill")
@@ -280,6 +280,20 @@ fn rebuilds_on_edit_add_delete_and_rename() {
     let (status, lines) = w.interrupt();
     assert!(status.success(), "{status:?}\n{}", lines.join("\n"));
     assert!(lines.iter().any(|l| l == "kiln: stopped"), "{lines:?}");
+}
+
+/// Files a watch keeps in the output under temporary names: the outputs its
+/// rebuilds displaced, waiting to be reused ([`kiln::emit::Retired`]).
+fn temporaries(out: &Path) -> Vec<String> {
+    crate::util::tree(out)
+        .into_keys()
+        .filter(|p| {
+            p.rsplit('/')
+                .next()
+                .unwrap()
+                .starts_with(kiln::emit::TEMP_PREFIX)
+        })
+        .collect()
 }
 
 #[test]
@@ -782,11 +796,107 @@ fn the_watch_memory_skips_unchanged_files_and_sees_every_change() {
     let mut plain = kiln::Config::new(site.path(), dirs.path().join("plain"));
     plain.cache_dir = None;
     kiln::build(&plain, &kiln::report::Silent).unwrap();
+    // The files the watch's builds displaced wait for reuse until it ends.
+    memo.remove_spares();
     let (a, b) = (tree(&config.output), tree(&plain.output));
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
     for (path, bytes) in &a {
         assert!(bytes == &b[path], "{path} differs");
     }
+}
+
+/// A watch's rebuild writes a page into a file an earlier rebuild displaced
+/// (overwritten in place, no new inode), so repeated edits do not pile files
+/// up; a folder whose files all went takes its displaced files with it.
+#[test]
+fn displaced_outputs_are_reused_not_piled_up() {
+    let site = Site::new()
+        // Below the compression threshold: no variants to retire, so the
+        // displaced page is what a rebuild leaves.
+        .file(
+            "index.html",
+            "<!doctype html><link rel=stylesheet href=a.css><p>x",
+        )
+        .file(
+            "docs/page.html",
+            "<!doctype html><link rel=stylesheet href=../a.css><p>y",
+        )
+        .file("a.css", "p{color:red}");
+    let dirs = tempfile::tempdir().unwrap();
+    let memo = std::sync::Arc::new(kiln::pipeline::Memo::default());
+    let mut config = kiln::Config::new(site.path(), dirs.path().join("out"));
+    config.cache_dir = None;
+    config.memo = Some(std::sync::Arc::clone(&memo));
+    config.defer_compression = true;
+    kiln::build(&config, &kiln::report::Silent).unwrap();
+    let page = config.output.join("index.html");
+    let mut previous = std::fs::read(&page).unwrap();
+    for i in 1..4 {
+        site.write("a.css", format!("p{{color:#{i:06x}}}"));
+        let mut outcome = kiln::build(&config, &kiln::report::Silent).unwrap();
+        kiln::pipeline::compress_pending(&config, &mut outcome, || false).unwrap();
+        // One displaced file per rewritten page, holding its old bytes.
+        let spares = temporaries(&config.output);
+        assert_eq!(spares.len(), 2, "{spares:?}");
+        let root_spare = spares.iter().find(|p| !p.contains('/')).unwrap();
+        assert_eq!(
+            std::fs::read(config.output.join(root_spare)).unwrap(),
+            previous
+        );
+        #[cfg(unix)]
+        let spare_inode = {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(config.output.join(root_spare))
+                .unwrap()
+                .ino()
+        };
+        previous = std::fs::read(&page).unwrap();
+        assert!(
+            String::from_utf8_lossy(&previous).contains(&outcome.manifest.files["a.css"].output)
+        );
+        // The next rebuild writes one of its new files (the stylesheet's
+        // new name comes first) into that very file.
+        #[cfg(unix)]
+        if i < 3 {
+            use std::os::unix::fs::MetadataExt;
+            site.write("a.css", format!("p{{color:#{:06x}}}", i + 100));
+            let outcome = kiln::build(&config, &kiln::report::Silent).unwrap();
+            let css = &outcome.manifest.files["a.css"].output;
+            let inodes: Vec<u64> = [page.clone(), config.output.join(css)]
+                .iter()
+                .map(|p| std::fs::metadata(p).unwrap().ino())
+                .collect();
+            assert!(inodes.contains(&spare_inode), "{inodes:?} {spare_inode}");
+            previous = std::fs::read(&page).unwrap();
+        }
+    }
+
+    // A folder whose files all go is removed whole.
+    std::fs::remove_dir_all(site.path().join("docs")).unwrap();
+    kiln::build(&config, &kiln::report::Silent).unwrap();
+    assert!(!config.output.join("docs").exists());
+    assert_eq!(temporaries(&config.output).len(), 1);
+    memo.remove_spares();
+    assert!(temporaries(&config.output).is_empty());
+}
+
+/// The files a watch kept to reuse are removed when it ends.
+#[test]
+fn a_watch_removes_its_displaced_files_when_it_ends() {
+    let site = Site::new()
+        .file(
+            "index.html",
+            "<!doctype html><link rel=stylesheet href=a.css><p>x",
+        )
+        .file("a.css", "p{color:red}");
+    let mut w = Watcher::start(site.path(), &[]);
+    site.write("a.css", "p{color:blue}");
+    w.until("the page is rewritten, its old bytes kept", |out| {
+        !temporaries(out).is_empty()
+    });
+    let (status, lines) = w.interrupt();
+    assert!(status.success(), "{status:?}\n{}", lines.join("\n"));
+    assert_eq!(temporaries(&w.out), Vec::<String>::new());
 }
 
 /// A watch remembers how an unchanged file's references resolved, for as
