@@ -153,7 +153,7 @@ fn stage_emit(c: &mut Criterion) {
         .zip(&assets)
         .map(|(l, a)| {
             let bytes = match l.bytes.expect("in memory") {
-                Some(b) => spill.take(b).expect("in memory"),
+                Some(b) => spill.take(b).expect("in memory").into_vec(),
                 None => std::fs::read(&a.source).expect("fixture"),
             };
             (l.output, bytes)

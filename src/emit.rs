@@ -41,7 +41,25 @@ pub struct OutputDir {
 impl OutputDir {
     /// [`write_atomic`] under the root, keeping a replaced file in [`Self::retired`].
     pub fn write(&self, relative: impl AsRef<Path>, bytes: &[u8]) -> Result<bool> {
-        write_file(&self.root, relative.as_ref(), bytes, Some(&self.retired))
+        write_file(
+            &self.root,
+            relative.as_ref(),
+            bytes,
+            Some(&self.retired),
+            true,
+        )
+    }
+
+    /// [`Self::write`], for a caller that knows the file holds other bytes
+    /// (the previous manifest says so): the old file is not read to compare.
+    pub fn replace(&self, relative: impl AsRef<Path>, bytes: &[u8]) -> Result<bool> {
+        write_file(
+            &self.root,
+            relative.as_ref(),
+            bytes,
+            Some(&self.retired),
+            false,
+        )
     }
 
     /// Take `relative` out of the output at once (nothing may serve it any
@@ -224,19 +242,22 @@ pub fn safe_join(root: &Path, relative: &Path) -> Result<PathBuf> {
 /// exactly these bytes (its modification time is then untouched). Returns
 /// whether the file was written.
 pub fn write_atomic(root: &Path, relative: impl AsRef<Path>, bytes: &[u8]) -> Result<bool> {
-    write_file(root, relative.as_ref(), bytes, None)
+    write_file(root, relative.as_ref(), bytes, None, true)
 }
 
 /// [`write_atomic`]; a replaced file goes to `retired`, or is removed at once.
+/// Without `compare`, an existing file is replaced without being read.
 fn write_file(
     root: &Path,
     relative: &Path,
     bytes: &[u8],
     retired: Option<&Retired>,
+    compare: bool,
 ) -> Result<bool> {
     let path = safe_join(root, relative)?;
     let old = fs::symlink_metadata(&path).ok();
-    if let Some(meta) = &old
+    if compare
+        && let Some(meta) = &old
         && meta.is_file()
         && meta.len() == bytes.len() as u64
         && fs::read(&path).is_ok_and(|old| old == bytes)

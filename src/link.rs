@@ -16,7 +16,7 @@ use crate::graph;
 use crate::hash::{hashed_path, short_hash};
 use crate::resolve::{Resolution, resolve};
 use crate::rewrite::{Edit, apply, encode_file_name, file_name_range};
-use crate::spill::{Blob, Spill};
+use crate::spill::{Blob, Bytes, Spill};
 use crate::transform::variants::Format;
 
 /// A transformed file as the link stage receives it.
@@ -452,7 +452,7 @@ impl State<'_> {
         if self.fixed(v) || p.refs.is_empty() {
             return (Ok(Some(blob)), p.hash);
         }
-        let bytes = match self.spill.take(blob) {
+        let bytes = match self.spill.read(&blob) {
             Ok(bytes) => bytes,
             Err(e) => return (Err(e.to_string()), p.hash),
         };
@@ -478,10 +478,12 @@ impl State<'_> {
             edits.sort_by_key(|e| e.range.start);
         }
         if edits.is_empty() {
-            return (Ok(Some(self.spill.hold(bytes))), p.hash);
+            drop(bytes);
+            return (Ok(Some(blob)), p.hash);
         }
         let out = apply(&bytes, &edits);
         drop(bytes);
+        self.spill.discard(blob);
         let hash = blake3::hash(&out);
         (Ok(Some(self.spill.hold(out))), hash)
     }
@@ -491,7 +493,7 @@ impl State<'_> {
     fn link_map(&mut self, m: usize, mapped: &[u8], edits: &[Edit]) {
         let p = self.slots[m].take().expect("each file is linked once");
         let json = match p.bytes.map(|b| self.spill.take(b)).transpose() {
-            Ok(json) => json.unwrap_or_default(),
+            Ok(json) => json.map(Bytes::into_vec).unwrap_or_default(),
             Err(e) => {
                 self.names[m] = Some(self.assets[m].path.clone());
                 self.linked[m] = Some(Linked {

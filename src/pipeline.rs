@@ -23,7 +23,7 @@ use crate::link::{Linked, Linker, Processed, Tree, resolve_refs};
 use crate::manifest::{Alias, FileEntry, MANIFEST_FILE, Manifest, SCHEMA_VERSION};
 use crate::report::{Progress, Stage};
 use crate::scan::{ScanOptions, scan};
-use crate::spill::Spill;
+use crate::spill::{Blob, Bytes, Spill};
 use crate::transform::variants::Variant;
 use crate::transform::{TransformOptions, transform};
 
@@ -355,8 +355,8 @@ fn module_scripts(pages: &[Transformed]) -> HashSet<String> {
 #[derive(Debug, Clone)]
 struct FileResult {
     /// The transformed bytes, or `None` when they equal the source file's.
-    /// Always `Some` when `refs` is not empty.
-    bytes: Option<Vec<u8>>,
+    /// Always `Some` when `refs` is not empty. Shared with the watch's memo.
+    bytes: Option<std::sync::Arc<Vec<u8>>>,
     /// blake3 of the transformed bytes.
     hash: blake3::Hash,
     refs: Vec<crate::asset::Reference>,
@@ -402,7 +402,12 @@ fn ready(asset: &Asset, f: FileResult, tree: &Tree, config: &Config, spill: &Spi
     });
     Ready {
         processed: Processed {
-            bytes: f.bytes.map(|b| spill.hold(b)),
+            // Shared when the memo holds them too: the page is read where it
+            // lies, not copied.
+            bytes: f.bytes.map(|b| match std::sync::Arc::try_unwrap(b) {
+                Ok(b) => spill.hold(b),
+                Err(shared) => Blob::Shared(shared),
+            }),
             hash: f.hash,
             refs,
             generated_map: false,
@@ -819,7 +824,7 @@ fn process_file(
         .collect();
     Ok(FileResult {
         dimensions: crate::transform::intrinsic_size(asset.kind, &t.bytes),
-        bytes: keep.then_some(t.bytes),
+        bytes: keep.then(|| std::sync::Arc::new(t.bytes)),
         hash,
         refs: t.refs,
         base: t.base,
@@ -987,6 +992,7 @@ fn emit_one(
     let bytes = match linked.bytes {
         Ok(Some(b)) => spill.take(b).map_err(|e| lost(&e))?,
         Ok(None) => std::fs::read(&asset.source)
+            .map(Bytes::Owned)
             .map_err(|e| Diagnostic::error(&asset.source, format!("cannot read file: {e}")))?,
         Err(e) => return Err(lost(&e)),
     };
@@ -1084,7 +1090,19 @@ fn emit_one(
                 out.retire(format!("{path}{suffix}")).map_err(fail)?;
             }
         }
-        written += usize::from(out.write(path, &bytes).map_err(fail)?);
+        // The previous build wrote other bytes there: no need to read them back.
+        let differs = *path == linked.output
+            && out
+                .previous
+                .as_ref()
+                .and_then(|m| m.files.get(&asset.path))
+                .is_some_and(|e| e.output == linked.output && e.blake3 != blake3_hex);
+        let write = if differs {
+            OutputDir::replace
+        } else {
+            OutputDir::write
+        };
+        written += usize::from(write(out, path, &bytes).map_err(fail)?);
         if let Some(v) = &variants {
             if let Some(gz) = &v.gzip {
                 written += usize::from(out.write(format!("{path}.gz"), gz).map_err(fail)?);

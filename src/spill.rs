@@ -11,8 +11,8 @@
 use std::borrow::Cow;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 /// Bytes kept in memory before spilling, by default: the doc-site corpus of
 /// `benches/` (48 MiB of HTML) fits, ten copies of it do not.
@@ -22,7 +22,13 @@ pub const DEFAULT_BUDGET: u64 = 64 << 20;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Blob {
     Memory(Vec<u8>),
-    Spilled { offset: u64, len: usize },
+    Spilled {
+        offset: u64,
+        len: usize,
+    },
+    /// Shared with a watch's memory of its last build, which holds them
+    /// anyway: not charged to the budget, never copied to be read.
+    Shared(Arc<Vec<u8>>),
 }
 
 impl Blob {
@@ -30,6 +36,7 @@ impl Blob {
         match self {
             Blob::Memory(b) => b.len(),
             Blob::Spilled { len, .. } => *len,
+            Blob::Shared(b) => b.len(),
         }
     }
 
@@ -41,6 +48,34 @@ impl Blob {
 impl From<Vec<u8>> for Blob {
     fn from(bytes: Vec<u8>) -> Self {
         Blob::Memory(bytes)
+    }
+}
+
+/// The bytes of a blob given up ([`Spill::take`]).
+#[derive(Debug)]
+pub enum Bytes {
+    Owned(Vec<u8>),
+    Shared(Arc<Vec<u8>>),
+}
+
+impl Bytes {
+    /// As a vector of their own (copied only when shared).
+    pub fn into_vec(self) -> Vec<u8> {
+        match self {
+            Bytes::Owned(b) => b,
+            Bytes::Shared(b) => Arc::unwrap_or_clone(b),
+        }
+    }
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Owned(b) => b,
+            Bytes::Shared(b) => b,
+        }
     }
 }
 
@@ -113,13 +148,14 @@ impl Spill {
 
     /// The bytes of `blob`, which is given up: memory it held returns to
     /// the budget.
-    pub fn take(&self, blob: Blob) -> std::io::Result<Vec<u8>> {
+    pub fn take(&self, blob: Blob) -> std::io::Result<Bytes> {
         match blob {
             Blob::Memory(bytes) => {
                 self.release(bytes.len());
-                Ok(bytes)
+                Ok(Bytes::Owned(bytes))
             }
-            spilled => self.read(&spilled).map(Cow::into_owned),
+            Blob::Shared(bytes) => Ok(Bytes::Shared(bytes)),
+            spilled => self.read(&spilled).map(|b| Bytes::Owned(b.into_owned())),
         }
     }
 
@@ -127,6 +163,7 @@ impl Spill {
     pub fn read<'a>(&self, blob: &'a Blob) -> std::io::Result<Cow<'a, [u8]>> {
         match blob {
             Blob::Memory(bytes) => Ok(Cow::Borrowed(bytes)),
+            Blob::Shared(bytes) => Ok(Cow::Borrowed(bytes)),
             Blob::Spilled { offset, len } => {
                 let file = self
                     .file
@@ -227,11 +264,11 @@ mod tests {
         let b = spill.hold(b"abc".to_vec());
         assert_eq!(b, Blob::Spilled { offset: 0, len: 3 });
         assert_eq!(spill.spilled(), 3);
-        assert_eq!(spill.take(a).unwrap(), b"0123456789");
+        assert_eq!(spill.take(a).unwrap().into_vec(), b"0123456789");
         // Taken back: memory is available again.
         assert!(matches!(spill.hold(b"xyz".to_vec()), Blob::Memory(_)));
         assert_eq!(&*spill.read(&b).unwrap(), b"abc");
-        assert_eq!(spill.take(b).unwrap(), b"abc");
+        assert_eq!(spill.take(b).unwrap().into_vec(), b"abc");
         // Nothing is left in the directory, named or not.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
@@ -263,7 +300,7 @@ mod tests {
         assert_eq!(spill.spilled(), total as u64);
         for (bytes, blob) in blobs {
             assert!(matches!(blob, Blob::Spilled { .. }));
-            assert_eq!(spill.take(blob).unwrap(), bytes);
+            assert_eq!(spill.take(blob).unwrap().into_vec(), bytes);
         }
     }
 
@@ -273,8 +310,8 @@ mod tests {
         let kept = spill.hold(b"kept".to_vec());
         let over = spill.hold(b"over".to_vec());
         assert_eq!(over, Blob::Memory(b"over".to_vec()));
-        assert_eq!(spill.take(over).unwrap(), b"over");
-        assert_eq!(spill.take(kept).unwrap(), b"kept");
+        assert_eq!(spill.take(over).unwrap().into_vec(), b"over");
+        assert_eq!(spill.take(kept).unwrap().into_vec(), b"kept");
         // Both given back, the budget is what it was: four bytes fit again.
         assert_eq!(spill.left.load(Ordering::Relaxed), 4);
         assert!(matches!(spill.hold(b"four".to_vec()), Blob::Memory(_)));
