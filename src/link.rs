@@ -337,9 +337,19 @@ impl<'a> Linker<'a> {
     }
 
     /// Link the pages, in parallel.
-    pub fn link_pages(mut self) -> Vec<(usize, Linked)> {
+    pub fn link_pages(self) -> Vec<(usize, Linked)> {
+        self.link_pages_with(|_, linked| linked)
+    }
+
+    /// Link the pages, in parallel, largest first, handing each to `then` as
+    /// soon as it is linked (the emit stage writes it while its bytes are
+    /// hot, and no page waits for all of them). Returns `then`'s results.
+    pub fn link_pages_with<R: Send>(
+        mut self,
+        then: impl Fn(usize, Linked) -> R + Sync + Send,
+    ) -> Vec<(usize, R)> {
         use rayon::prelude::*;
-        let work: Vec<(usize, Processed)> = self
+        let mut work: Vec<(usize, Processed)> = self
             .pages
             .iter()
             .map(|&v| {
@@ -349,6 +359,7 @@ impl<'a> Linker<'a> {
                 )
             })
             .collect();
+        work.sort_by_key(|(_, p)| std::cmp::Reverse(p.bytes.as_ref().map_or(0, Blob::len)));
         let state = &self.state;
         work.into_par_iter()
             .with_max_len(1)
@@ -361,7 +372,7 @@ impl<'a> Linker<'a> {
                     hash,
                     generated_variant: false,
                 };
-                (v, linked)
+                (v, then(v, linked))
             })
             .collect()
     }

@@ -916,12 +916,18 @@ fn emit_all(
         linked.into_iter().map(std::sync::Mutex::new).collect();
     let mut linker = Some(linker);
     for g in 0..=2u8 {
+        // Pages, the last group: each written as soon as it is linked.
         if g == 2
             && let Some(linker) = linker.take()
         {
-            for (i, page) in linker.link_pages() {
-                *linked[i].lock().expect("no panics while locked") = Some(page);
+            for (i, r) in linker.link_pages_with(|i, page| {
+                let r = emit_one(config, out, &assets[i], page, bytes_in[i], stores);
+                progress.advance();
+                r
+            }) {
+                results[i] = Some(r);
             }
+            continue;
         }
         let members: Vec<usize> = order
             .iter()
@@ -1366,12 +1372,13 @@ fn write_generated(
         // Last: the manifest says the build is complete.
         (MANIFEST_FILE, true, Manifest::to_json),
     ];
-    let mut written = 0;
-    for (name, enabled, render) in generated {
-        if !enabled {
-            continue;
-        }
-        if keep.contains(&PathBuf::from(name)) {
+    let enabled: Vec<(&str, Render)> = generated
+        .into_iter()
+        .filter(|(_, on, _)| *on)
+        .map(|(name, _, render)| (name, render))
+        .collect();
+    for (name, _) in &enabled {
+        if !keep.insert(PathBuf::from(name)) {
             diagnostics.push(Diagnostic::warning(
                 config.source.join(name),
                 format!(
@@ -1379,12 +1386,18 @@ fn write_generated(
                 ),
             ));
         }
-        written += usize::from(emit::write_atomic(
-            &out.root,
-            name,
-            render(manifest).as_bytes(),
-        )?);
-        keep.insert(PathBuf::from(name));
     }
-    Ok(written)
+    let write = |(name, render): &(&str, Render)| {
+        emit::write_atomic(&out.root, name, render(manifest).as_bytes()).map(usize::from)
+    };
+    // The adapters side by side (each renders every entry), then the manifest.
+    let (manifest_file, adapters) = enabled
+        .split_last()
+        .expect("the manifest is always written");
+    let adapters: Vec<Result<usize>> = adapters.par_iter().map(write).collect();
+    let mut written = 0;
+    for w in adapters {
+        written += w?;
+    }
+    Ok(written + write(manifest_file)?)
 }
