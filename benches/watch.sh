@@ -10,6 +10,9 @@
 # Env:   KILN              kiln binary (default: ${CARGO_TARGET_DIR:-target}/release/kiln)
 #        KILN_WATCH_ARGS   extra `kiln watch` arguments, e.g. "--hash none"
 #        KILN_WATCH_BURST  set: save each edit as soon as the previous event arrived
+#        KILN_WATCH_PERF   css or js: record a `perf` profile (call graphs) of kiln between each
+#                          save of that kind and its event only, one file per corpus:
+#                          $CACHE/results/perf-<corpus>-<kind>.data (`perf report -i FILE`)
 #        KILN_BENCH_CACHE  corpus and results (default: ~/.cache/kiln-bench; the Python
 #                          docs tree is assembled by benches/build.sh, run it first)
 # Prints a Markdown table (also written to $CACHE/results/watch.md).
@@ -32,10 +35,10 @@ measure() {
     scratch=$(mktemp -d)
     cp -r "$src" "$scratch/src"
     log "$name: $(find "$scratch/src" -type f | wc -l) files, first build (cold cache)"
-    python3 - "$KILN" "$scratch" "$css" "$js" "$ROUNDS" "$name" <<'EOF'
+    python3 - "$KILN" "$scratch" "$css" "$js" "$ROUNDS" "$name" "$RESULTS" <<'EOF'
 import os, re, select, socket, statistics, subprocess, sys, threading, time
 
-kiln, scratch, css, js, rounds, name = sys.argv[1:7]
+kiln, scratch, css, js, rounds, name, results_dir = sys.argv[1:8]
 rounds = int(rounds)
 src, out = os.path.join(scratch, "src"), os.path.join(scratch, "out")
 proc = subprocess.Popen(
@@ -101,7 +104,28 @@ def idle():
         quiet = quiet + 1 if now == last else 0
         last = now
 
+def profiler():
+    # perf starts disabled and is switched on and off through a control fifo.
+    kind = os.environ.get("KILN_WATCH_PERF")
+    if not kind:
+        return None, None
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    ctl, ack = os.path.join(scratch, "perf-ctl"), os.path.join(scratch, "perf-ack")
+    os.mkfifo(ctl)
+    os.mkfifo(ack)
+    data = os.path.join(results_dir, f"perf-{slug}-{kind}.data")
+    perf = subprocess.Popen(
+        ["perf", "record", "-g", "-F", "4000", "-D", "-1", f"--control=fifo:{ctl},{ack}",
+         "-p", str(proc.pid), "-o", data], stderr=subprocess.DEVNULL)
+    control, answer = open(ctl, "w"), open(ack)
+    def switch(on):
+        control.write("enable\n" if on else "disable\n")
+        control.flush()
+        answer.readline()
+    return kind, (perf, switch, data)
+
 event("ready")
+profiled, perf = profiler()
 results = {"css": [], "js": []}
 originals = {path: open(os.path.join(src, path), "rb").read() for path in (css, js)}
 for i in range(rounds):
@@ -111,10 +135,18 @@ for i in range(rounds):
     ):
         drain()
         idle()
+        if kind == profiled:
+            perf[1](True)
         with open(os.path.join(src, path), "wb") as f:
             f.write(originals[path] + extra.encode())
         saved = time.perf_counter()
         results[kind].append((event(expect) - saved) * 1000)
+        if kind == profiled:
+            perf[1](False)
+if perf:
+    perf[0].send_signal(2)
+    perf[0].wait()
+    print(f"bench: {name}: perf profile of the {profiled} edits: {perf[2]}", file=sys.stderr)
 proc.terminate()
 proc.wait()
 
