@@ -1272,18 +1272,21 @@ pub fn compress_pending(
                 let v = compress_cached(&bytes, &hash, &config.compress, cache);
                 let mut paths = vec![entry.output.as_str()];
                 paths.extend(entry.aliases.iter().map(|a| a.path.as_str()));
+                // A variant that cannot be written is left out of the entry
+                // (the next build tries again); the integrity is kept.
+                let (mut gzip, mut brotli) = (v.gzip.is_some(), v.brotli.is_some());
                 for path in paths {
                     if let Some(gz) = &v.gzip {
-                        out.write(format!("{path}.gz"), gz).ok()?;
+                        gzip &= out.write(format!("{path}.gz"), gz).is_ok();
                     }
                     if let Some(br) = &v.brotli {
-                        out.write(format!("{path}.br"), br).ok()?;
+                        brotli &= out.write(format!("{path}.br"), br).is_ok();
                     }
                 }
                 Some((
                     source.clone(),
-                    v.gzip.as_ref().map(|b| b.len() as u64),
-                    v.brotli.as_ref().map(|b| b.len() as u64),
+                    v.gzip.as_ref().filter(|_| gzip).map(|b| b.len() as u64),
+                    v.brotli.as_ref().filter(|_| brotli).map(|b| b.len() as u64),
                     integrity,
                 ))
             })

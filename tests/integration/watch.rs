@@ -649,6 +649,36 @@ fn deferred_compression_finishes_as_the_same_tree_as_a_normal_build() {
     }
 }
 
+/// A variant the deferred compression cannot write (a directory in its
+/// way) is left out of the manifest; the page still gets its integrity.
+#[test]
+fn a_variant_that_cannot_be_written_keeps_the_integrity() {
+    let site = Site::fixture("site");
+    let dirs = tempfile::tempdir().unwrap();
+    let mut config = kiln::Config::new(site.path(), dirs.path().join("out"));
+    config.cache_dir = None;
+    kiln::build(&config, &kiln::report::Silent).unwrap();
+    site.write(
+        "css/main.css",
+        format!(
+            "{}\n.kiln-blocked{{margin:0 auto}}\n",
+            std::fs::read_to_string(site.path().join("css/main.css")).unwrap()
+        ),
+    );
+    config.defer_compression = true;
+    let mut outcome = kiln::build(&config, &kiln::report::Silent).unwrap();
+    assert!(outcome.pending.iter().any(|p| p == "index.html"));
+    std::fs::create_dir(config.output.join("index.html.gz")).unwrap();
+    kiln::pipeline::compress_pending(&config, &mut outcome, || false).unwrap();
+    let entry = &outcome.manifest.files["index.html"];
+    assert_eq!(entry.gzip, None);
+    assert!(entry.brotli.is_some());
+    let page = std::fs::read(config.output.join("index.html")).unwrap();
+    assert_eq!(entry.integrity, kiln::pipeline::integrity(&page));
+    // What the manifest on disk says too.
+    assert_eq!(manifest(&config.output).files["index.html"], *entry);
+}
+
 /// A stylesheet that keeps its name (`hash = none`), rebuilt with deferral:
 /// when the early swap goes out, its old `.gz`/`.br` are already gone, so a
 /// client asking for gzip cannot get the old rules.
