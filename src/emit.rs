@@ -34,8 +34,9 @@ pub struct OutputDir {
     pub previous: Option<Manifest>,
     /// The output lies inside the source and must be skipped by the scan.
     pub inside_source: bool,
-    /// Files displaced from the output, still on disk under temporary names.
-    pub retired: std::sync::Arc<Retired>,
+    /// Under `kiln watch`: files displaced from the output, kept under
+    /// temporary names for reuse. `None` (a build): replaced files go at once.
+    pub retired: Option<std::sync::Arc<Retired>>,
 }
 
 impl OutputDir {
@@ -45,7 +46,7 @@ impl OutputDir {
             &self.root,
             relative.as_ref(),
             bytes,
-            Some(&self.retired),
+            self.retired.as_deref(),
             true,
         )
     }
@@ -57,13 +58,14 @@ impl OutputDir {
             &self.root,
             relative.as_ref(),
             bytes,
-            Some(&self.retired),
+            self.retired.as_deref(),
             false,
         )
     }
 
     /// Take `relative` out of the output at once (nothing may serve it any
-    /// more), keeping its bytes in [`Self::retired`]. A missing file is fine.
+    /// more), keeping its bytes in [`Self::retired`] under a watch. A missing
+    /// file is fine.
     pub fn retire(&self, relative: impl AsRef<Path>) -> Result<()> {
         let path = safe_join(&self.root, relative.as_ref())?;
         match fs::symlink_metadata(&path) {
@@ -71,6 +73,9 @@ impl OutputDir {
             // Nothing there, or a directory (never a file kiln wrote).
             _ => return Ok(()),
         }
+        let Some(retired) = &self.retired else {
+            return remove(&path);
+        };
         let dir = path.parent().expect("joined paths have a parent");
         let moved = tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
@@ -78,63 +83,98 @@ impl OutputDir {
         match moved {
             Ok(file) => {
                 let (_, to) = file.into_parts();
-                self.retired
-                    .push(to.keep().map_err(|e| Error::io(&path, e.error))?);
+                retired.push(to.keep().map_err(|e| Error::io(&path, e.error))?);
                 Ok(())
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             // No way to move it aside: remove it now.
-            Err(_) => match fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&path, e)),
-                _ => Ok(()),
-            },
+            Err(_) => remove(&path),
         }
     }
 }
 
-/// Files displaced from the output, under temporary names ([`TEMP_PREFIX`]),
-/// by directory: the next writes there reuse them. Whoever owns them removes
-/// what is left; a process killed first leaves them to the next build's
-/// stale-file removal.
-#[derive(Debug, Default)]
-pub struct Retired(Mutex<std::collections::HashMap<PathBuf, Vec<PathBuf>>>);
+/// Remove a file; a missing one is fine.
+fn remove(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path, e)),
+        _ => Ok(()),
+    }
+}
+
+/// How long a displaced file waits before a write may reuse it: a reader
+/// that opened it as an output (a response being sent) has had time to
+/// finish with it.
+const REUSE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Files a watch displaced from the output, under temporary names
+/// ([`TEMP_PREFIX`]), by directory, oldest first: writes there reuse those
+/// displaced at least [`REUSE_AFTER`] ago. Whoever owns them removes what is
+/// left; a process killed first leaves them to the next build's stale-file
+/// removal.
+#[derive(Debug)]
+pub struct Retired {
+    files: Mutex<RetiredFiles>,
+    reuse_after: std::time::Duration,
+}
+
+impl Default for Retired {
+    fn default() -> Self {
+        Retired::reused_after(REUSE_AFTER)
+    }
+}
+
+type RetiredFiles =
+    std::collections::HashMap<PathBuf, std::collections::VecDeque<(PathBuf, std::time::Instant)>>;
 
 impl Retired {
-    fn push(&self, path: PathBuf) {
-        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut dirs = self.0.lock().expect("no panics while locked");
-        dirs.entry(dir).or_default().push(path);
+    /// Reused once retired for `wait` ([`REUSE_AFTER`] by default).
+    pub fn reused_after(wait: std::time::Duration) -> Self {
+        Retired {
+            files: Mutex::default(),
+            reuse_after: wait,
+        }
     }
 
-    /// A retired file in `dir`, to be reused.
+    fn push(&self, path: PathBuf) {
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut dirs = self.files.lock().expect("no panics while locked");
+        dirs.entry(dir)
+            .or_default()
+            .push_back((path, std::time::Instant::now()));
+    }
+
+    /// A file of `dir` retired long enough ago to be reused.
     fn pop_in(&self, dir: &Path) -> Option<PathBuf> {
-        self.0
-            .lock()
-            .expect("no panics while locked")
-            .get_mut(dir)?
-            .pop()
+        let mut dirs = self.files.lock().expect("no panics while locked");
+        let files = dirs.get_mut(dir)?;
+        let (_, when) = files.front()?;
+        if when.elapsed() < self.reuse_after {
+            return None;
+        }
+        files.pop_front().map(|(p, _)| p)
     }
 
     /// All retired files (absolute paths), emptying the list.
     pub fn take(&self) -> Vec<PathBuf> {
-        let dirs = std::mem::take(&mut *self.0.lock().expect("no panics while locked"));
-        dirs.into_values().flatten().collect()
+        let dirs = std::mem::take(&mut *self.files.lock().expect("no panics while locked"));
+        dirs.into_values().flatten().map(|(p, _)| p).collect()
     }
 
     /// Keep the retired files in the directories `keep` accepts; returns the others.
     pub fn split_off(&self, mut keep: impl FnMut(&Path) -> bool) -> Vec<PathBuf> {
-        let mut dirs = self.0.lock().expect("no panics while locked");
+        let mut dirs = self.files.lock().expect("no panics while locked");
         let gone: Vec<PathBuf> = dirs.keys().filter(|d| !keep(d)).cloned().collect();
         gone.iter()
             .filter_map(|d| dirs.remove(d))
             .flatten()
+            .map(|(p, _)| p)
             .collect()
     }
 
     /// The retired files (absolute paths).
     pub fn paths(&self) -> Vec<PathBuf> {
-        let dirs = self.0.lock().expect("no panics while locked");
-        dirs.values().flatten().cloned().collect()
+        let dirs = self.files.lock().expect("no panics while locked");
+        dirs.values().flatten().map(|(p, _)| p.clone()).collect()
     }
 }
 
@@ -192,10 +232,7 @@ pub fn prepare(config: &Config) -> Result<OutputDir> {
         root: out,
         previous,
         inside_source,
-        retired: config
-            .memo
-            .as_ref()
-            .map_or_else(Default::default, |m| m.spares()),
+        retired: config.memo.as_ref().map(|m| m.spares()),
     })
 }
 
@@ -245,8 +282,8 @@ pub fn write_atomic(root: &Path, relative: impl AsRef<Path>, bytes: &[u8]) -> Re
     write_file(root, relative.as_ref(), bytes, None, true)
 }
 
-/// [`write_atomic`]; a replaced file goes to `retired`, or is removed at once.
-/// Without `compare`, an existing file is replaced without being read.
+/// [`write_atomic`]; under a watch (`retired`), the replaced file is kept
+/// there. Without `compare`, an existing file is replaced without being read.
 fn write_file(
     root: &Path,
     relative: &Path,
@@ -265,10 +302,12 @@ fn write_file(
         return Ok(false);
     }
     let dir = path.parent().expect("joined paths have a parent");
-    // A file of the same directory retired earlier, overwritten in place: no
-    // inode to create, no blocks to free (only the tail past the new length).
-    let swap = old.as_ref().is_some_and(|m| !m.is_dir());
-    while let Some(spare) = retired.and_then(|r| r.pop_in(dir)) {
+    // Under a watch, a file of the same directory retired earlier,
+    // overwritten in place: no inode to create, no blocks to free (only the
+    // tail past the new length). Not with a directory in the way.
+    let in_the_way = old.as_ref().is_some_and(|m| m.is_dir());
+    let swap = retired.is_some() && old.is_some() && !in_the_way;
+    while let Some(spare) = retired.filter(|_| !in_the_way).and_then(|r| r.pop_in(dir)) {
         let placed = overwrite(&spare, bytes).and_then(|()| match swap {
             true => exchange(&spare, &path),
             false => fs::rename(&spare, &path),
@@ -294,8 +333,9 @@ fn write_file(
     tmp.write_all(bytes).map_err(|e| Error::io(&path, e))?;
     set_readable(tmp.as_file()).map_err(|e| Error::io(&path, e))?;
     let tmp = tmp.into_temp_path();
-    // Swapped, the temporary name holds the old file; dropping `tmp` removes
-    // it. A directory in the way is not swapped: the rename fails on it.
+    // Swapped (a watch), the temporary name holds the old file. A build
+    // renames over it, as does a watch with no file to swap with or no way to
+    // swap: a directory in the way fails the rename.
     match swap.then(|| exchange(&tmp, &path)) {
         Some(Ok(())) => {
             if let Some(retired) = retired {
@@ -461,12 +501,15 @@ mod tests {
         assert_eq!(fs::read(dir.path().join("a/b.txt")).unwrap(), b"two");
     }
 
+    /// A watch's output directory, reusing displaced files at once.
     fn out_dir(root: &Path) -> OutputDir {
         OutputDir {
             root: root.to_path_buf(),
             previous: None,
             inside_source: false,
-            retired: Default::default(),
+            retired: Some(std::sync::Arc::new(Retired::reused_after(
+                std::time::Duration::ZERO,
+            ))),
         }
     }
 
@@ -486,14 +529,44 @@ mod tests {
     }
 
     #[test]
-    fn a_plain_replacement_leaves_no_temporary_file() {
+    fn a_build_keeps_no_displaced_file() {
         let dir = tempfile::tempdir().unwrap();
         write_atomic(dir.path(), "a.txt", b"one").unwrap();
         write_atomic(dir.path(), "a.txt", b"two!").unwrap();
         assert_eq!(fs::read(dir.path().join("a.txt")).unwrap(), b"two!");
+        let out = OutputDir {
+            retired: None,
+            ..out_dir(dir.path())
+        };
+        out.write("a.txt", b"three").unwrap();
+        out.write("a.txt.br", b"br").unwrap();
+        out.retire("a.txt.br").unwrap();
+        assert_eq!(fs::read(dir.path().join("a.txt")).unwrap(), b"three");
+        assert!(!dir.path().join("a.txt.br").exists());
         assert!(temporaries(dir.path()).is_empty());
     }
 
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_displaced_file_is_not_reused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = OutputDir {
+            retired: Some(Default::default()),
+            ..out_dir(dir.path())
+        };
+        out.write("a.html", b"one").unwrap();
+        out.write("a.html", b"two").unwrap();
+        out.write("a.html", b"three").unwrap();
+        // Both displaced files wait: a reader may still have them open.
+        let kept: Vec<Vec<u8>> = temporaries(dir.path())
+            .iter()
+            .map(|p| fs::read(p).unwrap())
+            .collect();
+        assert_eq!(kept.len(), 2, "{kept:?}");
+        assert!(kept.contains(&b"one".to_vec()) && kept.contains(&b"two".to_vec()));
+    }
+
+    #[cfg(target_os = "linux")]
     #[test]
     fn replaced_files_are_retired_then_overwritten_by_the_next_write() {
         let dir = tempfile::tempdir().unwrap();
@@ -506,7 +579,7 @@ mod tests {
         let spares = temporaries(dir.path());
         assert_eq!(spares.len(), 1);
         assert_eq!(fs::read(&spares[0]).unwrap(), b"first version, rather long");
-        assert_eq!(out.retired.paths(), spares);
+        assert_eq!(out.retired.as_ref().unwrap().paths(), spares);
 
         // The next write takes that file (shorter bytes: no stale tail), and
         // the one it displaces waits in its place.
@@ -529,9 +602,10 @@ mod tests {
         out.write("new.html", b"new").unwrap();
         assert_eq!(fs::read(dir.path().join("new.html")).unwrap(), b"new");
         assert!(temporaries(dir.path()).is_empty());
-        assert!(out.retired.take().is_empty());
+        assert!(out.retired.as_ref().unwrap().take().is_empty());
     }
 
+    #[cfg(target_os = "linux")]
     #[test]
     fn retiring_takes_a_file_out_of_the_output_at_once() {
         let dir = tempfile::tempdir().unwrap();
@@ -546,11 +620,11 @@ mod tests {
         out.retire("d.gz").unwrap();
         assert!(dir.path().join("d.gz").is_dir());
         assert!(out.retire("../x.br").is_err());
-        remove_retired(out.retired.take());
+        remove_retired(out.retired.as_ref().unwrap().take());
         assert!(temporaries(dir.path()).is_empty());
     }
 
-    #[cfg(unix)]
+    #[cfg(target_os = "linux")]
     #[test]
     fn a_spare_linked_elsewhere_is_never_written_through() {
         let dir = tempfile::tempdir().unwrap();

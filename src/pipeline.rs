@@ -227,25 +227,21 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
         // Written by the caller once budgets and the diff are known.
         keep.insert(PathBuf::from(crate::report::REPORT_FILE));
     }
-    // The files this build displaced: a watch keeps those in directories
-    // that still hold outputs, to reuse them.
-    let retired = if config.memo.is_some() {
+    // The files a watch's builds displaced: kept, for reuse, in directories
+    // that still hold outputs.
+    if let Some(retired) = &out.retired {
         let dirs: HashSet<&Path> = keep.iter().filter_map(|p| p.parent()).collect();
-        let gone = out
-            .retired
-            .split_off(|dir| dir.strip_prefix(&out.root).is_ok_and(|d| dirs.contains(d)));
+        let gone =
+            retired.split_off(|dir| dir.strip_prefix(&out.root).is_ok_and(|d| dirs.contains(d)));
         keep.extend(
-            out.retired
+            retired
                 .paths()
                 .iter()
                 .filter_map(|p| p.strip_prefix(&out.root).ok())
                 .map(Path::to_path_buf),
         );
-        gone
-    } else {
-        out.retired.take()
-    };
-    emit::remove_retired(retired);
+        emit::remove_retired(gone);
+    }
     let files_removed = emit::remove_stale(&out.root, &keep)?;
     progress.stage(Stage::Done, 0);
 
@@ -1238,10 +1234,7 @@ pub fn compress_pending(
         root: emit::absolute(&config.output)?,
         previous: None,
         inside_source: false,
-        retired: config
-            .memo
-            .as_ref()
-            .map_or_else(Default::default, |m| m.spares()),
+        retired: config.memo.as_ref().map(|m| m.spares()),
     };
     let root = &out.root;
     let cache = config.cache_dir.as_ref().map(Cache::open);
@@ -1307,10 +1300,6 @@ pub fn compress_pending(
     outcome.pending = rest.to_vec();
     let mut keep = HashSet::new();
     write_generated(config, &out, manifest, &mut keep, &mut Vec::new())?;
-    // Only a watch keeps displaced files for its next rebuild.
-    if config.memo.is_none() {
-        emit::remove_retired(out.retired.take());
-    }
     Ok(finished)
 }
 

@@ -88,6 +88,9 @@ pub fn watch(
     // the changed files and their dependents.
     let memo = std::sync::Arc::new(crate::pipeline::Memo::default());
     config.memo = Some(std::sync::Arc::clone(&memo));
+    // The files kept for reuse go however the watch ends (a second Ctrl-C
+    // exits at once: the next build removes them).
+    let _spares = Spares(std::sync::Arc::clone(&memo));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -294,12 +297,20 @@ pub fn watch(
         }
     }
     drop(debouncer);
-    memo.remove_spares();
     runtime.shutdown_timeout(Duration::from_millis(200));
     Ok(())
 }
 
 /// Whether a file event can change the build (reads and opens cannot).
+/// Removes the displaced outputs a watch kept for reuse, when dropped.
+struct Spares(std::sync::Arc<crate::pipeline::Memo>);
+
+impl Drop for Spares {
+    fn drop(&mut self) {
+        self.0.remove_spares();
+    }
+}
+
 fn is_change(kind: &EventKind) -> bool {
     use notify::event::{AccessKind, AccessMode, MetadataKind, ModifyKind};
     match kind {

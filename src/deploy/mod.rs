@@ -313,7 +313,12 @@ pub fn raw_objects(dir: &Path) -> Result<Vec<Object>> {
         let Some(key) = rel.to_str().map(|k| k.replace('\\', "/")) else {
             continue;
         };
-        if !safe_key(&key) || is_meta_key(&key) {
+        // kiln's temporary files (a build or watch killed part-way) are not the site's.
+        let temporary = key
+            .rsplit('/')
+            .next()
+            .is_some_and(|n| n.starts_with(crate::emit::TEMP_PREFIX));
+        if !safe_key(&key) || is_meta_key(&key) || temporary {
             continue;
         }
         let bytes = std::fs::read(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
@@ -916,6 +921,21 @@ mod tests {
         o.keep_deploys = 2;
         o.keep_for = Duration::from_secs(100);
         o
+    }
+
+    #[test]
+    fn a_raw_directory_leaves_out_kilns_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("docs")).unwrap();
+        std::fs::write(dir.path().join("docs/index.html"), "<p>x").unwrap();
+        let temporary = format!("docs/{}abc123", crate::emit::TEMP_PREFIX);
+        std::fs::write(dir.path().join(&temporary), "<p>old").unwrap();
+        let keys: Vec<String> = raw_objects(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
+        assert_eq!(keys, ["docs/index.html"]);
     }
 
     #[test]
