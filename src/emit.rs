@@ -101,80 +101,50 @@ fn remove(path: &Path) -> Result<()> {
     }
 }
 
-/// How long a displaced file waits before a write may reuse it: a reader
-/// that opened it as an output (a response being sent) has had time to
-/// finish with it.
-const REUSE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
-
 /// Files a watch displaced from the output, under temporary names
-/// ([`TEMP_PREFIX`]), by directory, oldest first: writes there reuse those
-/// displaced at least [`REUSE_AFTER`] ago. Whoever owns them removes what is
-/// left; a process killed first leaves them to the next build's stale-file
-/// removal.
-#[derive(Debug)]
-pub struct Retired {
-    files: Mutex<RetiredFiles>,
-    reuse_after: std::time::Duration,
-}
-
-impl Default for Retired {
-    fn default() -> Self {
-        Retired::reused_after(REUSE_AFTER)
-    }
-}
-
-type RetiredFiles =
-    std::collections::HashMap<PathBuf, std::collections::VecDeque<(PathBuf, std::time::Instant)>>;
+/// ([`TEMP_PREFIX`]), by directory: writes there reuse those nobody has open
+/// any more, the newest first (their pages are still in the page cache: an
+/// old one's last partial block may have to be read from the disk first). Whoever owns them removes what is left; a
+/// process killed first leaves them to the next build's stale-file removal.
+#[derive(Debug, Default)]
+pub struct Retired(Mutex<std::collections::HashMap<PathBuf, std::collections::VecDeque<PathBuf>>>);
 
 impl Retired {
-    /// Reused once retired for `wait` ([`REUSE_AFTER`] by default).
-    pub fn reused_after(wait: std::time::Duration) -> Self {
-        Retired {
-            files: Mutex::default(),
-            reuse_after: wait,
-        }
-    }
-
     fn push(&self, path: PathBuf) {
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut dirs = self.files.lock().expect("no panics while locked");
-        dirs.entry(dir)
-            .or_default()
-            .push_back((path, std::time::Instant::now()));
+        let mut dirs = self.0.lock().expect("no panics while locked");
+        dirs.entry(dir).or_default().push_back(path);
     }
 
-    /// A file of `dir` retired long enough ago to be reused.
+    /// The newest retired file of `dir`, to be reused.
     fn pop_in(&self, dir: &Path) -> Option<PathBuf> {
-        let mut dirs = self.files.lock().expect("no panics while locked");
-        let files = dirs.get_mut(dir)?;
-        let (_, when) = files.front()?;
-        if when.elapsed() < self.reuse_after {
-            return None;
-        }
-        files.pop_front().map(|(p, _)| p)
+        self.0
+            .lock()
+            .expect("no panics while locked")
+            .get_mut(dir)?
+            .pop_back()
     }
 
     /// All retired files (absolute paths), emptying the list.
     pub fn take(&self) -> Vec<PathBuf> {
-        let dirs = std::mem::take(&mut *self.files.lock().expect("no panics while locked"));
-        dirs.into_values().flatten().map(|(p, _)| p).collect()
+        let dirs = std::mem::take(&mut *self.0.lock().expect("no panics while locked"));
+        dirs.into_values().flatten().collect()
     }
 
     /// Keep the retired files in the directories `keep` accepts; returns the others.
     pub fn split_off(&self, mut keep: impl FnMut(&Path) -> bool) -> Vec<PathBuf> {
-        let mut dirs = self.files.lock().expect("no panics while locked");
+        let mut dirs = self.0.lock().expect("no panics while locked");
         let gone: Vec<PathBuf> = dirs.keys().filter(|d| !keep(d)).cloned().collect();
         gone.iter()
             .filter_map(|d| dirs.remove(d))
             .flatten()
-            .map(|(p, _)| p)
             .collect()
     }
 
     /// The retired files (absolute paths).
     pub fn paths(&self) -> Vec<PathBuf> {
-        let dirs = self.files.lock().expect("no panics while locked");
-        dirs.values().flatten().map(|(p, _)| p.clone()).collect()
+        let dirs = self.0.lock().expect("no panics while locked");
+        dirs.values().flatten().cloned().collect()
     }
 }
 
@@ -360,7 +330,7 @@ fn overwrite(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         // Never through a link put in its place.
         options.custom_flags(libc::O_NOFOLLOW);
     }
-    let mut file = options.open(path)?;
+    let file = options.open(path)?;
     let meta = file.metadata()?;
     #[cfg(unix)]
     let shared = std::os::unix::fs::MetadataExt::nlink(&meta) > 1;
@@ -370,7 +340,11 @@ fn overwrite(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if !meta.is_file() || shared {
         return Err(std::io::ErrorKind::InvalidInput.into());
     }
-    file.write_all(bytes)?;
+    // Still open elsewhere (a response being sent from it, a server's cache
+    // of open files): its reader must keep the bytes it has.
+    #[cfg(target_os = "linux")]
+    let _lease = Lease::take(&file)?;
+    (&file).write_all(bytes)?;
     if meta.len() > bytes.len() as u64 {
         file.set_len(bytes.len() as u64)?;
     }
@@ -380,6 +354,35 @@ fn overwrite(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         return Ok(());
     }
     set_readable(&file)
+}
+
+/// A write lease on a file: Linux grants one only when no other open file
+/// description of the file exists, in any process, and makes any new open
+/// wait until it is released (when dropped, before the file is swapped in).
+#[cfg(target_os = "linux")]
+struct Lease<'a>(&'a fs::File);
+
+#[cfg(target_os = "linux")]
+impl<'a> Lease<'a> {
+    fn take(file: &'a fs::File) -> std::io::Result<Lease<'a>> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: fcntl on a descriptor the `File` owns and keeps open.
+        let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLEASE, libc::F_WRLCK) };
+        if r == 0 {
+            Ok(Lease(file))
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: as in `take`.
+        unsafe { libc::fcntl(self.0.as_raw_fd(), libc::F_SETLEASE, libc::F_UNLCK) };
+    }
 }
 
 /// Swap two existing files atomically (Linux's `RENAME_EXCHANGE`).
@@ -501,15 +504,13 @@ mod tests {
         assert_eq!(fs::read(dir.path().join("a/b.txt")).unwrap(), b"two");
     }
 
-    /// A watch's output directory, reusing displaced files at once.
+    /// A watch's output directory.
     fn out_dir(root: &Path) -> OutputDir {
         OutputDir {
             root: root.to_path_buf(),
             previous: None,
             inside_source: false,
-            retired: Some(std::sync::Arc::new(Retired::reused_after(
-                std::time::Duration::ZERO,
-            ))),
+            retired: Some(Default::default()),
         }
     }
 
@@ -548,24 +549,28 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
-    fn a_displaced_file_is_not_reused_at_once() {
+    fn a_displaced_file_still_open_is_not_reused() {
+        use std::io::Read;
         let dir = tempfile::tempdir().unwrap();
-        let out = OutputDir {
-            retired: Some(Default::default()),
-            ..out_dir(dir.path())
-        };
+        let out = out_dir(dir.path());
         out.write("a.html", b"one").unwrap();
+        // A response being sent from the page: it holds the file open.
+        let mut reader = fs::File::open(dir.path().join("a.html")).unwrap();
         out.write("a.html", b"two").unwrap();
         out.write("a.html", b"three").unwrap();
-        // Both displaced files wait: a reader may still have them open.
+        assert_eq!(fs::read(dir.path().join("a.html")).unwrap(), b"three");
+        let mut sent = Vec::new();
+        reader.read_to_end(&mut sent).unwrap();
+        assert_eq!(sent, b"one");
+        // Once closed, the file that held "two" was reused.
+        drop(reader);
+        out.write("a.html", b"four").unwrap();
         let kept: Vec<Vec<u8>> = temporaries(dir.path())
             .iter()
             .map(|p| fs::read(p).unwrap())
             .collect();
-        assert_eq!(kept.len(), 2, "{kept:?}");
-        assert!(kept.contains(&b"one".to_vec()) && kept.contains(&b"two".to_vec()));
+        assert_eq!(kept, [b"three".to_vec()]);
     }
-
     #[cfg(target_os = "linux")]
     #[test]
     fn replaced_files_are_retired_then_overwritten_by_the_next_write() {

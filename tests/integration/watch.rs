@@ -850,13 +850,11 @@ fn the_watch_memory_skips_unchanged_files_and_sees_every_change() {
 }
 
 /// A watch's rebuild writes a page into a file an earlier rebuild displaced
-/// (overwritten in place, no new inode) once it has waited a second (a
-/// reader may still hold it), so repeated edits do not pile files up; a
-/// folder whose files all went takes its displaced files with it.
+/// (overwritten in place, no new inode), so repeated edits do not pile files
+/// up; a folder whose files all went takes its displaced files with it.
 #[cfg(target_os = "linux")]
 #[test]
 fn displaced_outputs_are_reused_not_piled_up() {
-    let wait = || std::thread::sleep(Duration::from_millis(1100));
     let site = Site::new()
         // Below the compression threshold: no variants to retire, so the
         // displaced page is what a rebuild leaves.
@@ -891,7 +889,6 @@ fn displaced_outputs_are_reused_not_piled_up() {
     for i in 1..5 {
         let previous = std::fs::read(&page).unwrap();
         site.write("a.css", format!("p{{color:#{i:06x}}}"));
-        wait();
         let mut outcome = kiln::build(&config, &kiln::report::Silent).unwrap();
         kiln::pipeline::compress_pending(&config, &mut outcome, || false).unwrap();
         let now = std::fs::read(&page).unwrap();
