@@ -5,10 +5,11 @@
 //!
 //! Replacing a file frees the old one's inode and blocks, and creating the
 //! temporary file takes new ones: on ext4 each costs about as much as writing
-//! the bytes. [`OutputDir::write`] and [`OutputDir::retire`] instead move the
-//! old file to a temporary name ([`Retired`]), and later writes in the same
-//! directory reuse it as their temporary file, overwritten in place. A build
-//! removes what is left at its end; a watch keeps them for its next rebuild.
+//! the bytes. Under `kiln watch`, [`OutputDir::write`] and
+//! [`OutputDir::retire`] instead move the old file to a temporary name
+//! ([`Retired`]), and later writes in the same directory reuse it as their
+//! temporary file, overwritten in place once nobody has it open (a write
+//! lease). A build renames over files and keeps nothing.
 //!
 //! The output directory belongs to kiln only if it is empty, new, or holds a
 //! `kiln-manifest.json`; anything else is refused unless forced.
@@ -107,33 +108,50 @@ fn remove(path: &Path) -> Result<()> {
 /// old one's last partial block may have to be read from the disk first). Whoever owns them removes what is left; a
 /// process killed first leaves them to the next build's stale-file removal.
 #[derive(Debug, Default)]
-pub struct Retired(Mutex<std::collections::HashMap<PathBuf, std::collections::VecDeque<PathBuf>>>);
+pub struct Retired {
+    files: Mutex<std::collections::HashMap<PathBuf, std::collections::VecDeque<PathBuf>>>,
+    /// Reuse failed for a reason other than the file being in use (no leases
+    /// on this file system): displaced files are removed from then on.
+    stopped: std::sync::atomic::AtomicBool,
+}
 
 impl Retired {
     fn push(&self, path: PathBuf) {
+        if self.stopped.load(std::sync::atomic::Ordering::Relaxed) {
+            let _ = fs::remove_file(path);
+            return;
+        }
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut dirs = self.0.lock().expect("no panics while locked");
+        let mut dirs = self.files.lock().expect("no panics while locked");
         dirs.entry(dir).or_default().push_back(path);
     }
 
     /// The newest retired file of `dir`, to be reused.
     fn pop_in(&self, dir: &Path) -> Option<PathBuf> {
-        self.0
+        if self.stopped.load(std::sync::atomic::Ordering::Relaxed) {
+            return None;
+        }
+        self.files
             .lock()
             .expect("no panics while locked")
             .get_mut(dir)?
             .pop_back()
     }
 
+    fn stop_reusing(&self) {
+        self.stopped
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// All retired files (absolute paths), emptying the list.
     pub fn take(&self) -> Vec<PathBuf> {
-        let dirs = std::mem::take(&mut *self.0.lock().expect("no panics while locked"));
+        let dirs = std::mem::take(&mut *self.files.lock().expect("no panics while locked"));
         dirs.into_values().flatten().collect()
     }
 
     /// Keep the retired files in the directories `keep` accepts; returns the others.
     pub fn split_off(&self, mut keep: impl FnMut(&Path) -> bool) -> Vec<PathBuf> {
-        let mut dirs = self.0.lock().expect("no panics while locked");
+        let mut dirs = self.files.lock().expect("no panics while locked");
         let gone: Vec<PathBuf> = dirs.keys().filter(|d| !keep(d)).cloned().collect();
         gone.iter()
             .filter_map(|d| dirs.remove(d))
@@ -143,7 +161,7 @@ impl Retired {
 
     /// The retired files (absolute paths).
     pub fn paths(&self) -> Vec<PathBuf> {
-        let dirs = self.0.lock().expect("no panics while locked");
+        let dirs = self.files.lock().expect("no panics while locked");
         dirs.values().flatten().cloned().collect()
     }
 }
@@ -289,9 +307,21 @@ fn write_file(
                 }
                 return Ok(true);
             }
-            // Gone or unusable: the next one, or a new temporary file.
-            Err(_) => {
+            // In use, gone or unusable: the next one, or a new temporary
+            // file. Any other failure (a file system without leases) would
+            // recur on every file: reuse stops.
+            Err(e) => {
                 let _ = fs::remove_file(&spare);
+                if !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::NotFound
+                        | std::io::ErrorKind::InvalidInput
+                ) && e.raw_os_error() != Some(libc::ELOOP)
+                    && let Some(r) = retired
+                {
+                    r.stop_reusing();
+                }
             }
         }
     }
@@ -368,11 +398,18 @@ impl<'a> Lease<'a> {
         use std::os::fd::AsRawFd;
         // SAFETY: fcntl on a descriptor the `File` owns and keeps open.
         let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLEASE, libc::F_WRLCK) };
-        if r == 0 {
-            Ok(Lease(file))
-        } else {
-            Err(std::io::Error::last_os_error())
+        if r != 0 {
+            return Err(std::io::Error::last_os_error());
         }
+        let lease = Lease(file);
+        // Someone opening the file now waits for the lease to go, and the
+        // kernel signals its owner: SIGIO, which would end the process. No
+        // owner, no signal.
+        // SAFETY: as above.
+        if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETOWN, 0) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(lease)
     }
 }
 
@@ -562,9 +599,15 @@ mod tests {
         let mut sent = Vec::new();
         reader.read_to_end(&mut sent).unwrap();
         assert_eq!(sent, b"one");
-        // Once closed, the file that held "two" was reused.
+        // Once closed, the file that holds "two" is reused.
         drop(reader);
+        let spares = temporaries(dir.path());
+        assert_eq!(spares.len(), 1);
+        assert_eq!(fs::read(&spares[0]).unwrap(), b"two");
+        let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).unwrap());
+        let two = inode(&spares[0]);
         out.write("a.html", b"four").unwrap();
+        assert_eq!(inode(&dir.path().join("a.html")), two);
         let kept: Vec<Vec<u8>> = temporaries(dir.path())
             .iter()
             .map(|p| fs::read(p).unwrap())
@@ -654,6 +697,32 @@ mod tests {
         out.write("a.html", b"four").unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"outside");
         assert_eq!(fs::read(dir.path().join("a.html")).unwrap(), b"four");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn opening_a_leased_file_waits_for_it_and_signals_nobody() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spare");
+        fs::write(&path, b"old").unwrap();
+        let file = fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let lease = Lease::take(&file).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let opener = std::thread::spawn(move || {
+            tx.send("opening").unwrap();
+            let bytes = fs::read(&path).unwrap();
+            tx.send("opened").unwrap();
+            bytes
+        });
+        assert_eq!(rx.recv().unwrap(), "opening");
+        // The open waits while the lease is held. Were the process signalled
+        // (SIGIO), it would end here.
+        let waited = rx.recv_timeout(std::time::Duration::from_millis(300));
+        assert!(waited.is_err(), "{waited:?}");
+        (&file).write_all(b"new").unwrap();
+        drop(lease);
+        assert_eq!(rx.recv().unwrap(), "opened");
+        assert_eq!(opener.join().unwrap(), b"new");
     }
 
     #[test]

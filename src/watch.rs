@@ -91,6 +91,13 @@ pub fn watch(
     // The files kept for reuse go however the watch ends (a second Ctrl-C
     // exits at once: the next build removes them).
     let _spares = Spares(std::sync::Arc::clone(&memo));
+    // Files kept for reuse are written under a lease (emit.rs): someone
+    // opening one meanwhile must not end the watch with SIGIO.
+    #[cfg(target_os = "linux")]
+    // SAFETY: sets a signal's disposition to ignored; no handler is installed.
+    unsafe {
+        libc::signal(libc::SIGIO, libc::SIG_IGN);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
