@@ -307,18 +307,15 @@ fn write_file(
                 }
                 return Ok(true);
             }
-            // In use, gone or unusable: the next one, or a new temporary
-            // file. Any other failure (a file system without leases) would
-            // recur on every file: reuse stops.
+            // In use or gone: the next one. Anything else (a file system
+            // without leases or exchange, a file kiln may not change) stops
+            // reuse for the session: reuse only saves time.
             Err(e) => {
                 let _ = fs::remove_file(&spare);
                 if !matches!(
                     e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::NotFound
-                        | std::io::ErrorKind::InvalidInput
-                ) && e.raw_os_error() != Some(libc::ELOOP)
-                    && let Some(r) = retired
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::NotFound
+                ) && let Some(r) = retired
                 {
                     r.stop_reusing();
                 }
@@ -687,8 +684,16 @@ mod tests {
         out.write("a.html", b"three").unwrap();
         assert_eq!(fs::read(&backup).unwrap(), b"one");
         assert_eq!(fs::read(dir.path().join("a.html")).unwrap(), b"three");
+        // Reuse stopped for this output: displaced files go at once.
+        assert!(temporaries(dir.path()).is_empty());
+        out.write("a.html", b"three and a half").unwrap();
+        assert!(temporaries(dir.path()).is_empty());
 
         // A spare replaced by a link to a file outside is not followed.
+        let dir = tempfile::tempdir().unwrap();
+        let out = out_dir(dir.path());
+        out.write("a.html", b"one").unwrap();
+        out.write("a.html", b"two").unwrap();
         let spare = temporaries(dir.path()).remove(0);
         let target = outside.path().join("target.txt");
         fs::write(&target, b"outside").unwrap();
