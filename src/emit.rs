@@ -419,32 +419,39 @@ impl Drop for Lease<'_> {
     }
 }
 
-/// Swap two existing files atomically (Linux's `RENAME_EXCHANGE`).
+/// How [`rename2`] renames.
+#[derive(Clone, Copy)]
+enum Rename {
+    /// Swap two existing files atomically.
+    Exchange,
+    /// Fail with `AlreadyExists` if the target exists.
+    NoReplace,
+}
+
 fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
-    #[cfg(target_os = "linux")]
-    return rename2(a, b, libc::RENAME_EXCHANGE);
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = (a, b);
-        Err(std::io::ErrorKind::Unsupported.into())
-    }
+    rename2(a, b, Rename::Exchange)
 }
 
-/// Rename `from` to `to`, failing with `AlreadyExists` if `to` exists.
 fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
-    #[cfg(target_os = "linux")]
-    return rename2(from, to, libc::RENAME_NOREPLACE);
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = (from, to);
-        Err(std::io::ErrorKind::Unsupported.into())
-    }
+    rename2(from, to, Rename::NoReplace)
 }
 
+/// Linux's `renameat2`; `Unsupported` elsewhere.
+#[cfg(not(target_os = "linux"))]
+fn rename2(from: &Path, to: &Path, how: Rename) -> std::io::Result<()> {
+    let _ = (from, to, how);
+    Err(std::io::ErrorKind::Unsupported.into())
+}
+
+/// Linux's `renameat2`; `Unsupported` elsewhere.
 #[cfg(target_os = "linux")]
-fn rename2(from: &Path, to: &Path, flags: libc::c_uint) -> std::io::Result<()> {
+fn rename2(from: &Path, to: &Path, how: Rename) -> std::io::Result<()> {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
+    let flags = match how {
+        Rename::Exchange => libc::RENAME_EXCHANGE,
+        Rename::NoReplace => libc::RENAME_NOREPLACE,
+    };
     let from = CString::new(from.as_os_str().as_bytes())?;
     let to = CString::new(to.as_os_str().as_bytes())?;
     // SAFETY: two NUL-terminated paths that outlive the call.
