@@ -161,7 +161,21 @@ peers_run() {
     grep -v '^peers: note:' "$base.log" | sed 's/^/  /' >&2 || true
 }
 
-# measure_corpus NAME SRC: kiln cold, kiln warm ×WARM_RUNS, the peer composite.
+# brotli_run CORPUS SRC PEERS_OUT: `brotli -q 11` alone, again, over the files the composite
+# compressed (those it wrote a .br for), xargs -P nproc: the CPU that brotli 11 costs either side.
+brotli_run() {
+    local corpus=$1 src=$2 out=$3 list=$LOGS/$1-brotli.files
+    (cd "$out" && find . -name '*.br' -type f | sed 's/\.br$//' | sort |
+        while IFS= read -r f; do [[ -f $f && ! -e $src/$f.br ]] && printf '%s\n' "$f"; done) >"$list"
+    [[ -s $list ]] || return 0
+    # shellcheck disable=SC2016 # expanded by the inner shells
+    measure "$corpus" peers-brotli "$src" "$out" - "$LOGS/$corpus-brotli.log" : -- \
+        bash -c 'cd "$1" && tr "\n" "\0" <"$2" |
+            xargs -0 -P "$(nproc)" -n 16 sh -c '\''for f; do brotli -q 11 -c "$f" >/dev/null; done'\'' sh' \
+        sh "$out" "$list"
+}
+
+# measure_corpus NAME SRC: kiln cold, kiln warm ×WARM_RUNS, the peer composite, its brotli alone.
 measure_corpus() {
     local name=$1 src=$2 out=$WORK/out/$1 cache=$WORK/cache/$1 i
     kiln_run "$name" kiln-cold "$src" "$out" "$cache" cold
@@ -169,6 +183,7 @@ measure_corpus() {
         kiln_run "$name" "kiln-warm-$i" "$src" "$out" "$cache" warm
     done
     peers_run "$name" "$src" "$WORK/peers-out/$name"
+    brotli_run "$name" "$src" "$WORK/peers-out/$name"
 }
 
 # ---------------------------------------------------------------- report
@@ -241,7 +256,9 @@ for line in open(records_path):
              load=float(load), **parse_time(time_path))
     files = source_files(src)
     r["files"], r["bytes_in"] = len(files), sum(s for _, s in files)
-    if run == "peers":
+    if run == "peers-brotli":
+        pass
+    elif run == "peers":
         sizes = peer_sizes(src, out)
         r["raw"] = sum(s[0] for s in sizes.values())
         r["gzip"] = sum(s[1] for s in sizes.values())
@@ -251,6 +268,8 @@ for line in open(records_path):
         s = json.load(open(summary))
         r["raw"], r["gzip"], r["brotli"] = (s["total"][k] for k in ("bytes_out", "gzip", "brotli"))
         r["kiln_files"], r["cache_hits"], r["cache_misses"] = s["total"]["files"], s["cache_hits"], s["cache_misses"]
+        if "work_ms" in s:
+            r["work"] = {k: v / 1000 for k, v in s["work_ms"].items()}
     rows.append(r)
 
 def mib(b): return f"{b / 1048576:,.2f}"
@@ -284,6 +303,23 @@ for c in corpora:
         ratio(cold["rss_mib"], peer["rss_mib"]), ratio(cold["raw"], peer["raw"]),
         ratio(cold["gzip"], peer["gzip"]), ratio(cold["brotli"], peer["brotli"])]) + " |")
 main_table = "\n".join(out)
+
+# Brotli 11 alone: the work neither side can shed without lowering the quality.
+out = []
+p = out.append
+p(f"| corpus | kiln's brotli 11 (summed over threads) | of kiln's CPU | composite's `brotli -q 11` alone (CPU) | floor: kiln's brotli ÷ {cores} cores | floor ÷ composite wall | kiln cold ÷ composite wall |")
+p("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+for c in corpora:
+    cold, peer = summary_rows[c]["cold"], summary_rows[c]["peer"]
+    alone = next((r for r in rows if r["corpus"] == c and r["run"] == "peers-brotli"), None)
+    work = cold.get("work")
+    if not work or not work["brotli"]:
+        continue
+    floor = work["brotli"] / cores
+    p(f"| {label(c)} | {secs(work['brotli'])} | {work['brotli'] / cold['cpu']:.0%} | "
+      + (secs(alone["cpu"]) + flag(alone) if alone else "–")
+      + f" | {secs(floor)} | {ratio(floor, peer['wall'])} | {ratio(cold['wall'], peer['wall'])} |")
+brotli_table = "\n".join(out) if len(out) > 2 else ""
 
 # Per kind (kiln's classification of each source file), brotli-served bytes.
 out = []
@@ -340,7 +376,7 @@ notes += kiln_counts
 if any(r["disturbed"] for r in rows):
     notes.append("† cargo or rustc ran during this measurement (polled every 2 s; measured again up to "
                  "3 times unless --quick or --no-wait): it may be slowed")
-print(json.dumps(dict(main=main_table, kinds=kind_table, growth=growth_table, notes=notes)))
+print(json.dumps(dict(main=main_table, kinds=kind_table, brotli=brotli_table, growth=growth_table, notes=notes)))
 json.dump([{k: v for k, v in r.items() if k != "per_file"} for r in rows], open(json_out, "w"), indent=1)
 EOF
 }
@@ -374,6 +410,12 @@ manifests; it does not minify JSON, XML or SVG. Page cache warm for both sides.
 print(t["main"])
 print("\n### Bytes by kind (kiln's classification of each source file)\n")
 print(t["kinds"])
+if t.get("brotli"):
+    print("\n### Brotli 11 alone\n")
+    print("kiln's time in brotli (its `--json` summary's `work_ms.brotli`), and the composite's")
+    print("`brotli -q 11` run again alone over the files it compressed (`xargs -P` cores). kiln's")
+    print("brotli time divided by the cores is the least wall time a build at brotli 11 can take.\n")
+    print(t["brotli"])
 if t["growth"]:
     scale = e["SCALE"]
     print(f"\n### Memory growth: kiln cold on the doc site and on {scale} copies of it\n")

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha384};
 
 use crate::asset::{Asset, AssetKind};
 use crate::cache::Cache;
-use crate::compress::{is_compressible, precompress};
+use crate::compress::{EncodeTime, is_compressible, precompress};
 use crate::config::Config;
 use crate::diag::Diagnostic;
 use crate::emit::{self, OutputDir};
@@ -52,6 +52,19 @@ pub struct BuildOutcome {
     /// Source paths whose gzip/brotli variants, or a page's integrity, were
     /// deferred ([`Config::defer_compression`]); empty otherwise.
     pub pending: Vec<String>,
+    /// Time the workers spent in each step, summed over threads.
+    pub work: Work,
+}
+
+/// Time spent in each step of a build, summed over the threads that ran it:
+/// where a build's CPU goes. Cache hits cost (nearly) nothing.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Work {
+    /// Reading, parsing, minifying and optimising each file (with its
+    /// references resolved).
+    pub transform: Duration,
+    pub gzip: Duration,
+    pub brotli: Duration,
 }
 
 impl BuildOutcome {
@@ -142,12 +155,14 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
     let mut timings = Vec::with_capacity(results.len());
     let mut maps = Vec::new();
     let mut variants = Vec::new();
+    let mut work = Work::default();
     for Transformed {
         asset,
         result,
         time,
     } in results
     {
+        work.transform += time;
         match result {
             Ok(f) => {
                 diagnostics.extend(f.diagnostics);
@@ -172,9 +187,11 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
     check_collisions(&assets, linker.linked(), config)?;
 
     progress.stage(Stage::Emit, assets.len());
+    let encode = EncodeTime::default();
     let stores = Stores {
         cache,
         spill: &spill,
+        encode: &encode,
     };
     let emitted = emit_all(config, &out, &assets, linker, &bytes_in, stores, progress);
     let mut files = BTreeMap::new();
@@ -248,6 +265,8 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
     diagnostics.sort_by(|a, b| (&a.path, a.line, a.col).cmp(&(&b.path, b.line, b.col)));
     timings.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     let (cache_hits, cache_misses) = cache.map_or((0, 0), Cache::counts);
+    work.gzip = encode.gzip();
+    work.brotli = encode.brotli();
     let outcome = BuildOutcome {
         manifest,
         diagnostics,
@@ -259,6 +278,7 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
         duration: started.elapsed(),
         previous: out.previous,
         pending,
+        work,
     };
     if let Some(memo) = &config.memo {
         memo.primed.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -879,6 +899,7 @@ struct Emitted {
 struct Stores<'a> {
     cache: Option<&'a Cache>,
     spill: &'a Spill,
+    encode: &'a EncodeTime,
 }
 
 /// Write every file, hashed names first, then other assets, then pages, so
@@ -972,7 +993,11 @@ fn emit_one(
     asset: &Asset,
     linked: Linked,
     bytes_in: u64,
-    Stores { cache, spill }: Stores<'_>,
+    Stores {
+        cache,
+        spill,
+        encode,
+    }: Stores<'_>,
 ) -> std::result::Result<Emitted, Diagnostic> {
     let started = Instant::now();
     let fail = |e: Error| Diagnostic::error(&asset.source, format!("cannot write output: {e}"));
@@ -1056,7 +1081,7 @@ fn emit_one(
             }
         }
     } else {
-        let v = compress_cached(&bytes, &linked.hash, &config.compress, cache);
+        let v = compress_cached(&bytes, &linked.hash, &config.compress, cache, encode);
         (
             v.gzip.as_ref().map(|b| b.len() as u64),
             v.brotli.as_ref().map(|b| b.len() as u64),
@@ -1243,6 +1268,7 @@ pub fn compress_pending(
     let mut pending = std::mem::take(&mut outcome.pending);
     pending.sort_by_key(|p| std::cmp::Reverse(manifest.files.get(p).map_or(0, |e| e.bytes_out)));
     let batch = (rayon::current_num_threads() * 2).max(2);
+    let encode = EncodeTime::default();
     let mut finished = 0;
     let mut rest = pending.as_slice();
     while !rest.is_empty() {
@@ -1262,7 +1288,7 @@ pub fn compress_pending(
                 } else {
                     entry.integrity.clone()
                 };
-                let v = compress_cached(&bytes, &hash, &config.compress, cache);
+                let v = compress_cached(&bytes, &hash, &config.compress, cache, &encode);
                 let mut paths = vec![entry.output.as_str()];
                 paths.extend(entry.aliases.iter().map(|a| a.path.as_str()));
                 // A variant that cannot be written is left out of the entry
@@ -1298,6 +1324,8 @@ pub fn compress_pending(
         }
     }
     outcome.pending = rest.to_vec();
+    outcome.work.gzip += encode.gzip();
+    outcome.work.brotli += encode.brotli();
     let mut keep = HashSet::new();
     write_generated(config, &out, manifest, &mut keep, &mut Vec::new())?;
     Ok(finished)
@@ -1309,13 +1337,14 @@ fn compress_cached(
     hash: &blake3::Hash,
     options: &crate::config::CompressOptions,
     cache: Option<&Cache>,
+    time: &EncodeTime,
 ) -> crate::compress::Variants {
     let Some(cache) = cache.filter(|_| bytes.len() as u64 >= options.min_size) else {
-        return precompress(bytes, options);
+        return precompress(bytes, options, time);
     };
     let key = Cache::variants_key(hash, options);
     cache.get_variants(&key).unwrap_or_else(|| {
-        let v = precompress(bytes, options);
+        let v = precompress(bytes, options, time);
         cache.put_variants(&key, &v);
         v
     })

@@ -103,6 +103,8 @@ pub struct Summary {
     pub kinds: BTreeMap<String, Sizes>,
     pub total: Sizes,
     pub slowest: Vec<Timing>,
+    /// Time the workers spent in each step, summed over threads.
+    pub work_ms: WorkMs,
     pub diagnostics: Vec<Diagnostic>,
     pub warnings: usize,
     pub errors: usize,
@@ -115,6 +117,25 @@ pub struct Summary {
     /// Path of kiln-report.html, when written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report: Option<String>,
+}
+
+/// [`crate::pipeline::Work`] in milliseconds.
+#[derive(Debug, Serialize)]
+pub struct WorkMs {
+    pub transform: u64,
+    pub gzip: u64,
+    pub brotli: u64,
+}
+
+impl From<crate::pipeline::Work> for WorkMs {
+    fn from(w: crate::pipeline::Work) -> WorkMs {
+        let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        WorkMs {
+            transform: ms(w.transform),
+            gzip: ms(w.gzip),
+            brotli: ms(w.brotli),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -172,6 +193,7 @@ impl Summary {
                     ms: (d.as_secs_f64() * 1e5).round() / 100.0,
                 })
                 .collect(),
+            work_ms: outcome.work.into(),
             diagnostics: outcome.diagnostics.clone(),
             warnings: count(Severity::Warning),
             errors: count(Severity::Error),
@@ -359,6 +381,17 @@ impl Summary {
                 .map(|t| format!("{} ({:.1} ms)", t.path, t.ms))
                 .collect();
             let _ = writeln!(out, "slowest: {}", list.join(", "));
+        }
+        let w = &self.work_ms;
+        if w.transform + w.gzip + w.brotli > 0 {
+            let s = |ms: u64| format!("{:.1} s", ms as f64 / 1000.0);
+            let _ = writeln!(
+                out,
+                "work, summed over threads: transform {}, gzip {}, brotli {}",
+                s(w.transform),
+                s(w.gzip),
+                s(w.brotli)
+            );
         }
         let _ = writeln!(
             out,

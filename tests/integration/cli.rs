@@ -2,7 +2,7 @@
 
 use predicates::prelude::*;
 
-use crate::util::{Site, build, fixture_path, kiln};
+use crate::util::{Site, build, build_into, fixture_path, kiln};
 
 #[test]
 fn version_and_help() {
@@ -34,6 +34,34 @@ fn json_summary_is_the_only_thing_on_stdout() {
             < summary["kinds"]["css"]["bytes_in"].as_u64().unwrap()
     );
     assert_eq!(summary["slowest"].as_array().unwrap().len(), 5);
+}
+
+#[test]
+fn summary_says_where_the_work_went() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, cache) = (dir.path().join("out"), dir.path().join("cache"));
+    let cache_arg = format!("--cache-dir={}", cache.display());
+    let args = ["--json", cache_arg.as_str()];
+    let cold = build_into(&fixture_path("site"), &out, &args);
+    assert_eq!(cold.code, 0, "{}", cold.stderr);
+    let cold: serde_json::Value = serde_json::from_str(&cold.stdout).unwrap();
+    for step in ["transform", "gzip", "brotli"] {
+        assert!(
+            cold["work_ms"][step].as_u64().unwrap() > 0,
+            "{step}: {cold}"
+        );
+    }
+    // A no-op rebuild compresses nothing: the variants on disk are reused.
+    let warm = build_into(&fixture_path("site"), &out, &args);
+    let warm: serde_json::Value = serde_json::from_str(&warm.stdout).unwrap();
+    assert_eq!(warm["work_ms"]["gzip"], 0, "{warm}");
+    assert_eq!(warm["work_ms"]["brotli"], 0, "{warm}");
+    let text = build(&fixture_path("site"), &[]).stdout;
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("work, summed over threads: transform ")),
+        "{text}"
+    );
 }
 
 #[test]
