@@ -211,6 +211,9 @@ pub fn link(
 pub struct Linker<'a> {
     state: State<'a>,
     pages: Vec<usize>,
+    /// Per file: it names a file with a hashed name (or a page offers an
+    /// image's variants).
+    names_hashed: Vec<bool>,
 }
 
 impl<'a> Linker<'a> {
@@ -259,6 +262,7 @@ impl<'a> Linker<'a> {
                 e
             })
             .collect();
+        let names_hashed = edges.iter().map(|e| !e.is_empty()).collect();
 
         let mut state = State {
             assets,
@@ -323,7 +327,17 @@ impl<'a> Linker<'a> {
                 state.link_acyclic(v);
             }
         }
-        Linker { state, pages }
+        Linker {
+            state,
+            pages,
+            names_hashed,
+        }
+    }
+
+    /// Whether file `v` names a file with a hashed name: written before that
+    /// file, it could point at a missing one.
+    pub fn names_hashed(&self, v: usize) -> bool {
+        self.names_hashed[v]
     }
 
     /// Every file linked so far (all but the pages), by index.
@@ -770,6 +784,51 @@ mod tests {
         assert_eq!(messages.len(), 2, "{messages:?}");
         assert!(messages[0].starts_with("1:141: reference `missing.png` does not match"));
         assert!(messages[1].starts_with("1:161: reference `../../outside.css` points outside"));
+    }
+
+    #[test]
+    fn the_linker_knows_which_files_name_a_hashed_file() {
+        let assets = [
+            asset("img/logo.png", AssetKind::Png),
+            asset("css/site.css", AssetKind::Css),
+            asset("notes.txt", AssetKind::Text),
+        ];
+        let tree = Tree::new(&assets);
+        let config = Config::new("/src", "/out");
+        let spill = Spill::memory();
+        let css = b"a{background:url(../img/logo.png)}".to_vec();
+        let url = reference("../img/logo.png", RefKind::Embed, 17);
+        let (refs, warnings) = resolve_refs(&assets[1], vec![url], None, &tree, &config);
+        assert!(warnings.is_empty() && refs.len() == 1);
+        let processed = |bytes: Option<Vec<u8>>, refs: Vec<Resolved>| Processed {
+            hash: blake3::hash(bytes.as_deref().unwrap_or_default()),
+            bytes: bytes.map(|b| spill.hold(b)),
+            refs,
+            generated_map: false,
+            images: Vec::new(),
+            dimensions: None,
+            generated_variant: false,
+        };
+        let linker = Linker::new(
+            &assets,
+            vec![
+                processed(None, Vec::new()),
+                processed(Some(css), refs),
+                processed(Some(b"notes".to_vec()), Vec::new()),
+            ],
+            &config,
+            &spill,
+        );
+        let names_hashed: Vec<bool> = (0..3).map(|v| linker.names_hashed(v)).collect();
+        assert_eq!(names_hashed, [false, true, false]);
+        let hashed: Vec<bool> = linker
+            .linked()
+            .iter()
+            .map(|l| l.as_ref().unwrap().hashed)
+            .collect();
+        // Nothing names the stylesheet: it keeps its name, and names a
+        // hashed file.
+        assert_eq!(hashed, [true, false, false]);
     }
 
     #[test]
