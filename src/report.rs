@@ -119,17 +119,17 @@ pub struct Summary {
     pub report: Option<String>,
 }
 
-/// [`crate::pipeline::Work`] in milliseconds.
+/// [`crate::pipeline::Work`] in milliseconds (to 0.01 ms).
 #[derive(Debug, Serialize)]
 pub struct WorkMs {
-    pub transform: u64,
-    pub gzip: u64,
-    pub brotli: u64,
+    pub transform: f64,
+    pub gzip: f64,
+    pub brotli: f64,
 }
 
 impl From<crate::pipeline::Work> for WorkMs {
     fn from(w: crate::pipeline::Work) -> WorkMs {
-        let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let ms = |d: std::time::Duration| (d.as_secs_f64() * 1e5).round() / 100.0;
         WorkMs {
             transform: ms(w.transform),
             gzip: ms(w.gzip),
@@ -383,8 +383,8 @@ impl Summary {
             let _ = writeln!(out, "slowest: {}", list.join(", "));
         }
         let w = &self.work_ms;
-        if w.transform + w.gzip + w.brotli > 0 {
-            let s = |ms: u64| format!("{:.1} s", ms as f64 / 1000.0);
+        if w.transform + w.gzip + w.brotli > 0.0 {
+            let s = |ms: f64| format!("{:.1} s", ms / 1000.0);
             let _ = writeln!(
                 out,
                 "work, summed over threads: transform {}, gzip {}, brotli {}",
