@@ -164,9 +164,12 @@ peers_run() {
 # brotli_run CORPUS SRC PEERS_OUT: `brotli -q 11` alone, again, over the files the composite
 # compressed (those it wrote a .br for), xargs -P nproc: the CPU that brotli 11 costs either side.
 brotli_run() {
-    local corpus=$1 src=$2 out=$3 list=$LOGS/$1-brotli.files
+    local corpus=$1 src out=$3 list=$LOGS/$1-brotli.files
+    src=$(realpath "$2")
     (cd "$out" && find . -name '*.br' -type f | sed 's/\.br$//' | sort |
-        while IFS= read -r f; do [[ -f $f && ! -e $src/$f.br ]] && printf '%s\n' "$f"; done) >"$list"
+        while IFS= read -r f; do
+            if [[ -f $f && ! -e $src/$f.br ]]; then printf '%s\n' "$f"; fi
+        done) >"$list"
     [[ -s $list ]] || return 0
     # shellcheck disable=SC2016 # expanded by the inner shells
     measure "$corpus" peers-brotli "$src" "$out" - "$LOGS/$corpus-brotli.log" : -- \
@@ -307,7 +310,7 @@ main_table = "\n".join(out)
 # Brotli 11 alone: the work neither side can shed without lowering the quality.
 out = []
 p = out.append
-p(f"| corpus | kiln's brotli 11 (summed over threads) | of kiln's CPU | composite's `brotli -q 11` alone (CPU) | floor: kiln's brotli ÷ {cores} cores | floor ÷ composite wall | kiln cold ÷ composite wall |")
+p(f"| corpus | kiln's brotli 11 (wall time of each call, summed) | of kiln's CPU | composite's `brotli -q 11` alone (CPU) | floor: kiln's brotli ÷ {cores} cores | floor ÷ composite wall | kiln cold ÷ composite wall |")
 p("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 for c in corpora:
     cold, peer = summary_rows[c]["cold"], summary_rows[c]["peer"]
@@ -412,7 +415,8 @@ print("\n### Bytes by kind (kiln's classification of each source file)\n")
 print(t["kinds"])
 if t.get("brotli"):
     print("\n### Brotli 11 alone\n")
-    print("kiln's time in brotli (its `--json` summary's `work_ms.brotli`), and the composite's")
+    print("kiln's time in brotli (its `--json` summary's `work_ms.brotli`: the wall time of each call,")
+    print("summed over threads, so it counts time a thread waited for a core), and the composite's")
     print("`brotli -q 11` run again alone over the files it compressed (`xargs -P` cores). kiln's")
     print("brotli time divided by the cores is the least wall time a build at brotli 11 can take.\n")
     print(t["brotli"])
