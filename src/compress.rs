@@ -1,6 +1,8 @@
 //! Precompression: `.gz` and `.br` siblings of compressible files, kept only
 //! when they pay. The bytes are reproducible: the gzip header carries no
-//! timestamp and no file name, and both encoders are deterministic.
+//! timestamp and no file name, and both encoders are deterministic. Brotli at
+//! quality 10–11 uses floating point: the same kiln binary always gives the
+//! same bytes, but a build for another CPU may differ by a few bytes.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,8 +20,9 @@ pub struct Variants {
     pub brotli: Option<Vec<u8>>,
 }
 
-/// Time spent in each encoder, summed over the threads that ran it. A build
-/// reports it (`--json`: `work_ms`): at brotli 11 it is most of the work.
+/// Time spent in each encoder: the wall time of each call, summed over the
+/// threads (so it counts time a thread waited for a core). A build reports
+/// it (`--json`: `work_ms`): at brotli 11 it is most of the work.
 #[derive(Debug, Default)]
 pub struct EncodeTime {
     gzip_ns: AtomicU64,

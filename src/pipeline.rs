@@ -902,13 +902,15 @@ struct Stores<'a> {
     encode: &'a EncodeTime,
 }
 
-/// Write every file in three groups, so that a build killed part-way never
-/// leaves a file pointing at a missing one: first the files with hashed
-/// names and every other file that names none (a text file, a font, an
-/// image); then the other assets; then the pages. The pages are linked only
-/// once the other files are written: a watch swaps stylesheets in open pages
-/// before then. The first group is the largest: its biggest files (a 3 MB
-/// search index at brotli 11) do not leave a core idle at its end.
+/// Write every file in three groups ([`emit_group`]): first the files with
+/// hashed names and every other file that names none (a text file, a font,
+/// an image); then the other assets; then the pages. A build killed part-way
+/// never leaves a page, or a file without a hashed name, pointing at a
+/// missing hashed file (hashed files within the first group are written in
+/// parallel, in no order). The pages are linked only once the other files
+/// are written: a watch swaps stylesheets in open pages before then. The
+/// first group is the largest: its biggest files (a 3 MB search index at
+/// brotli 11) do not leave a core idle at its end.
 fn emit_all(
     config: &Config,
     out: &OutputDir,
@@ -919,13 +921,7 @@ fn emit_all(
     progress: &dyn Progress,
 ) -> Vec<std::result::Result<Emitted, Diagnostic>> {
     let linked = linker.take_linked();
-    let group = |i: usize| -> u8 {
-        match &linked[i] {
-            Some(l) if l.hashed || !linker.names_hashed(i) => 0,
-            Some(_) => 1,
-            None => 2,
-        }
-    };
+    let group = |i: usize| emit_group(linked[i].as_ref(), linker.names_hashed(i));
     let mut order: Vec<usize> = (0..assets.len()).collect();
     // Within a group, largest first: big files do not form the tail.
     order.sort_by_key(|&i| (group(i), std::cmp::Reverse(bytes_in[i])));
@@ -988,6 +984,16 @@ fn emit_all(
         .into_iter()
         .map(|r| r.expect("every file emitted"))
         .collect()
+}
+
+/// The emit group of a file: 0 for a hashed file or one that names no hashed
+/// file, 1 for another file linked with the assets, 2 for a page (linked last).
+fn emit_group(linked: Option<&Linked>, names_hashed: bool) -> u8 {
+    match linked {
+        Some(l) if l.hashed || !names_hashed => 0,
+        Some(_) => 1,
+        None => 2,
+    }
 }
 
 fn emit_one(
@@ -1424,4 +1430,30 @@ fn write_generated(
         written += w?;
     }
     Ok(written + write(manifest_file)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_that_names_a_hashed_file_waits_for_the_first_group() {
+        let linked = |hashed| Linked {
+            output: "x".into(),
+            hashed,
+            bytes: Ok(None),
+            hash: blake3::hash(b"x"),
+            generated_variant: false,
+        };
+        // Hashed: first, whatever it names (hashed files may name each other).
+        assert_eq!(emit_group(Some(&linked(true)), true), 0);
+        assert_eq!(emit_group(Some(&linked(true)), false), 0);
+        // Not hashed, names nothing hashed: nothing it points at can be missing.
+        assert_eq!(emit_group(Some(&linked(false)), false), 0);
+        // Not hashed, names a hashed file: after every hashed file.
+        assert_eq!(emit_group(Some(&linked(false)), true), 1);
+        // Pages are linked, and written, last.
+        assert_eq!(emit_group(None, false), 2);
+        assert_eq!(emit_group(None, true), 2);
+    }
 }

@@ -384,7 +384,10 @@ impl Summary {
         }
         let w = &self.work_ms;
         if w.transform + w.gzip + w.brotli > 0.0 {
-            let s = |ms: f64| format!("{:.1} s", ms / 1000.0);
+            let s = |ms: f64| match ms {
+                ms if ms < 1000.0 => format!("{ms:.0} ms"),
+                ms => format!("{:.1} s", ms / 1000.0),
+            };
             let _ = writeln!(
                 out,
                 "work, summed over threads: transform {}, gzip {}, brotli {}",
