@@ -555,6 +555,11 @@ mod tests {
         }
     }
 
+    #[cfg(target_os = "linux")]
+    fn inode(path: &Path) -> u64 {
+        std::os::unix::fs::MetadataExt::ino(&fs::metadata(path).unwrap())
+    }
+
     fn temporaries(dir: &Path) -> Vec<PathBuf> {
         let mut found: Vec<PathBuf> = fs::read_dir(dir)
             .unwrap()
@@ -608,7 +613,6 @@ mod tests {
         let spares = temporaries(dir.path());
         assert_eq!(spares.len(), 1);
         assert_eq!(fs::read(&spares[0]).unwrap(), b"two");
-        let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).unwrap());
         let two = inode(&spares[0]);
         out.write("a.html", b"four").unwrap();
         assert_eq!(inode(&dir.path().join("a.html")), two);
@@ -618,6 +622,7 @@ mod tests {
             .collect();
         assert_eq!(kept, [b"three".to_vec()]);
     }
+
     #[cfg(target_os = "linux")]
     #[test]
     fn replaced_files_are_retired_then_overwritten_by_the_next_write() {
@@ -635,17 +640,10 @@ mod tests {
 
         // The next write takes that file (shorter bytes: no stale tail), and
         // the one it displaces waits in its place.
-        #[cfg(unix)]
-        let spare_inode = std::os::unix::fs::MetadataExt::ino(&fs::metadata(&spares[0]).unwrap());
+        let spare_inode = inode(&spares[0]);
         out.write("page.html", b"third").unwrap();
         assert_eq!(fs::read(dir.path().join("page.html")).unwrap(), b"third");
-        #[cfg(unix)]
-        assert_eq!(
-            std::os::unix::fs::MetadataExt::ino(
-                &fs::metadata(dir.path().join("page.html")).unwrap()
-            ),
-            spare_inode
-        );
+        assert_eq!(inode(&dir.path().join("page.html")), spare_inode);
         let spares = temporaries(dir.path());
         assert_eq!(spares.len(), 1);
         assert_eq!(fs::read(&spares[0]).unwrap(), b"second");
