@@ -36,6 +36,7 @@ fn stage_scan(c: &mut Criterion) {
                 &ScanOptions {
                     exclude: &config.exclude,
                     skip_dirs: Vec::new(),
+                    fingerprints: Some(&config.keep_names),
                 },
             );
             black_box(found.assets.len())
@@ -83,6 +84,7 @@ fn transformed() -> (Vec<kiln::asset::Asset>, Vec<Processed>, Config) {
         &ScanOptions {
             exclude: &config.exclude,
             skip_dirs: Vec::new(),
+            fingerprints: Some(&config.keep_names),
         },
     )
     .assets;

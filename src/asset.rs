@@ -19,6 +19,10 @@ pub struct Asset {
     pub kind: AssetKind,
     /// Size in bytes at scan time.
     pub size: u64,
+    /// A bundler already put a content hash in its name (`index-CwOdOtxP.js`,
+    /// `_next/static/…`): it keeps its name and is served immutable
+    /// ([`crate::fingerprint`]).
+    pub fingerprinted: bool,
 }
 
 /// What a file is, decided from its extension.
@@ -151,6 +155,10 @@ pub enum RefKind {
     /// checked and rewritten if the target was renamed anyway, but it never makes
     /// its target hashed, so shared links keep working.
     Navigation,
+    /// A file named in a bundler's manifest (`.vite/manifest.json`): the
+    /// target gets an immutable name like an embed, but a value that matches
+    /// no file is not reported (manifests also hold names and source paths).
+    Manifest,
 }
 
 impl RefKind {
@@ -172,6 +180,12 @@ pub struct Reference {
     /// 1-based line and column in the source file, for diagnostics.
     pub line: u32,
     pub col: u32,
+    /// The URL must keep working as written: it sits in a region a framework
+    /// hydrates, where the client renders the same URL. Never rewritten, it
+    /// never makes its target hashed, and a hashed target keeps a copy under
+    /// its original name.
+    #[serde(default)]
+    pub pinned: bool,
 }
 
 /// An `<img>` element of an HTML document, located in its transformed bytes,

@@ -61,6 +61,10 @@ pub const DEFAULT_KEEP_NAMES: &[&str] = &[
     "CNAME",
 ];
 
+/// Files written for a backend to read from disk, not for browsers: Vite's
+/// manifests ("should not be served", Vite's backend integration guide).
+pub const DEFAULT_PRIVATE: &[&str] = &["**/.vite/**"];
+
 pub const DEFAULT_CACHE_HASHED: &str = "public, max-age=31536000, immutable";
 pub const DEFAULT_CACHE_HTML: &str = "public, max-age=0, must-revalidate, stale-if-error=86400";
 pub const DEFAULT_CACHE_OTHER: &str = "public, max-age=3600";
@@ -210,6 +214,13 @@ pub struct Config {
     pub immutable: GlobList,
     /// Also write hashed files under their original names. Default: true.
     pub keep_originals: bool,
+    /// Recognise names a bundler already fingerprinted (`index-CwOdOtxP.js`,
+    /// `_next/static/…`): they keep their names and are served immutable,
+    /// like `immutable` globs. Default: true.
+    pub detect_fingerprints: bool,
+    /// Files a backend reads from the output directory, never served or
+    /// deployed (Vite's `.vite/` manifests). Default: `.vite/**`.
+    pub private: GlobList,
     pub compress: CompressOptions,
     pub cache_control: CacheControlOptions,
     pub outputs: OutputFormats,
@@ -268,6 +279,8 @@ impl Config {
             keep_names: GlobList::new(DEFAULT_KEEP_NAMES).expect("default globs are valid"),
             immutable: GlobList::new::<&str>(&[]).expect("empty glob list"),
             keep_originals: true,
+            detect_fingerprints: true,
+            private: GlobList::new(DEFAULT_PRIVATE).expect("default globs are valid"),
             compress: CompressOptions::default(),
             cache_control: CacheControlOptions::default(),
             outputs: OutputFormats::default(),
@@ -354,6 +367,8 @@ struct FileConfig {
     keep_names: Option<Vec<Spanned<String>>>,
     immutable: Option<Vec<Spanned<String>>>,
     keep_originals: Option<bool>,
+    detect_fingerprints: Option<bool>,
+    private: Option<Vec<Spanned<String>>>,
     strict: Option<bool>,
     jobs: Option<usize>,
     memory_budget: Option<u64>,
@@ -605,6 +620,8 @@ pub fn resolve(overrides: Overrides) -> Result<Config, ConfigError> {
         config.hash_length = n;
     }
     config.keep_originals = file.keep_originals.unwrap_or(true);
+    config.detect_fingerprints = file.detect_fingerprints.unwrap_or(true);
+    config.private = globs("private", DEFAULT_PRIVATE, &file.private)?;
     config.cache_dir = if overrides.no_cache {
         None
     } else {

@@ -18,6 +18,7 @@ pub mod diag;
 pub mod diff;
 pub mod emit;
 pub mod error;
+pub mod fingerprint;
 pub mod graph;
 pub mod hash;
 pub mod headers;

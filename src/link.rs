@@ -48,6 +48,8 @@ pub struct Resolved {
     pub kind: RefKind,
     /// The target's path in the source tree.
     pub target: String,
+    /// Never rewritten ([`Reference::pinned`]).
+    pub pinned: bool,
 }
 
 /// The files of the source tree by path, to resolve references against.
@@ -130,7 +132,7 @@ pub fn resolve_refs(
                 Resolution::External => None,
                 Resolution::Local { path, directory } => {
                     let found = tree.lookup(&path, directory, r.kind);
-                    if found.is_none() {
+                    if found.is_none() && r.kind != RefKind::Manifest {
                         diagnostics.push(
                             Diagnostic::warning(
                                 &asset.source,
@@ -144,8 +146,10 @@ pub fn resolve_refs(
                         span: r.span,
                         kind: r.kind,
                         target,
+                        pinned: r.pinned,
                     })
                 }
+                Resolution::Escapes { .. } if r.kind == RefKind::Manifest => None,
                 Resolution::Escapes { .. } => {
                     diagnostics.push(
                         Diagnostic::warning(
@@ -170,8 +174,12 @@ pub fn resolve_refs(
 pub struct Linked {
     /// Output path relative to the output root.
     pub output: String,
-    /// Whether `output` carries a content hash.
+    /// Whether `output` carries a content hash kiln gave it.
     pub hashed: bool,
+    /// A hashed file is also written under its original name: with
+    /// `keep_originals`, or because a reference that is never rewritten
+    /// names it (from a fingerprinted or `immutable` file, or a pinned one).
+    pub keep_original: bool,
     /// Final bytes, or `None` when identical to the source file; an error
     /// when they could not be read back from the spill file.
     pub bytes: Result<Option<Blob>, String>,
@@ -230,13 +238,13 @@ impl<'a> Linker<'a> {
         // image is `immutable` too: the image's name is fixed, the variant's bytes
         // change with kiln's options.
         for (origin, vs) in variants.iter().enumerate() {
-            let fixed =
-                config.hash != HashPolicy::None && config.immutable.is_match(&assets[origin].path);
+            let fixed = config.hash != HashPolicy::None && is_fixed(&assets[origin], config);
             for &(_, v) in vs {
                 hashed[v] = hashed[origin] || fixed;
             }
         }
         let dimensions: Vec<Option<(u32, u32)>> = processed.iter().map(|p| p.dimensions).collect();
+        let keep_original = originals_kept(assets, &processed, &targets, &hashed, config);
 
         let edges: Vec<Vec<usize>> = targets
             .iter()
@@ -268,6 +276,7 @@ impl<'a> Linker<'a> {
             assets,
             targets,
             hashed,
+            keep_original,
             config,
             spill,
             names: vec![None; assets.len()],
@@ -305,6 +314,7 @@ impl<'a> Linker<'a> {
                     state.linked[v] = Some(Linked {
                         output: state.names[v].clone().expect("named above"),
                         hashed: true,
+                        keep_original: state.keep_original[v],
                         bytes,
                         hash,
                         generated_variant: false,
@@ -382,6 +392,7 @@ impl<'a> Linker<'a> {
                 let linked = Linked {
                     output: state.assets[v].path.clone(),
                     hashed: false,
+                    keep_original: false,
                     bytes,
                     hash,
                     generated_variant: false,
@@ -397,6 +408,7 @@ struct State<'a> {
     assets: &'a [Asset],
     targets: Vec<Vec<Option<usize>>>,
     hashed: Vec<bool>,
+    keep_original: Vec<bool>,
     config: &'a Config,
     spill: &'a Spill,
     names: Vec<Option<String>>,
@@ -425,6 +437,7 @@ impl State<'_> {
         self.linked[v] = Some(Linked {
             output,
             hashed: self.hashed[v],
+            keep_original: self.keep_original[v],
             bytes,
             hash,
             generated_variant,
@@ -461,11 +474,12 @@ impl State<'_> {
         self.final_bytes(v, p)
     }
 
-    /// An `immutable` file keeps its name, so it must keep its bytes too: its
-    /// references still resolve through the original names kept beside
-    /// hashed files.
+    /// An `immutable` or fingerprinted file keeps its name, so its bytes
+    /// must not depend on other files' names: its references are not
+    /// rewritten, and resolve through the original names kept beside hashed
+    /// files.
     fn fixed(&self, v: usize) -> bool {
-        self.config.immutable.is_match(&self.assets[v].path)
+        is_fixed(&self.assets[v], self.config)
     }
 
     /// `p`'s bytes with the final names of its references (and, on a page,
@@ -524,6 +538,7 @@ impl State<'_> {
                 self.linked[m] = Some(Linked {
                     output: self.assets[m].path.clone(),
                     hashed: false,
+                    keep_original: false,
                     bytes: Err(e.to_string()),
                     hash: p.hash,
                     generated_variant: false,
@@ -610,9 +625,7 @@ fn hashed_set(
     config: &Config,
 ) -> Vec<bool> {
     let eligible = |a: &Asset| {
-        a.kind != AssetKind::Html
-            && !config.keep_names.is_match(&a.path)
-            && !config.immutable.is_match(&a.path)
+        a.kind != AssetKind::Html && !config.keep_names.is_match(&a.path) && !is_fixed(a, config)
     };
     match config.hash {
         HashPolicy::None => vec![false; assets.len()],
@@ -624,6 +637,7 @@ fn hashed_set(
                     if let Some(t) = *t
                         && t != i
                         && r.kind.fingerprints_target()
+                        && !r.pinned
                     {
                         referenced[t] = true;
                     }
@@ -638,6 +652,36 @@ fn hashed_set(
     }
 }
 
+/// Whether a file keeps its name and the bytes its references have:
+/// an `immutable` glob matches it, or a bundler fingerprinted its name.
+pub fn is_fixed(asset: &Asset, config: &Config) -> bool {
+    asset.fingerprinted || config.immutable.is_match(&asset.path)
+}
+
+/// For each file, whether it is also written under its original name: a
+/// hashed file with `keep_originals`, or one that a reference which is never
+/// rewritten names (from a fixed file, or pinned in a hydrated root).
+fn originals_kept(
+    assets: &[Asset],
+    processed: &[Processed],
+    targets: &[Vec<Option<usize>>],
+    hashed: &[bool],
+    config: &Config,
+) -> Vec<bool> {
+    let mut kept: Vec<bool> = hashed.iter().map(|&h| h && config.keep_originals).collect();
+    for (v, (p, ts)) in processed.iter().zip(targets).enumerate() {
+        let fixed = is_fixed(&assets[v], config);
+        for (r, t) in p.refs.iter().zip(ts) {
+            if let Some(t) = *t
+                && (fixed || r.pinned)
+            {
+                kept[t] |= hashed[t];
+            }
+        }
+    }
+    kept
+}
+
 /// The edits that write the final names of renamed targets.
 fn edits(
     bytes: &[u8],
@@ -648,6 +692,7 @@ fn edits(
 ) -> Vec<Edit> {
     refs.iter()
         .zip(targets)
+        .filter(|(r, _)| !r.pinned)
         .filter_map(|(r, t)| {
             let t = (*t)?;
             let name = names[t].as_deref()?;
@@ -723,6 +768,7 @@ mod tests {
             source: format!("/src/{path}").into(),
             kind,
             size: 0,
+            fingerprinted: false,
         }
     }
 
@@ -733,6 +779,7 @@ mod tests {
             kind,
             line: 1,
             col: at as u32 + 1,
+            pinned: false,
         }
     }
 

@@ -57,6 +57,10 @@ pub struct FileEntry {
     /// the image it stands for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant_of: Option<String>,
+    /// Written for a backend to read from the output directory (`private`
+    /// globs, `.vite/**` by default), never served or deployed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub private: bool,
 }
 
 /// A second copy of an output under another path, with its own cache policy.
@@ -118,11 +122,12 @@ impl Manifest {
         })
     }
 
-    /// Every path served, sorted: outputs and aliases.
+    /// Every path served, sorted: outputs and aliases (not private files).
     pub fn served(&self) -> Vec<Served<'_>> {
         let mut out: Vec<Served<'_>> = self
             .files
             .iter()
+            .filter(|(_, entry)| !entry.private)
             .flat_map(|(source, entry)| {
                 std::iter::once(Served {
                     path: &entry.output,
@@ -140,6 +145,14 @@ impl Manifest {
             .collect();
         out.sort_by(|a, b| a.path.cmp(b.path));
         out
+    }
+
+    /// The outputs of private files: kept out of what is served.
+    pub fn private_paths(&self) -> impl Iterator<Item = &str> {
+        self.files
+            .values()
+            .filter(|e| e.private)
+            .map(|e| e.output.as_str())
     }
 
     /// Pretty JSON with sorted keys and a final newline.
@@ -241,6 +254,7 @@ pub(crate) mod testing {
             integrity: String::new(),
             aliases: Vec::new(),
             variant_of: None,
+            private: false,
         }
     }
 
@@ -286,6 +300,7 @@ mod tests {
                 cache_control: "short".into(),
             }],
             variant_of: None,
+            private: false,
         }
     }
 

@@ -102,6 +102,7 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
             skip_dirs: std::iter::once(out.root.clone())
                 .chain(config.cache_dir.clone())
                 .collect(),
+            fingerprints: config.detect_fingerprints.then_some(&config.keep_names),
         },
     );
     drop_precompressed(&mut scanned.assets, &config.compress);
@@ -184,7 +185,7 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
         .collect();
     progress.stage(Stage::Link, assets.len());
     let linker = Linker::new(&assets, processed, config, &spill);
-    check_collisions(&assets, linker.linked(), config)?;
+    check_collisions(&assets, linker.linked())?;
 
     progress.stage(Stage::Emit, assets.len());
     let encode = EncodeTime::default();
@@ -293,21 +294,26 @@ struct Transformed {
     time: Duration,
 }
 
+/// Whether an output's name carries a content hash: kiln's, or a bundler's.
+fn content_named(asset: &Asset, linked: &Linked) -> bool {
+    linked.hashed || asset.fingerprinted
+}
+
 /// Renders one generated file from the manifest.
 type Render = fn(&Manifest) -> String;
 
 /// Two files must never be written to one path: a hashed name that equals
 /// another source file's path (or its original-name copy) is refused.
 /// Pages, not linked yet (`None`), keep their paths.
-fn check_collisions(assets: &[Asset], linked: &[Option<Linked>], config: &Config) -> Result<()> {
+fn check_collisions(assets: &[Asset], linked: &[Option<Linked>]) -> Result<()> {
     let mut taken: std::collections::HashMap<&str, &str> =
         std::collections::HashMap::with_capacity(assets.len() * 2);
     for (asset, l) in assets.iter().zip(linked) {
-        let hashed = l.as_ref().is_some_and(|l| l.hashed);
+        let keep_original = l.as_ref().is_some_and(|l| l.keep_original);
         let output = l
             .as_ref()
             .map_or(asset.path.as_str(), |l| l.output.as_str());
-        let alias = (hashed && config.keep_originals).then_some(asset.path.as_str());
+        let alias = keep_original.then_some(asset.path.as_str());
         for path in std::iter::once(output).chain(alias) {
             if let Some(first) = taken.insert(path, &asset.path) {
                 return Err(Error::OutputCollision {
@@ -453,6 +459,7 @@ fn source_map_asset(asset: &Asset, map: Vec<u8>, spill: &Spill) -> (Asset, Proce
             source: source.into(),
             kind: AssetKind::SourceMap,
             size: 0,
+            fingerprinted: false,
         },
         Processed {
             hash: blake3::hash(&map),
@@ -479,6 +486,7 @@ fn variant_asset(asset: &Asset, variant: Variant, spill: &Spill) -> (Asset, Proc
             source: source.into(),
             kind,
             size: 0,
+            fingerprinted: false,
         },
         Processed {
             hash: blake3::hash(&variant.bytes),
@@ -1025,6 +1033,7 @@ fn emit_one(
         }
         return Ok(emitted);
     }
+    let named = content_named(asset, &linked);
     let bytes = match linked.bytes {
         Ok(Some(b)) => spill.take(b).map_err(|e| lost(&e))?,
         Ok(None) => std::fs::read(&asset.source)
@@ -1040,7 +1049,7 @@ fn emit_one(
     } else {
         cache_control
     };
-    let alias = (linked.hashed && config.keep_originals).then(|| Alias {
+    let alias = linked.keep_original.then(|| Alias {
         path: asset.path.clone(),
         cache_control: policy(&asset.path, asset.kind, false, config),
     });
@@ -1159,8 +1168,8 @@ fn emit_one(
         output: linked.output,
         kind: asset.kind,
         content_type,
-        cache_control: policy(&asset.path, asset.kind, linked.hashed, config),
-        hashed: linked.hashed,
+        cache_control: policy(&asset.path, asset.kind, named, config),
+        hashed: named,
         bytes_in,
         bytes_out: bytes.len() as u64,
         gzip,
@@ -1169,6 +1178,7 @@ fn emit_one(
         blake3: blake3_hex,
         aliases: alias.into_iter().collect(),
         variant_of: None,
+        private: config.private.is_match(&asset.path),
     };
     Ok(Emitted {
         entry,
@@ -1211,7 +1221,7 @@ fn unchanged_output(
     } else {
         cache_control
     };
-    let alias = (linked.hashed && config.keep_originals).then(|| Alias {
+    let alias = linked.keep_original.then(|| Alias {
         path: asset.path.clone(),
         cache_control: policy(&asset.path, asset.kind, false, config),
     });
@@ -1237,11 +1247,17 @@ fn unchanged_output(
             output: linked.output.clone(),
             kind: asset.kind,
             content_type,
-            cache_control: policy(&asset.path, asset.kind, linked.hashed, config),
-            hashed: linked.hashed,
+            cache_control: policy(
+                &asset.path,
+                asset.kind,
+                content_named(asset, linked),
+                config,
+            ),
+            hashed: content_named(asset, linked),
             bytes_in,
             aliases: alias.into_iter().collect(),
             variant_of: None,
+            private: config.private.is_match(&asset.path),
             ..prev.clone()
         },
         paths: all_paths,
@@ -1441,6 +1457,7 @@ mod tests {
         let linked = |hashed| Linked {
             output: "x".into(),
             hashed,
+            keep_original: hashed,
             bytes: Ok(None),
             hash: blake3::hash(b"x"),
             generated_variant: false,

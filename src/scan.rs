@@ -21,6 +21,9 @@ pub struct ScanOptions<'a> {
     pub exclude: &'a GlobList,
     /// Directories to skip (the output and the cache when they lie inside the source).
     pub skip_dirs: Vec<PathBuf>,
+    /// Mark names a bundler fingerprinted ([`crate::fingerprint`]), except
+    /// pages and these `keep_names`; `None` marks none.
+    pub fingerprints: Option<&'a GlobList>,
 }
 
 /// What the walk found: the assets (sorted by path) and diagnostics.
@@ -124,6 +127,7 @@ pub fn scan(root: &Path, options: &ScanOptions<'_>) -> Scanned {
             path,
             source: entry.path().to_path_buf(),
             size,
+            fingerprinted: false,
         });
     }
     let escaped = std::mem::take(&mut *escaped.lock().expect("no panics while locked"));
@@ -137,6 +141,13 @@ pub fn scan(root: &Path, options: &ScanOptions<'_>) -> Scanned {
         ));
     }
     found.assets.sort_by(|a, b| a.path.cmp(&b.path));
+    if let Some(keep_names) = options.fingerprints {
+        let paths: Vec<&str> = found.assets.iter().map(|a| a.path.as_str()).collect();
+        let marks = crate::fingerprint::detect(&paths);
+        for (a, mark) in found.assets.iter_mut().zip(marks) {
+            a.fingerprinted = mark && a.kind != AssetKind::Html && !keep_names.is_match(&a.path);
+        }
+    }
     // A bundler's `.gz`/`.br` beside a file are found like any file; the
     // pipeline leaves out those it replaces (`pipeline::drop_precompressed`).
     found
@@ -215,6 +226,7 @@ mod tests {
             &ScanOptions {
                 exclude: &exclude,
                 skip_dirs: Vec::new(),
+                fingerprints: None,
             },
         );
         assert_eq!(
@@ -247,6 +259,7 @@ mod tests {
             &ScanOptions {
                 exclude: &exclude,
                 skip_dirs: Vec::new(),
+                fingerprints: None,
             },
         );
         assert_eq!(paths(&scanned), ["alias.txt", "d/in.txt"]);

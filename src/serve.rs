@@ -47,6 +47,8 @@ struct Served {
 struct Headers {
     base: String,
     by_path: HashMap<String, Served>,
+    /// URL paths of private files (`.vite/manifest.json`): answered as missing.
+    private: std::collections::HashSet<String>,
 }
 
 impl Headers {
@@ -63,10 +65,22 @@ impl Headers {
                 (format!("{}{}", manifest.base, s.path), served)
             })
             .collect();
+        let private = manifest
+            .private_paths()
+            .map(|p| format!("{}{p}", manifest.base))
+            .collect();
         Headers {
             base: manifest.base.clone(),
             by_path,
+            private,
         }
+    }
+
+    /// Whether a request path names a private file.
+    fn is_private(&self, path: &str) -> bool {
+        percent_encoding::percent_decode_str(path)
+            .decode_utf8()
+            .is_ok_and(|p| self.private.contains(p.as_ref()))
     }
 
     /// The entry for a request path: `/dir/` means `/dir/index.html`.
@@ -218,6 +232,12 @@ async fn cdn_headers(State(site): State<Site>, mut request: Request, next: Next)
             response.headers_mut().insert(header::LOCATION, location);
         }
         return response;
+    }
+    if headers.is_private(request.uri().path())
+        && let Ok(missing) = format!("{}.kiln-private", headers.base).parse()
+    {
+        // A file for the backend, not for browsers: as if it were not there.
+        *request.uri_mut() = missing;
     }
     let served = headers.lookup(request.uri().path()).cloned();
     let live = site.shared.live.is_some();

@@ -466,6 +466,7 @@ mod tests {
             integrity: String::new(),
             aliases: Vec::new(),
             variant_of: None,
+            private: false,
         }
     }
 

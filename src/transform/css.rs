@@ -258,6 +258,7 @@ fn restore_urls(
             kind: RefKind::Embed,
             line: urls[i].1,
             col: urls[i].2,
+            pinned: false,
         })
         .collect();
     let map = shifted.zip(map).map(|(sm, (_, file_name))| {
@@ -271,6 +272,7 @@ fn restore_urls(
             kind: RefKind::SourceMap,
             line: 1,
             col: 1,
+            pinned: false,
         });
         super::sourcemap::to_json(&sm)
     });

@@ -3,6 +3,11 @@
 //! `<style>` elements and inline module scripts, located to the byte so that
 //! the rewrite changes nothing else in the document. `<base href>` is reported
 //! so that the linker resolves against it.
+//!
+//! Pages that a framework hydrates are minified around their hydrated roots
+//! ([`Hydration`]): inside a root, text, comments, inline code and attribute
+//! values stay byte for byte, and URLs are pinned (never rewritten), because
+//! the client compares them with what it renders.
 
 use std::cell::RefCell;
 use std::ops::Range;
@@ -49,7 +54,7 @@ const LOADING_RELS: &[&str] = &[
 ];
 
 /// What the text of the current raw-text element holds.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Inline {
     Style,
     Script(ScriptKind),
@@ -100,6 +105,35 @@ struct Edit {
     range: Range<usize>,
     text: String,
     refs: Vec<Reference>,
+    kind: EditKind,
+}
+
+/// What an edit changes, which decides whether it may touch a hydrated root.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum EditKind {
+    /// Whitespace inside a start tag: the DOM stays the same. Allowed anywhere.
+    Tag,
+    /// Whitespace in text.
+    Text,
+    /// A removed comment.
+    Comment,
+    /// Minified `<style>` or `<script>` contents.
+    Inline(Inline),
+    /// A minified `style` attribute.
+    StyleAttribute,
+    /// `loading`/`decoding` attributes added to an `<img>`.
+    Lazy,
+}
+
+impl Edit {
+    fn new(range: Range<usize>, text: impl Into<String>, kind: EditKind) -> Edit {
+        Edit {
+            range,
+            text: text.into(),
+            refs: Vec::new(),
+            kind,
+        }
+    }
 }
 
 struct State<'a> {
@@ -119,6 +153,7 @@ struct State<'a> {
     images: usize,
     /// Depth of `<picture>` elements.
     pictures: Rc<Cell<u32>>,
+    hydration: Hydration,
 }
 
 /// References in an HTML document. The document's `<base href>`, if any, is
@@ -173,6 +208,7 @@ fn run(text: &str, minify: Option<HtmlOptions>) -> (Extracted, Vec<Edit>) {
         in_head: Rc::new(Cell::new(false)),
         images: 0,
         pictures: Rc::new(Cell::new(0)),
+        hydration: Hydration::default(),
     });
     let mut settings = Settings::new()
         .append_element_content_handler(element!("*", |el| {
@@ -184,16 +220,15 @@ fn run(text: &str, minify: Option<HtmlOptions>) -> (Extracted, Vec<Edit>) {
             Ok(())
         }))
         .with_strict(false);
+    settings = settings.append_document_content_handler(doc_comments!(|comment| {
+        on_comment(comment, &mut state.borrow_mut());
+        Ok(())
+    }));
     if minify.is_some() {
-        settings = settings
-            .append_document_content_handler(doc_text!(|chunk| {
-                on_data_text(chunk, &mut state.borrow_mut());
-                Ok(())
-            }))
-            .append_document_content_handler(doc_comments!(|comment| {
-                on_comment(comment, &mut state.borrow_mut());
-                Ok(())
-            }));
+        settings = settings.append_document_content_handler(doc_text!(|chunk| {
+            on_data_text(chunk, &mut state.borrow_mut());
+            Ok(())
+        }));
     }
     let mut rewriter = HtmlRewriter::new(settings, |_: &[u8]| {});
     let result = rewriter
@@ -207,7 +242,189 @@ fn run(text: &str, minify: Option<HtmlOptions>) -> (Extracted, Vec<Edit>) {
         ));
         state.edits.clear();
     }
+    protect_hydrated_roots(&mut state);
     (state.found, state.edits)
+}
+
+/// The regions of a page that a framework hydrates, found from the
+/// frameworks' own signatures. The client compares these with what it
+/// renders (text byte for byte, comments as fragment markers), so they stay
+/// as written; see [`protect_hydrated_roots`].
+#[derive(Debug, Default)]
+struct Hydration {
+    /// Hydrated elements, from their start tag to the end of their end tag
+    /// (`usize::MAX` while open, or when the end tag never comes).
+    roots: Rc<std::cell::RefCell<Vec<Range<usize>>>>,
+    /// Where the body begins: `<body>`, or the first element that cannot be
+    /// in the head.
+    body_start: Option<usize>,
+    /// The whole body is hydrated (SvelteKit, Solid, markers outside any
+    /// known root).
+    body: bool,
+    /// The whole document is hydrated (Next's App Router, Remix and React
+    /// Router, Qwik on `<html>`).
+    document: bool,
+    /// Positions of framework marker comments.
+    markers: Vec<usize>,
+}
+
+/// `id`s of the elements frameworks mount and hydrate: Vue and VitePress
+/// (`app`), Nuxt, Next's Pages Router, React roots, Gatsby, Svelte.
+const ROOT_IDS: &[&str] = &["app", "__nuxt", "__next", "root", "___gatsby", "svelte"];
+
+/// Attributes that mark a hydrated element: Vue 2 SSR, React 16 SSR,
+/// Angular, Qwik containers.
+const ROOT_ATTRIBUTES: &[&str] = &[
+    "data-server-rendered",
+    "data-reactroot",
+    "ng-version",
+    "ng-server-context",
+    "q:container",
+];
+
+/// Inline script text by which a framework hydrates the whole document or
+/// the body.
+const DOCUMENT_SCRIPTS: &[&str] = &["self.__next_f", "__remixContext", "__reactRouterContext"];
+const BODY_SCRIPTS: &[&str] = &["__sveltekit_", "_$HY"];
+
+impl Hydration {
+    fn on_element(&mut self, el: &mut Element<'_, '_>, tag: &str) {
+        let start = el.source_location().bytes().start;
+        if self.body_start.is_none() && (tag == "body" || !HEAD.contains(&tag)) {
+            self.body_start = Some(start);
+        }
+        let html = el.namespace_uri() == HTML_NS;
+        let id = el.get_attribute("id");
+        let root = ROOT_IDS.contains(&id.as_deref().unwrap_or_default())
+            || ROOT_ATTRIBUTES.iter().any(|a| el.has_attribute(a))
+            // Astro islands, Lit and Stencil components: custom elements.
+            || (html && tag.contains('-'))
+            // Declarative shadow DOM (Lit SSR).
+            || (tag == "template"
+                && (el.has_attribute("shadowrootmode") || el.has_attribute("shadowroot")));
+        if el.attributes().iter().any(|a| {
+            let name = a.name();
+            name.starts_with("data-sveltekit-") || name == "data-hk"
+        }) {
+            self.body = true;
+        }
+        if tag == "html" && el.has_attribute("q:container") {
+            self.document = true;
+        }
+        if !root || !el.can_have_content() || el.is_self_closing() {
+            return;
+        }
+        let roots = Rc::clone(&self.roots);
+        let i = {
+            let mut r = roots.borrow_mut();
+            r.push(start..usize::MAX);
+            r.len() - 1
+        };
+        let _ = el.on_end_tag(Box::new(move |end| {
+            roots.borrow_mut()[i].end = end.source_location().bytes().end;
+            Ok(())
+        }));
+    }
+
+    fn on_script(&mut self, code: &str) {
+        if DOCUMENT_SCRIPTS.iter().any(|s| code.contains(s)) {
+            self.document = true;
+        } else if BODY_SCRIPTS.iter().any(|s| code.contains(s)) {
+            self.body = true;
+        }
+    }
+
+    /// Whether position `at` is inside a region known to be hydrated so far.
+    fn inside(&self, at: usize) -> bool {
+        self.document || (self.body && self.body_start.is_some_and(|b| at >= b)) || self.in_root(at)
+    }
+
+    fn in_root(&self, at: usize) -> bool {
+        self.roots
+            .borrow()
+            .iter()
+            .any(|r| r.start <= at && at < r.end)
+    }
+
+    /// Settle the page once parsed: a marker comment outside every root means
+    /// the body is hydrated as a whole.
+    fn finish(&mut self) {
+        let stray = self
+            .markers
+            .iter()
+            .any(|&m| !self.in_root(m) && self.body_start.is_some_and(|b| m >= b));
+        self.body |= stray;
+    }
+}
+
+/// Whether a comment is one a hydrating framework places and looks for:
+/// fragment and Suspense boundaries (`<!--[-->`, `<!--]-->`, `<!--$-->`,
+/// `<!--/$-->`, `<!--$?-->`), empty placeholders and React's text separators
+/// (`<!---->`, `<!-- -->`), Lit parts, Qwik virtual nodes and text, Astro,
+/// Vue teleports, Svelte 4's `{@html}` bounds, Stencil and Marko.
+fn is_framework_marker(text: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "lit-part",
+        "/lit-part",
+        "?lit$",
+        "lit-node",
+        "qv",
+        "/qv",
+        "q:",
+        "t=",
+        "astro:",
+        "teleport",
+        "HTML_TAG_",
+        "ngtns",
+        "ngetn",
+        "M#",
+        "M/",
+        "M^",
+        "M*",
+        "s.",
+        "t.",
+        "o.",
+        "c.",
+    ];
+    let t = text.trim();
+    (t.len() <= 4
+        && t.chars().all(|c| {
+            matches!(c, '[' | ']' | '!' | '$' | '?' | '/' | '#' | '-') || c.is_ascii_digit()
+        }))
+        || PREFIXES.iter().any(|p| t.starts_with(p))
+}
+
+/// Keep hydrated roots as written: drop every edit inside one but the start
+/// tags' whitespace, pin the references there (the client renders the URLs
+/// as written), and leave their images alone (no `<picture>`, no sizes).
+/// References of inline code whose minified form is dropped are extracted
+/// again from the source.
+fn protect_hydrated_roots(state: &mut State<'_>) {
+    state.hydration.finish();
+    let h = &state.hydration;
+    let edits = std::mem::take(&mut state.edits);
+    for edit in edits {
+        if edit.kind == EditKind::Tag || !h.inside(edit.range.start) {
+            state.edits.push(edit);
+            continue;
+        }
+        let raw = &state.text[edit.range.clone()];
+        let found = match edit.kind {
+            EditKind::Inline(Inline::Style) => {
+                css::extract_embedded(raw, edit.range.start, &state.index)
+            }
+            EditKind::Inline(_) => js::extract_at(raw, edit.range.start, &state.index),
+            EditKind::StyleAttribute if !raw.contains('&') => {
+                css::extract_declarations(raw, edit.range.start, &state.index)
+            }
+            _ => continue,
+        };
+        state.found.refs.extend(found.refs);
+    }
+    for r in &mut state.found.refs {
+        r.pinned |= h.inside(r.span.start);
+    }
+    state.found.images.retain(|img| !h.inside(img.tag.start));
 }
 
 /// Elements in which whitespace renders as written.
@@ -219,6 +436,7 @@ const HEAD: &[&str] = &[
 
 fn on_element(el: &mut Element<'_, '_>, state: &mut State<'_>) {
     let tag = el.tag_name();
+    state.hydration.on_element(el, &tag);
     state.inline = match tag.as_str() {
         "style" => Inline::Style,
         "script" if el.get_attribute("src").is_none() => {
@@ -263,20 +481,16 @@ fn on_element(el: &mut Element<'_, '_>, state: &mut State<'_>) {
             if let Some(text) = lazy_attributes(el, state.images, options.lazy_images_after) {
                 // Right after the tag name, before any edit inside the tag.
                 let at = range.start + 1 + tag.len();
-                state.edits.push(Edit {
-                    range: at..at,
-                    text,
-                    refs: Vec::new(),
-                });
+                state.edits.push(Edit::new(at..at, text, EditKind::Lazy));
             }
         }
         if let Some(raw) = state.text.get(range.clone()) {
             for (r, text) in start_tag_edits(raw, void) {
-                state.edits.push(Edit {
-                    range: range.start + r.start..range.start + r.end,
+                state.edits.push(Edit::new(
+                    range.start + r.start..range.start + r.end,
                     text,
-                    refs: Vec::new(),
-                });
+                    EditKind::Tag,
+                ));
             }
         }
     }
@@ -577,7 +791,12 @@ fn on_raw_text(chunk: &mut TextChunk<'_>, state: &mut State<'_>) {
     let Some(span) = span.filter(|s| s.start != usize::MAX && !buffer.trim().is_empty()) else {
         return;
     };
-    if let Some(edit) = minify_raw_text(&buffer, &span, state) {
+    if matches!(state.inline, Inline::Script(_)) {
+        state.hydration.on_script(&buffer);
+    }
+    if !state.hydration.inside(span.start)
+        && let Some(edit) = minify_raw_text(&buffer, &span, state)
+    {
         state.edits.push(edit);
         return;
     }
@@ -639,6 +858,7 @@ fn minify_raw_text(buffer: &str, span: &Range<usize>, state: &mut State<'_>) -> 
         range: span.clone(),
         text: code,
         refs: relocate(refs, state),
+        kind: EditKind::Inline(state.inline),
     })
 }
 
@@ -677,31 +897,33 @@ fn on_data_text(chunk: &mut TextChunk<'_>, state: &mut State<'_>) {
             " "
         };
         if run != replacement {
-            state.edits.push(Edit {
-                range: location.start + start..location.start + i,
-                text: replacement.to_owned(),
-                refs: Vec::new(),
-            });
+            state.edits.push(Edit::new(
+                location.start + start..location.start + i,
+                replacement,
+                EditKind::Text,
+            ));
         }
     }
 }
 
 fn on_comment(comment: &mut lol_html::html_content::Comment<'_>, state: &mut State<'_>) {
+    let text = comment.text();
+    let range = comment.source_location().bytes();
+    if is_framework_marker(&text) {
+        // Never removed; outside every root it means the body is hydrated.
+        state.hydration.markers.push(range.start);
+        return;
+    }
     let Some(options) = state.minify else { return };
     if !options.remove_comments || options.templates {
         return;
     }
-    let text = comment.text();
     let keep = text.starts_with("[if")
         || text.starts_with("<![endif]")
         || text.starts_with('!')
         || text.starts_with('#');
     if !keep {
-        state.edits.push(Edit {
-            range: comment.source_location().bytes(),
-            text: String::new(),
-            refs: Vec::new(),
-        });
+        state.edits.push(Edit::new(range, "", EditKind::Comment));
     }
 }
 
@@ -783,6 +1005,7 @@ fn shift(r: Reference, delta: isize) -> Reference {
 fn on_style_attribute(span: Range<usize>, state: &mut State<'_>) {
     let raw = &state.text[span.clone()];
     if let Some(options) = state.minify.and_then(|m| m.css)
+        && !state.hydration.inside(span.start)
         && !raw.contains('&')
         && let Some(m) = css::minify_declarations(raw, &options)
         && m.code.len() < raw.len()
@@ -805,6 +1028,7 @@ fn on_style_attribute(span: Range<usize>, state: &mut State<'_>) {
             range: span,
             text: m.code,
             refs,
+            kind: EditKind::StyleAttribute,
         });
         return;
     }
@@ -1402,6 +1626,174 @@ mod img_tag_tests {
                     );
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod hydration_tests {
+    use super::*;
+
+    fn min(html: &str) -> MinifiedHtml {
+        minify(html.as_bytes(), &HtmlOptions::default()).expect("minifies")
+    }
+
+    #[test]
+    fn a_vue_root_keeps_its_text_and_markers_and_the_rest_is_minified() {
+        let root = "<div id=\"app\"><div class=\"VPDoc\"><!--[--><p>Hello   <b>world</b>\n</p><!----><!--]--><!-- a note --></div></div>";
+        let page = format!(
+            "<!doctype html>\n<html>\n<head>\n  <title>t</title>\n</head>\n<body>\n  {root}\n  <p>a   b</p><!-- note -->\n</body>\n</html>\n"
+        );
+        let m = min(&page);
+        assert!(m.code.contains(root), "{}", m.code);
+        assert!(m.code.contains("<p>a b</p> </body>"), "{}", m.code);
+        assert!(
+            m.code.contains("<head><title>t</title></head>"),
+            "{}",
+            m.code
+        );
+    }
+
+    #[test]
+    fn marker_comments_are_never_removed() {
+        for marker in [
+            "<!--[-->",
+            "<!--]-->",
+            "<!--$-->",
+            "<!--/$-->",
+            "<!--$?-->",
+            "<!---->",
+            "<!-- -->",
+            "<!--[!-->",
+            "<!--lit-part cI7PGs8mxHY=-->",
+            "<!--/lit-part-->",
+            "<!--qv q:id=1-->",
+            "<!--t=3-->",
+            "<!--teleport start-->",
+        ] {
+            let page = format!("<head><!-- note --></head><body><p>x</p>{marker}<p>y</p></body>");
+            let m = min(&page);
+            assert!(m.code.contains(marker), "{marker}: {}", m.code);
+            assert!(!m.code.contains("note"), "{}", m.code);
+        }
+    }
+
+    #[test]
+    fn markers_outside_any_known_root_protect_the_whole_body() {
+        let page = "<html><head>\n  <title>t</title>\n</head><body><main>\n  <p>a   b</p><!--$--><p>c  d</p><!--/$--></main></body></html>";
+        let m = min(page);
+        assert_eq!(
+            m.code,
+            "<html><head><title>t</title></head><body><main>\n  <p>a   b</p><!--$--><p>c  d</p><!--/$--></main></body></html>"
+        );
+    }
+
+    #[test]
+    fn the_next_app_router_hydrates_the_whole_document() {
+        let page = "<!DOCTYPE html><html lang=\"en\"><head>\n<title>x</title>\n</head><body>\n<main>  a   b  <!-- -->c</main>\n<script>(self.__next_f=self.__next_f||[]).push([0])</script>\n<script>self.__next_f.push([1,\"  x  \"])</script></body></html>";
+        let m = min(page);
+        assert_eq!(m.code, page);
+    }
+
+    #[test]
+    fn sveltekit_pages_keep_their_body_and_its_hydration_script() {
+        let page = "<html><head>\n<link rel=\"modulepreload\" href=\"./_app/immutable/entry/start.Bq9xZ2aK.js\">\n</head>\n<body data-sveltekit-preload-data=\"hover\">\n<div style=\"display: contents\">  <!--[--><h1>Hi  there</h1><!--]-->\n<script>\n  {\n    __sveltekit_abc = { base: new URL(\".\", location).pathname.slice(0, -1) };\n    Promise.all([import(\"./_app/immutable/entry/start.Bq9xZ2aK.js\")]);\n  }\n</script>\n</div></body></html>";
+        let m = min(page);
+        let body = &page[page.find("<body").unwrap()..];
+        assert!(m.code.ends_with(body), "{}", m.code);
+        let imports: Vec<(&str, bool)> = m
+            .found
+            .refs
+            .iter()
+            .map(|r| (r.url.as_str(), r.pinned))
+            .collect();
+        assert_eq!(
+            imports,
+            [
+                ("./_app/immutable/entry/start.Bq9xZ2aK.js", false),
+                ("./_app/immutable/entry/start.Bq9xZ2aK.js", true)
+            ]
+        );
+    }
+
+    #[test]
+    fn astro_islands_are_roots_and_the_static_page_around_them_is_not() {
+        let island = "<astro-island uid=\"Z1\" component-url=\"/_astro/Counter.Bq9xZ2aK.js\" ssr=\"\"><button class=\"c\">  count   is 0 </button><!--astro:end--></astro-island>";
+        let page = format!("<body><h1>A   title</h1>\n\n{island}\n<p>text   here</p></body>");
+        let m = min(&page);
+        assert_eq!(
+            m.code,
+            format!("<body><h1>A title</h1> {island} <p>text here</p></body>")
+        );
+    }
+
+    #[test]
+    fn urls_and_images_in_a_root_are_left_as_written() {
+        let page = "<body><div id=\"__next\"><img src=\"a.png\" style=\"color : red\"><p style=\"background: url( 'bg.png' )\">x</p></div>\
+                    <img src=\"b.png\"><img src=\"c.png\"><img src=\"d.png\"></body>";
+        let m = minify(
+            page.as_bytes(),
+            &HtmlOptions {
+                lazy_images_after: Some(0),
+                ..HtmlOptions::default()
+            },
+        )
+        .unwrap();
+        assert!(
+            m.code.starts_with(
+                "<body><div id=\"__next\"><img src=\"a.png\" style=\"color : red\"><p style=\"background: url( 'bg.png' )\">x</p></div><img loading=\"lazy\""
+            ),
+            "{}",
+            m.code
+        );
+        let refs: Vec<(&str, bool)> = m
+            .found
+            .refs
+            .iter()
+            .map(|r| (r.url.as_str(), r.pinned))
+            .collect();
+        assert_eq!(
+            refs,
+            [
+                ("a.png", true),
+                ("bg.png", true),
+                ("b.png", false),
+                ("c.png", false),
+                ("d.png", false)
+            ]
+        );
+        for r in &m.found.refs {
+            assert_eq!(&m.code[r.span.clone()], r.url);
+        }
+        assert_eq!(m.found.images.len(), 3, "the root's image is left alone");
+        // Extraction alone pins the same references.
+        let pinned: Vec<bool> = extract(page.as_bytes())
+            .refs
+            .iter()
+            .map(|r| r.pinned)
+            .collect();
+        assert_eq!(pinned, [true, true, false, false, false]);
+    }
+
+    #[test]
+    fn a_page_without_framework_signatures_is_minified_as_before() {
+        let page = "<body><div id=\"content\"><p>a   b</p><!-- x --></div></body>";
+        assert_eq!(
+            min(page).code,
+            "<body><div id=\"content\"><p>a b</p></div></body>"
+        );
+    }
+
+    #[test]
+    fn prose_comments_are_not_markers() {
+        for text in [
+            " note ",
+            " / .container ",
+            "TODO",
+            "[if IE]>x<![endif]",
+            "end",
+        ] {
+            assert!(!is_framework_marker(text), "{text}");
         }
     }
 }

@@ -491,6 +491,7 @@ fn minify_in_globals(
                 kind: f.kind,
                 line: f.line,
                 col: f.col,
+                pinned: false,
             }
         })
         .collect();
@@ -505,6 +506,7 @@ fn minify_in_globals(
             kind: RefKind::SourceMap,
             line: 1,
             col: 1,
+            pinned: false,
         });
         crate::transform::sourcemap::to_json(&sm)
     });

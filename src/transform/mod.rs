@@ -8,6 +8,7 @@
 //! diagnostic. It does no I/O and knows nothing of other files, so its result can
 //! be cached by input hash and options.
 
+pub mod bundler_manifest;
 pub mod css;
 pub mod html;
 pub mod jpeg;
@@ -271,7 +272,16 @@ fn extract(kind: AssetKind, path: &str, bytes: &[u8]) -> Extracted {
         AssetKind::Css => with_text(bytes, css::extract_stylesheet),
         AssetKind::Js => with_text(bytes, js::extract),
         AssetKind::WebManifest => with_text(bytes, webmanifest::extract),
-        AssetKind::Json if is_manifest_json(path) => with_text(bytes, webmanifest::extract),
+        AssetKind::Json if bundler_manifest::candidate(path) => match std::str::from_utf8(bytes) {
+            Ok(text) => match bundler_manifest::classify(path, text) {
+                bundler_manifest::ManifestKind::WebApp => webmanifest::extract(text),
+                bundler_manifest::ManifestKind::Bundler => bundler_manifest::extract(path, text),
+            },
+            Err(e) => Extracted {
+                diagnostics: vec![invalid_utf8(bytes, e)],
+                ..Extracted::default()
+            },
+        },
         _ => Extracted::default(),
     }
 }
@@ -321,10 +331,6 @@ pub fn intrinsic_size(kind: AssetKind, bytes: &[u8]) -> Option<(u32, u32)> {
     Some(if turned { (h, w) } else { (w, h) })
 }
 
-fn is_manifest_json(path: &str) -> bool {
-    path.rsplit('/').next() == Some("manifest.json")
-}
-
 /// References and diagnostics found by an extractor.
 #[derive(Debug, Default)]
 pub struct Extracted {
@@ -372,6 +378,7 @@ pub(crate) fn reference(
         kind,
         line,
         col,
+        pinned: false,
     }
 }
 

@@ -8,7 +8,11 @@
 //!   pass that shortens or drops "unused" IDs cannot see;
 //! - `<title>` and `<desc>` stay (accessible names), and hidden elements stay;
 //! - OXVG's precheck runs first: a document it cannot optimise safely is kept
-//!   as written.
+//!   as written;
+//! - a minified document is kept only when it renders pixel for pixel like
+//!   the original (resvg, at its size and at 2×): numbers rounded to 3
+//!   decimals, else 5, else left as written, else the original is kept
+//!   ([`Fidelity`]).
 //!
 //! A DTD is accepted (editors write one, Illustrator with entities for its
 //! namespaces), but an entity that refers to another entity (the "billion
@@ -60,8 +64,10 @@ fn entity_bomb(text: &str) -> bool {
     expanded > MAX_BYTES
 }
 
-/// The passes kiln runs: SVGO's default preset without the unsafe ones.
-fn jobs() -> Jobs {
+/// The passes kiln runs: SVGO's default preset without the unsafe ones,
+/// numbers rounded to `digits` decimals (`None`: numbers and path data left
+/// as written).
+fn jobs(digits: Option<u8>) -> Jobs {
     let mut jobs = Jobs {
         precheck: Jobs::safe().precheck,
         ..Jobs::default()
@@ -95,12 +101,66 @@ fn jobs() -> Jobs {
         paths.arc_curves = false;
         paths.smart_arc_rounding = false;
     }
+    match digits {
+        Some(d) => {
+            if let Some(paths) = jobs.convert_path_data.as_mut() {
+                paths.tolerance.precision = i32::from(d);
+            }
+            if let Some(numbers) = jobs.cleanup_numeric_values.as_mut() {
+                numbers.float_precision = d;
+            }
+            if let Some(lists) = jobs.cleanup_list_of_values.as_mut() {
+                lists.float_precision = d;
+            }
+        }
+        None => {
+            jobs.convert_path_data = None;
+            jobs.cleanup_numeric_values = None;
+            jobs.cleanup_list_of_values = None;
+        }
+    }
     jobs
 }
 
+/// How a minified SVG came to be kept, or why the original was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Fidelity {
+    /// Numbers rounded to 3 decimals (SVGO's default) render the same.
+    Rounded3,
+    /// 3 decimals changed pixels; 5 did not.
+    Rounded5,
+    /// Rounding changed pixels, or the render shows nothing to compare
+    /// (a sprite of `<symbol>`s): numbers and path data kept as written.
+    ExactNumbers,
+    /// Every minified form changed pixels, or the original cannot be
+    /// rendered to check: the original is kept.
+    Original,
+    /// Minifying does not make it smaller.
+    NotSmaller,
+}
+
+/// The rounding steps tried in turn: each is kept only if it renders like
+/// the original.
+const STEPS: &[(Option<u8>, Fidelity)] = &[
+    (Some(3), Fidelity::Rounded3),
+    (Some(5), Fidelity::Rounded5),
+    (None, Fidelity::ExactNumbers),
+];
+
 /// The minified document, or `None` when it is kept as written (not smaller,
-/// or not safe to optimise); a diagnostic when it does not parse.
+/// not safe to optimise, or no minified form renders like it); a diagnostic
+/// when it does not parse.
 pub fn minify(text: &str) -> Result<Option<String>, Diagnostic> {
+    minify_checked(text).map(|(out, _)| out)
+}
+
+/// [`minify`], and which step of the rendering check kept it.
+///
+/// Each step's output is rasterised with resvg at the document's size and at
+/// twice that, beside the original; the first step whose pixels all match is
+/// kept. A render that shows nothing (a sprite) proves nothing: only the
+/// exact-numbers step is tried then.
+pub fn minify_checked(text: &str) -> Result<(Option<String>, Fidelity), Diagnostic> {
     let passed = |why: String| Diagnostic::warning("", format!("{why}: copied unchanged"));
     if text.len() > MAX_BYTES {
         return Err(passed(format!(
@@ -114,6 +174,29 @@ pub fn minify(text: &str) -> Result<Option<String>, Diagnostic> {
             "SVG whose entities would expand it past the size limit (an entity bomb?)".into(),
         ));
     }
+    let mut reference: Option<Option<render::Renders>> = None;
+    for &(digits, fidelity) in STEPS {
+        let Some(out) = optimise(text, digits)? else {
+            return Ok((None, Fidelity::NotSmaller));
+        };
+        let original = reference.get_or_insert_with(|| render::Renders::of(text));
+        let Some(original) = original else {
+            return Ok((None, Fidelity::Original));
+        };
+        if digits.is_some() && original.blank() {
+            continue;
+        }
+        if render::Renders::of(&out).is_some_and(|r| r == *original) {
+            return Ok((Some(out), fidelity));
+        }
+    }
+    Ok((None, Fidelity::Original))
+}
+
+/// One optimisation pass: the smaller document, or `None` when it is not
+/// smaller or not safe to optimise.
+fn optimise(text: &str, digits: Option<u8>) -> Result<Option<String>, Diagnostic> {
+    let passed = |why: String| Diagnostic::warning("", format!("{why}: copied unchanged"));
     // Whitespace inside text is rendered (between two tspans, in an XHTML
     // <pre> in a foreignObject): kept wherever there is text.
     let keep_space = text.contains("<text") || text.contains("foreignObject");
@@ -124,7 +207,7 @@ pub fn minify(text: &str) -> Result<Option<String>, Diagnostic> {
     };
     let result = parse_with_options(text, options, |dom, allocator| {
         let info = Info::new(allocator);
-        match jobs().run(dom, &info) {
+        match jobs(digits).run(dom, &info) {
             // Refused by the precheck, or a pass failed: keep the file.
             Err(_) => None,
             Ok(()) => {
@@ -196,6 +279,70 @@ pub fn intrinsic_size(bytes: &[u8]) -> Option<(u32, u32)> {
         None
     };
     Some((attribute("width")?, attribute("height")?))
+}
+
+/// Rasterising with resvg, to prove that a minified SVG renders like its
+/// original.
+mod render {
+    use std::sync::{Arc, OnceLock};
+
+    use resvg::{tiny_skia, usvg};
+
+    /// Most pixels one rendering may have: a large drawing is compared at a
+    /// smaller scale rather than allocating hundreds of megabytes.
+    const MAX_PIXELS: f32 = 4_000_000.0;
+
+    /// A document rasterised at its own size and at twice that (premultiplied
+    /// RGBA).
+    #[derive(Debug, PartialEq, Eq)]
+    pub struct Renders(Vec<Vec<u8>>);
+
+    impl Renders {
+        /// `None` when resvg cannot read the document.
+        pub fn of(text: &str) -> Option<Renders> {
+            let options = usvg::Options {
+                fontdb: fonts(text),
+                ..usvg::Options::default()
+            };
+            let tree = usvg::Tree::from_str(text, &options).ok()?;
+            let (w, h) = (tree.size().width().max(1.0), tree.size().height().max(1.0));
+            let fit = (MAX_PIXELS / (w * h)).sqrt();
+            let mut renders = Vec::with_capacity(2);
+            for scale in [1.0f32, 2.0] {
+                let s = scale.min(fit);
+                let width = ((w * s).ceil() as u32).max(1);
+                let height = ((h * s).ceil() as u32).max(1);
+                let mut pixmap = tiny_skia::Pixmap::new(width, height)?;
+                resvg::render(
+                    &tree,
+                    tiny_skia::Transform::from_scale(s, s),
+                    &mut pixmap.as_mut(),
+                );
+                renders.push(pixmap.take());
+            }
+            Some(Renders(renders))
+        }
+
+        /// Nothing is drawn: the comparison proves nothing.
+        pub fn blank(&self) -> bool {
+            self.0.iter().all(|p| p.iter().all(|&b| b == 0))
+        }
+    }
+
+    /// The system's fonts for a document with text (loaded once), else none.
+    fn fonts(text: &str) -> Arc<usvg::fontdb::Database> {
+        static SYSTEM: OnceLock<Arc<usvg::fontdb::Database>> = OnceLock::new();
+        static NONE: OnceLock<Arc<usvg::fontdb::Database>> = OnceLock::new();
+        if text.contains("<text") {
+            Arc::clone(SYSTEM.get_or_init(|| {
+                let mut db = usvg::fontdb::Database::new();
+                db.load_system_fonts();
+                Arc::new(db)
+            }))
+        } else {
+            Arc::clone(NONE.get_or_init(|| Arc::new(usvg::fontdb::Database::new())))
+        }
+    }
 }
 
 #[cfg(test)]
