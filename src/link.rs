@@ -633,6 +633,11 @@ fn hashed_set(
         HashPolicy::Referenced => {
             let mut referenced = vec![false; assets.len()];
             for (i, (p, ts)) in processed.iter().zip(targets).enumerate() {
+                // A fixed file's references are never rewritten: a hashed
+                // name would serve nobody.
+                if is_fixed(&assets[i], config) {
+                    continue;
+                }
                 for (r, t) in p.refs.iter().zip(ts) {
                     if let Some(t) = *t
                         && t != i

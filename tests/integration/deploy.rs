@@ -909,3 +909,31 @@ fn cloudfront_invalidation_for_changed_pages_and_warming() {
     let _ = serve.kill();
     let _ = serve.wait();
 }
+
+#[test]
+fn private_files_are_not_deployed() {
+    let site = crate::util::Site::new()
+        .file("index.html", "<p>home</p>")
+        .file(
+            ".vite/manifest.json",
+            r#"{"index.html": {"file": "index.html"}}"#,
+        );
+    let built = crate::util::build(site.path(), &[]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    let dir = tempfile::tempdir().unwrap();
+    let www = dir.path().join("www");
+    let output = kiln()
+        .arg("deploy")
+        .arg(&built.out)
+        .arg("--to")
+        .arg(format!("dir:{}", www.display()))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(www.join("index.html").is_file());
+    assert!(!www.join(".vite").exists());
+}

@@ -3,6 +3,7 @@
 mod action;
 mod bad_input;
 mod budgets;
+mod bundled;
 mod cache;
 mod cli;
 mod deploy;

@@ -222,3 +222,25 @@ fn a_directory_without_a_manifest_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("kiln-manifest.json"));
 }
+
+#[test]
+fn private_files_are_written_but_not_served() {
+    for base in ["/", "/app/"] {
+        let site = crate::util::Site::new()
+            .file("kiln.toml", format!("base = \"{base}\"\n"))
+            .file("404.html", "<p>not here</p>")
+            .file("index.html", "<p>home</p>")
+            .file(
+                ".vite/manifest.json",
+                r#"{"index.html": {"file": "index.html"}}"#,
+            );
+        let built = build(site.path(), &[]);
+        assert_eq!(built.code, 0, "{}", built.stderr);
+        assert!(built.out.join(".vite/manifest.json").is_file());
+        let server = Server::start(&built);
+        let reply = server.get(&format!("{base}.vite/manifest.json"), &[]);
+        assert_eq!(reply.status, 404, "{base}");
+        assert_eq!(reply.body, built.read("404.html"), "{base}");
+        assert_eq!(server.get(base, &[]).status, 200, "{base}");
+    }
+}
