@@ -323,6 +323,12 @@ mod render {
             Some(Renders(renders))
         }
 
+        /// The renderings, premultiplied RGBA.
+        #[cfg(test)]
+        pub fn pixels(&self) -> &[Vec<u8>] {
+            &self.0
+        }
+
         /// Nothing is drawn: the comparison proves nothing.
         pub fn blank(&self) -> bool {
             self.0.iter().all(|p| p.iter().all(|&b| b == 0))
@@ -459,5 +465,64 @@ mod tests {
         let illustrator = "<?xml version=\"1.0\"?>\n<!DOCTYPE svg [\n<!ENTITY ns_svg \"http://www.w3.org/2000/svg\">\n]>\n<svg xmlns=\"&ns_svg;\" viewBox=\"0 0 10 10\">  <rect width=\"10\" height=\"10\" fill=\"#ff0000\"/>  </svg>\n";
         let out = minify(illustrator).unwrap().expect("smaller");
         assert!(out.contains("viewBox"), "{out}");
+    }
+}
+
+#[cfg(test)]
+mod fidelity_tests {
+    use super::*;
+
+    #[test]
+    fn an_icon_keeps_svgos_rounding_when_the_pixels_agree() {
+        let svg = r##"<svg xmlns="http://www.w3.org/2000/svg" width="24" height="24" viewBox="0 0 24 24">
+  <!-- drawn by hand -->
+  <path fill="#000000" d="M 2.0000 2.0000 L 22.0000 2.0000 L 22.0000 22.0000 L 2.0000 22.0000 Z"/>
+</svg>"##;
+        let (out, fidelity) = minify_checked(svg).unwrap();
+        assert_eq!(fidelity, Fidelity::Rounded3);
+        assert!(out.expect("smaller").len() < svg.len());
+    }
+
+    #[test]
+    fn rounding_that_moves_pixels_is_refused() {
+        // A tiny coordinate system scaled up: 3 decimals move every edge.
+        let svg = r##"<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64" viewBox="0 0 0.064 0.064">
+  <!-- a comment to strip -->
+  <path fill="#000000" d="M 0.00731 0.00417 L 0.05693 0.01132 L 0.03119 0.06021 Z"/>
+</svg>"##;
+        let (out, fidelity) = minify_checked(svg).unwrap();
+        assert!(
+            matches!(fidelity, Fidelity::Rounded5 | Fidelity::ExactNumbers),
+            "{fidelity:?}"
+        );
+        let out = out.expect("still smaller without the comment");
+        assert!(out.contains("0.00731") || out.contains(".00731"), "{out}");
+        assert_eq!(render::Renders::of(&out), render::Renders::of(svg));
+    }
+
+    #[test]
+    fn a_sprite_draws_nothing_so_its_numbers_stay() {
+        let svg = r##"<svg xmlns="http://www.w3.org/2000/svg">
+  <!-- icons -->
+  <symbol id="a" viewBox="0 0 24 24"><path d="M 1.23456 1.23456 L 20.98765 1.5 L 12.0001 22.5 Z"/></symbol>
+</svg>"##;
+        let (out, fidelity) = minify_checked(svg).unwrap();
+        assert_eq!(fidelity, Fidelity::ExactNumbers);
+        let out = out.expect("smaller");
+        assert!(out.contains("1.23456") && out.contains("20.98765"), "{out}");
+        assert!(out.contains(r#"id="a""#), "{out}");
+    }
+
+    #[test]
+    fn a_huge_canvas_is_compared_at_a_smaller_scale() {
+        let svg = r##"<svg xmlns="http://www.w3.org/2000/svg" width="100000" height="100000"><!-- x --><rect width="50000" height="50000"/></svg>"##;
+        let renders = render::Renders::of(svg).expect("renders");
+        assert!(
+            renders
+                .pixels()
+                .iter()
+                .all(|p| p.len() <= 4 * 4_000_000 + 4 * 1024)
+        );
+        assert!(minify(svg).unwrap().is_some());
     }
 }
