@@ -336,7 +336,7 @@ fn minify_in_globals(
     use swc_core::ecma::minifier::option::{
         CompressOptions, ExtraOptions, MangleOptions, MinifyOptions,
     };
-    use swc_core::ecma::transforms::base::fixer::fixer;
+    use swc_core::ecma::transforms::base::fixer::{fixer, paren_remover};
     use swc_core::ecma::transforms::base::resolver;
     use swc_core::ecma::visit::VisitMutWith;
 
@@ -388,7 +388,15 @@ fn minify_in_globals(
 
     let unresolved_mark = Mark::new();
     let top_level_mark = Mark::new();
-    let program = program.apply(resolver(unresolved_mark, top_level_mark, false));
+    // Parentheses the parser kept as nodes must go first, as swc's own minify
+    // does: its sequence merging has no case for them, and moved `b = x` into
+    // the only use of `b` inside `(c ? b.y : z)`, in a branch that may not run
+    // (React 19's `useThenable` in Next 16's client broke so;
+    // fixtures/js-fidelity/scripts/parenthesised-use-in-a-branch.js). The
+    // fixer puts back the parentheses that are needed.
+    let program = program
+        .apply(paren_remover(Some(&comments)))
+        .apply(resolver(unresolved_mark, top_level_mark, false));
     let minify_options = MinifyOptions {
         compress: (!hazards.block_functions).then(|| CompressOptions {
             ecma: options.ecma,
