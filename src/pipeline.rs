@@ -134,7 +134,7 @@ fn run(config: &Config, progress: &dyn Progress) -> Result<BuildOutcome> {
             .with_max_len(1)
             .map(|asset| {
                 let t = Instant::now();
-                let mut options = config.skip.options_for(&asset.path, &config.transform);
+                let mut options = config.skip.options_for(&asset, &config.transform);
                 options.module = modules.contains(&asset.path);
                 let result = process(&asset, &options, config, cache)
                     .map(|f| ready(&asset, f, &tree, config, &spill));
@@ -334,7 +334,7 @@ fn generated_paths<'a>(
     config: &'a Config,
 ) -> impl Iterator<Item = (String, AssetKind)> + 'a {
     assets.iter().flat_map(move |a| {
-        let options = config.skip.options_for(&a.path, &config.transform);
+        let options = config.skip.options_for(a, &config.transform);
         let map = (options.sourcemaps && matches!(a.kind, AssetKind::Js | AssetKind::Css))
             .then(|| (format!("{}.map", a.path), AssetKind::SourceMap));
         let images = matches!(a.kind, AssetKind::Png | AssetKind::Jpeg);
