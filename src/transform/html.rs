@@ -266,6 +266,13 @@ struct Hydration {
     document: bool,
     /// Positions of framework marker comments.
     markers: Vec<usize>,
+    /// Elements whose text a script reads back by character count: Sphinx's
+    /// search cuts each result's summary from the `textContent` of the
+    /// page's `[role="main"]` (240 characters around the match), so its
+    /// whitespace stays as written (comments and tags may still change).
+    read_back: Rc<std::cell::RefCell<Vec<Range<usize>>>>,
+    /// A Sphinx page (`<html data-content_root>`, `documentation_options.js`).
+    sphinx: bool,
 }
 
 /// `id`s of the elements frameworks mount and hydrate: Vue and VitePress
@@ -311,19 +318,27 @@ impl Hydration {
         if tag == "html" && el.has_attribute("q:container") {
             self.document = true;
         }
-        if !root || !el.can_have_content() || el.is_self_closing() {
+        self.sphinx |= (tag == "html" && el.has_attribute("data-content_root"))
+            || (tag == "script"
+                && el
+                    .get_attribute("src")
+                    .is_some_and(|src| src.contains("documentation_options.js")));
+        if !el.can_have_content() || el.is_self_closing() {
             return;
         }
-        let roots = Rc::clone(&self.roots);
-        let i = {
-            let mut r = roots.borrow_mut();
-            r.push(start..usize::MAX);
-            r.len() - 1
-        };
-        let _ = el.on_end_tag(Box::new(move |end| {
-            roots.borrow_mut()[i].end = end.source_location().bytes().end;
-            Ok(())
-        }));
+        if root {
+            track_region(el, start, &self.roots);
+        } else if self.sphinx && el.get_attribute("role").as_deref() == Some("main") {
+            track_region(el, start, &self.read_back);
+        }
+    }
+
+    /// Whether `at` is inside an element whose text a script reads back.
+    fn read_back(&self, at: usize) -> bool {
+        self.read_back
+            .borrow()
+            .iter()
+            .any(|r| r.start <= at && at < r.end)
     }
 
     fn on_script(&mut self, code: &str) {
@@ -355,6 +370,25 @@ impl Hydration {
             .any(|&m| !self.in_root(m) && self.body_start.is_some_and(|b| m >= b));
         self.body |= stray;
     }
+}
+
+/// Record an element's byte range in `regions`: from its start tag to the end
+/// of its end tag (`usize::MAX` until that comes, or if it never does).
+fn track_region(
+    el: &mut Element<'_, '_>,
+    start: usize,
+    regions: &Rc<std::cell::RefCell<Vec<Range<usize>>>>,
+) {
+    let regions = Rc::clone(regions);
+    let i = {
+        let mut r = regions.borrow_mut();
+        r.push(start..usize::MAX);
+        r.len() - 1
+    };
+    let _ = el.on_end_tag(Box::new(move |end| {
+        regions.borrow_mut()[i].end = end.source_location().bytes().end;
+        Ok(())
+    }));
 }
 
 /// Whether a comment is one a hydrating framework places and looks for:
@@ -404,7 +438,8 @@ fn protect_hydrated_roots(state: &mut State<'_>) {
     let h = &state.hydration;
     let edits = std::mem::take(&mut state.edits);
     for edit in edits {
-        if edit.kind == EditKind::Tag || !h.inside(edit.range.start) {
+        let read_back = edit.kind == EditKind::Text && h.read_back(edit.range.start);
+        if edit.kind == EditKind::Tag || (!h.inside(edit.range.start) && !read_back) {
             state.edits.push(edit);
             continue;
         }
@@ -1795,5 +1830,28 @@ mod hydration_tests {
         ] {
             assert!(!is_framework_marker(text), "{text}");
         }
+    }
+}
+
+#[cfg(test)]
+mod read_back_tests {
+    use super::*;
+
+    #[test]
+    fn sphinx_keeps_the_whitespace_its_search_counts_in_the_main_text() {
+        let page = "<html data-content_root=\"./\"><head>\n<title>t</title>\n</head><body>\n<div class=\"sidebar\">a   b</div>\n<div class=\"body\" role=\"main\">\n  <p>Some   text\n  here</p><!-- c -->\n</div>\n<p>x   y</p></body></html>";
+        let m = minify(page.as_bytes(), &HtmlOptions::default()).unwrap();
+        assert_eq!(
+            m.code,
+            "<html data-content_root=\"./\"><head><title>t</title></head><body> <div class=\"sidebar\">a b</div> <div class=\"body\" role=\"main\">\n  <p>Some   text\n  here</p>\n</div> <p>x y</p></body></html>"
+        );
+        // Not a Sphinx page: `role="main"` is minified like the rest.
+        let plain = "<body><main role=\"main\"><p>a   b</p></main></body>";
+        assert_eq!(
+            minify(plain.as_bytes(), &HtmlOptions::default())
+                .unwrap()
+                .code,
+            "<body><main role=\"main\"><p>a b</p></main></body>"
+        );
     }
 }
