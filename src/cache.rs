@@ -85,9 +85,14 @@ impl Cache {
         h.update(b"\0");
         h.update(kind.name().as_bytes());
         h.update(b"\0");
-        // The transform looks at the file name only (`.mjs`, `manifest.json`,
-        // the name of a source map), never at the directory.
+        // The transform looks at the file name (`.mjs`, `manifest.json`, the
+        // name of a source map) and at whether it lies in a `.vite/` folder
+        // (a bundler manifest's values are relative to its parent), never at
+        // the rest of the directory.
         h.update(path.rsplit('/').next().unwrap_or(path).as_bytes());
+        if crate::transform::bundler_manifest::in_vite_folder(path) {
+            h.update(b"\0.vite/");
+        }
         h.update(b"\0");
         h.update(relevant_options(kind, options).as_bytes());
         h.update(b"\0");
@@ -429,6 +434,15 @@ mod tests {
         data[10] ^= 1;
         fs::write(&path, &data).unwrap();
         assert!(cache.get_transform(&key).is_none());
+    }
+
+    #[test]
+    fn a_vite_manifest_and_the_same_bytes_elsewhere_are_two_entries() {
+        let input = blake3::hash(b"{}");
+        let options = TransformOptions::default();
+        let key = |path| Cache::transform_key(AssetKind::Json, path, &input, None, &options);
+        assert_ne!(key(".vite/manifest.json").0, key("manifest.json").0);
+        assert_eq!(key("a/manifest.json").0, key("manifest.json").0);
     }
 
     #[test]

@@ -64,7 +64,8 @@ pub fn candidate(path: &str) -> bool {
     ) || (in_vite_folder(path) && name.ends_with(".json"))
 }
 
-fn in_vite_folder(path: &str) -> bool {
+/// Whether the path lies in a `.vite/` folder, where Vite writes its manifests.
+pub fn in_vite_folder(path: &str) -> bool {
     path.starts_with(".vite/") || path.contains("/.vite/")
 }
 
