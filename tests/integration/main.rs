@@ -7,6 +7,7 @@ mod bundled;
 mod cache;
 mod cli;
 mod deploy;
+mod frameworks;
 mod hashing;
 mod images;
 mod memory;
