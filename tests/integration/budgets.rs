@@ -417,11 +417,6 @@ fn the_report_is_self_contained_kept_by_rebuilds_and_can_be_turned_off() {
 /// failing budget and the diff show. The screenshot is kept as an artifact.
 #[test]
 fn the_report_renders_in_chromium() {
-    let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    assert!(
-        harness.join("node_modules").is_dir() && Path::new("/usr/bin/chromium").exists(),
-        "the browser tests need `bash tests/setup.sh` (node, chromium, tests/browser/node_modules)"
-    );
     let site = Site::fixture("site");
     let dir = tempfile::tempdir().unwrap();
     let before = build(site.path(), &[]);
@@ -455,27 +450,24 @@ fn the_report_renders_in_chromium() {
         .count();
     assert!(failing > 0);
     let files = built.manifest().files.len();
-    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report");
-    let output = std::process::Command::new("node")
-        .arg(harness.join("report.mjs"))
-        .arg("--report")
-        .arg(out.join("kiln-report.html"))
-        .arg("--out")
-        .arg(&artifacts)
-        .args(["--expect-files", &files.to_string()])
-        .args(["--expect-budget-fail", &failing.to_string()])
-        .arg("--expect-diff")
-        .output()
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let result: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!(
-            "harness output is not JSON ({e}):\n{stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
+    let artifacts = crate::util::artifacts(&["report"]);
+    let report = out.join("kiln-report.html");
+    let (files, failing) = (files.to_string(), failing.to_string());
+    let result = crate::util::browser_harness(
+        "report.mjs",
+        [
+            "--report".as_ref(),
+            report.as_os_str(),
+            "--out".as_ref(),
+            artifacts.as_os_str(),
+            "--expect-files".as_ref(),
+            files.as_ref(),
+            "--expect-budget-fail".as_ref(),
+            failing.as_ref(),
+            "--expect-diff".as_ref(),
+        ],
+    );
     assert_eq!(result["ok"], true, "{result:#}");
-    assert!(output.status.success());
     assert!(artifacts.join("report.png").is_file());
 }
 

@@ -6,12 +6,11 @@
 //! hydration, no hydration mismatch, and the same client-side navigation.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use kiln::config::GlobList;
 use kiln::manifest::Manifest;
 
-use crate::util::{Built, build, fixture_path};
+use crate::util::{Built, artifacts, browser_harness, build, fixture_path};
 
 fn corpus() -> PathBuf {
     fixture_path("frameworks")
@@ -109,35 +108,24 @@ fn check_framework_manifests(name: &str, built: &Built, manifest: &Manifest) {
 
 /// Run the browser harness on the framework's output and kiln's.
 fn framework_check(name: &str, built: &Path) -> serde_json::Value {
-    let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    assert!(
-        harness.join("node_modules").is_dir() && Path::new("/usr/bin/chromium").exists(),
-        "the browser tests need `bash tests/setup.sh` (node, chromium, tests/browser/node_modules)"
-    );
-    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("frameworks")
-        .join(name);
-    let output = Command::new("node")
-        .arg(harness.join("framework-check.mjs"))
-        .arg("--original")
-        .arg(corpus().join("built").join(name))
-        .arg("--built")
-        .arg(built)
-        .arg("--sites")
-        .arg(corpus().join("sites.json"))
-        .arg("--name")
-        .arg(name)
-        .arg("--out")
-        .arg(&artifacts)
-        .output()
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!(
-            "harness output is not JSON ({e}):\n{stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
+    let original = corpus().join("built").join(name);
+    let sites = corpus().join("sites.json");
+    let artifacts = artifacts(&["frameworks", name]);
+    browser_harness(
+        "framework-check.mjs",
+        [
+            "--original".as_ref(),
+            original.as_os_str(),
+            "--built".as_ref(),
+            built.as_os_str(),
+            "--sites".as_ref(),
+            sites.as_os_str(),
+            "--name".as_ref(),
+            name.as_ref(),
+            "--out".as_ref(),
+            artifacts.as_os_str(),
+        ],
+    )
 }
 
 fn assert_behaves_like_the_original(name: &str) {

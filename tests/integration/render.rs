@@ -4,38 +4,22 @@
 //! (node, Debian's chromium, the harness's npm packages).
 
 use std::path::Path;
-use std::process::Command;
 
-use crate::util::{build, fixture_path};
+use crate::util::{artifacts, browser_harness, build, fixture_path};
 
 /// Run `tests/browser/render-compare.mjs` and return its JSON report.
 fn render_compare(original: &Path, built: &Path, name: &str, extra: &[&str]) -> serde_json::Value {
-    let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    assert!(
-        harness.join("node_modules").is_dir() && Path::new("/usr/bin/chromium").exists(),
-        "the browser tests need `bash tests/setup.sh` (node, chromium, tests/browser/node_modules)"
-    );
-    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("render")
-        .join(name);
-    let output = Command::new("node")
-        .arg(harness.join("render-compare.mjs"))
-        .arg("--original")
-        .arg(original)
-        .arg("--built")
-        .arg(built)
-        .arg("--out")
-        .arg(&artifacts)
-        .args(extra)
-        .output()
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!(
-            "harness output is not JSON ({e}):\n{stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
+    let artifacts = artifacts(&["render", name]);
+    let mut args = vec![
+        "--original".as_ref(),
+        original.as_os_str(),
+        "--built".as_ref(),
+        built.as_os_str(),
+        "--out".as_ref(),
+        artifacts.as_os_str(),
+    ];
+    args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
+    browser_harness("render-compare.mjs", args)
 }
 
 /// What each `<img>` of a built page showed (`currentSrc`), as the harness

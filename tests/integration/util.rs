@@ -77,6 +77,42 @@ pub fn spawn_first_line(command: &mut std::process::Command) -> (std::process::C
     (child, line)
 }
 
+/// Run `tests/browser/<script>` under node with `args`, and return the JSON
+/// object it prints on stdout. The browser tests need `bash tests/setup.sh`
+/// (node, Debian's chromium, the harness's npm packages).
+pub fn browser_harness<I, S>(script: &str, args: I) -> serde_json::Value
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        harness.join("node_modules").is_dir() && Path::new("/usr/bin/chromium").exists(),
+        "the browser tests need `bash tests/setup.sh` (node, chromium, tests/browser/node_modules)"
+    );
+    let output = std::process::Command::new("node")
+        .arg(harness.join(script))
+        .args(args)
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "{script}: output is not JSON ({e}):\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// Where a browser test keeps its screenshots: `CARGO_TARGET_TMPDIR/<parts…>`.
+pub fn artifacts(parts: &[&str]) -> PathBuf {
+    parts
+        .iter()
+        .fold(PathBuf::from(env!("CARGO_TARGET_TMPDIR")), |p, part| {
+            p.join(part)
+        })
+}
+
 pub fn kiln() -> Command {
     let mut cmd = Command::cargo_bin("kiln").expect("kiln binary");
     cmd.env_remove("GITHUB_ACTIONS").env_remove("CI");

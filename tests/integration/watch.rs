@@ -543,28 +543,19 @@ fn serve_sends_css_swaps_and_reloads() {
 
 #[test]
 fn an_open_page_follows_edits_in_chromium() {
-    let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    assert!(
-        harness.join("node_modules").is_dir() && Path::new("/usr/bin/chromium").exists(),
-        "the browser tests need `bash tests/setup.sh` (node, chromium, tests/browser/node_modules)"
-    );
     let site = small_site();
     let w = Watcher::start(site.path(), &["--serve", "127.0.0.1:0"]);
     let addr = w.addr.clone().expect("a serving line");
-    let output = std::process::Command::new("node")
-        .arg(harness.join("live-reload.mjs"))
-        .args(["--url", &format!("http://{addr}/")])
-        .arg("--src")
-        .arg(site.path())
-        .output()
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!(
-            "harness output is not JSON ({e}):\n{stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
+    let url = format!("http://{addr}/");
+    let report = crate::util::browser_harness(
+        "live-reload.mjs",
+        [
+            "--url".as_ref(),
+            url.as_ref(),
+            "--src".as_ref(),
+            site.path().as_os_str(),
+        ],
+    );
     let steps = report["steps"].as_array().unwrap();
     assert_eq!(steps.len(), 4, "{report:#}");
     for step in steps {
