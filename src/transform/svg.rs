@@ -130,7 +130,9 @@ pub enum Fidelity {
     /// 3 decimals changed pixels; 5 did not.
     Rounded5,
     /// Rounding changed pixels, or the render shows nothing to compare
-    /// (a sprite of `<symbol>`s): numbers and path data kept as written.
+    /// (a sprite of `<symbol>`s): no rounding or path rewriting. OXVG still
+    /// reads numbers into 32-bit floats, so one with more than 7 significant
+    /// digits (`605.71429`) is written back shorter, and the check decides.
     ExactNumbers,
     /// Every minified form changed pixels, or the original cannot be
     /// rendered to check: the original is kept.
