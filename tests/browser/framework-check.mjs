@@ -24,14 +24,16 @@
 // navigation must be client-side in the original. expect_path is compared with
 // location.pathname, plus location.hash when it has a `#` ("/#/about").
 //
-// Both directories are served at `/` (node:http, 127.0.0.1, ephemeral ports) the
-// way static hosts do: a directory URL serves its index.html, `/a/b` serves
-// `a/b.html` when that exists (before redirecting to a directory `a/b/`), and
-// anything missing answers 404 with `404.html` when there is one. Requests that
-// leave 127.0.0.1 are aborted (they fail on both sides alike, so they are no new
-// failure). Every item runs in a fresh browser context per side: viewport
-// 1280x800, UTC, en-US, light, reduced motion, service workers blocked, the caret
-// hidden (caret-color: transparent, added just before each screenshot).
+// Both directories are served at `/` (lib.mjs's server: node:http, 127.0.0.1,
+// ephemeral ports) the way static hosts do: a directory URL serves its
+// index.html, `/a/b` serves `a/b.html` when that exists (before redirecting to a
+// directory `a/b/`), and anything missing answers 404 with `404.html` when there
+// is one. Requests that leave 127.0.0.1 are aborted (they fail on both sides
+// alike, so they are no new failure). Every item runs in a fresh browser context
+// per side: viewport 1280x800, UTC, en-US, light, reduced motion, service workers
+// blocked, the caret hidden (caret-color: transparent, added just before each
+// screenshot). The server, the Chromium setup and the screenshot comparison are
+// lib.mjs's, shared with render-compare.mjs.
 //
 // For each side:
 //   pages        open, wait for `load`, `networkidle` (best effort, capped), the
@@ -127,38 +129,45 @@
 
 import crypto from "node:crypto";
 import fs from "node:fs";
-import fsp from "node:fs/promises";
-import http from "node:http";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { chromium } from "playwright-core";
-import { comparePngs } from "./render-compare.mjs";
+import { fileURLToPath } from "node:url";
+import {
+  CHROMIUM_ARGS,
+  CLOSE_TIMEOUT_MS,
+  CONTEXT_OPTIONS,
+  LAUNCH_TIMEOUT_MS,
+  blockOtherOrigins,
+  checkTimeout,
+  checkTolerance,
+  closeAll,
+  comparePngs,
+  contextTracker,
+  emitReport,
+  exitWhenDone,
+  firstLine,
+  guardRun,
+  isMain,
+  launchChromium,
+  makeNormalizer,
+  parseOptions,
+  requireOptions,
+  slugFor as pathSlug,
+  startServer as serveDir,
+  stopServer,
+  unmatched,
+  withTimeout,
+} from "./lib.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const DEFAULT_SITES = path.resolve(HERE, "../../fixtures/frameworks/sites.json");
 
-const CHROMIUM_PATH = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-// The flags of render-compare.mjs, plus --disable-partial-raster: with partial
-// raster, Chromium re-rasterises only invalidated rects, and the anti-aliased
-// edges of rounded boxes then depend on the paint history (1-5 levels off at
-// random between two loads of the same page); --disable-skia-runtime-opts keeps
-// Skia off CPU-specific fast paths.
-const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--headless",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--font-render-hinting=none",
-  "--hide-scrollbars",
-  "--disable-partial-raster",
-  "--disable-skia-runtime-opts",
-];
-const VIEWPORT = { width: 1280, height: 800 };
+// The flags of render-compare.mjs (lib.mjs's CHROMIUM_ARGS), plus
+// --disable-partial-raster: with partial raster, Chromium re-rasterises only
+// invalidated rects, and the anti-aliased edges of rounded boxes then depend on
+// the paint history (1-5 levels off at random between two loads of the same
+// page); --disable-skia-runtime-opts keeps Skia off CPU-specific fast paths.
+const CHROMIUM_FLAGS = [...CHROMIUM_ARGS, "--disable-partial-raster", "--disable-skia-runtime-opts"];
 const DEFAULT_TIMEOUT_MS = 30_000; // one side of one item
 const NETWORK_IDLE_CAP_MS = 5_000; // networkidle / network quiet are best effort within this
 const QUIET_MS = 300; // no request in flight for this long = network quiet
@@ -166,42 +175,10 @@ const HYDRATION_WAIT_MS = 5_000; // the probe is polled this long for `true`
 const READY_WAIT_MS = 10_000; // the ready selector (at most half of what is left)
 const TEXT_WAIT_MS = 5_000; // expect_text is polled this long
 const SETTLE_MS = 100;
-const LAUNCH_TIMEOUT_MS = 30_000;
-const CLOSE_TIMEOUT_MS = 5_000;
 const SSR_WORDS = 20;
 const SSR_MISSING_TOLERATED = 0.25; // share of the original's words it may drop itself
 const MAX_MESSAGE = 600; // characters kept of one console message
 const CARET_CSS = "*{caret-color:transparent !important}";
-
-const MIME = {
-  ".html": "text/html; charset=utf-8",
-  ".htm": "text/html; charset=utf-8",
-  ".css": "text/css; charset=utf-8",
-  ".js": "text/javascript; charset=utf-8",
-  ".mjs": "text/javascript; charset=utf-8",
-  ".cjs": "text/javascript; charset=utf-8",
-  ".json": "application/json; charset=utf-8",
-  ".map": "application/json; charset=utf-8",
-  ".webmanifest": "application/manifest+json; charset=utf-8",
-  ".svg": "image/svg+xml",
-  ".png": "image/png",
-  ".jpg": "image/jpeg",
-  ".jpeg": "image/jpeg",
-  ".gif": "image/gif",
-  ".webp": "image/webp",
-  ".avif": "image/avif",
-  ".ico": "image/x-icon",
-  ".ttf": "font/ttf",
-  ".otf": "font/otf",
-  ".woff": "font/woff",
-  ".woff2": "font/woff2",
-  ".pdf": "application/pdf",
-  ".xml": "application/xml; charset=utf-8",
-  ".txt": "text/plain; charset=utf-8",
-  ".wasm": "application/wasm",
-  ".mp4": "video/mp4",
-  ".webm": "video/webm",
-};
 
 const log = (s) => process.stderr.write(s + "\n");
 
@@ -220,26 +197,18 @@ function usage(msg) {
 }
 
 function parseArgs(argv) {
-  const opts = { timeout: DEFAULT_TIMEOUT_MS, tolerance: 0 };
-  const known = new Set(["original", "built", "out", "site", "sites", "name", "timeout", "tolerance"]);
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === "-h" || arg === "--help") usage();
-    const m = /^--([a-z]+)(?:=(.*))?$/s.exec(arg);
-    if (!m || !known.has(m[1])) usage(`unknown argument ${JSON.stringify(arg)}`);
-    let value = m[2];
-    if (value === undefined) {
-      if (i + 1 >= argv.length) usage(`--${m[1]} needs a value`);
-      value = argv[++i];
-    }
-    opts[m[1]] = value;
-  }
-  for (const k of ["original", "built", "out"]) if (!opts[k]) usage(`--${k} is required`);
+  const opts = parseOptions(
+    argv,
+    {
+      valued: ["original", "built", "out", "site", "sites", "name", "timeout", "tolerance"],
+      defaults: { timeout: DEFAULT_TIMEOUT_MS, tolerance: 0 },
+    },
+    usage,
+  );
+  requireOptions(opts, ["original", "built", "out"], usage);
   if (!opts.site && !opts.name && !opts.sites) usage("--site or --sites/--name is required");
-  opts.timeout = Number(opts.timeout);
-  if (!Number.isFinite(opts.timeout) || opts.timeout < 1000) usage("--timeout must be >= 1000 (ms)");
-  opts.tolerance = Number(opts.tolerance);
-  if (!Number.isInteger(opts.tolerance) || opts.tolerance < 0) usage("--tolerance must be an integer >= 0");
+  checkTimeout(opts, usage);
+  checkTolerance(opts, usage);
   return opts;
 }
 
@@ -331,131 +300,14 @@ function probeKind(framework) {
 
 // ------------------------------------------------------------ static server
 
+// rootDir at `/` the way static hosts do (lib.mjs's server with cleanUrls and
+// notFoundPage): `/a/b` serves `a/b.html` when that exists, a miss answers 404
+// with `404.html` when there is one.
 function startServer(rootDir) {
-  const rootReal = fs.realpathSync(rootDir);
-  const server = http.createServer((req, res) => {
-    serve(rootReal, req, res).catch((err) => {
-      if (!res.headersSent) send(res, 500, `internal error: ${err.message}\n`);
-      else res.destroy();
-    });
-  });
-  server.keepAliveTimeout = 1000;
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      resolve({ server, origin: `http://127.0.0.1:${port}`, root: rootReal });
-    });
-  });
-}
-
-function stopServer(s) {
-  return new Promise((resolve) => {
-    s.server.close(() => resolve());
-    s.server.closeAllConnections();
-  });
-}
-
-function send(res, status, body, headers = {}) {
-  res.writeHead(status, {
-    "Content-Type": "text/plain; charset=utf-8",
-    "Cache-Control": "no-store",
-    "Content-Length": Buffer.byteLength(body),
-    ...headers,
-  });
-  res.end(res.req.method === "HEAD" ? undefined : body);
-}
-
-function isInside(root, p) {
-  const rel = path.relative(root, p);
-  return rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel));
-}
-
-// A regular file inside root (after symlinks), or null.
-async function fileAt(root, p) {
-  try {
-    const real = await fsp.realpath(p);
-    if (!isInside(root, real)) return null;
-    const st = await fsp.stat(real);
-    return st.isFile() ? { real, st } : null;
-  } catch {
-    return null;
-  }
-}
-
-async function sendFile(req, res, file, status = 200) {
-  const type = MIME[path.extname(file.real).toLowerCase()] || "application/octet-stream";
-  res.writeHead(status, { "Content-Type": type, "Content-Length": file.st.size, "Cache-Control": "no-store" });
-  if (req.method === "HEAD") return res.end();
-  await new Promise((resolve, reject) => {
-    const stream = fs.createReadStream(file.real);
-    stream.on("error", reject);
-    res.on("close", resolve);
-    stream.pipe(res);
-  });
-}
-
-async function serve(root, req, res) {
-  if (req.method !== "GET" && req.method !== "HEAD") {
-    return send(res, 405, "method not allowed\n", { Allow: "GET, HEAD" });
-  }
-  let url;
-  try {
-    url = new URL(req.url, "http://127.0.0.1");
-  } catch {
-    return send(res, 400, "bad request\n");
-  }
-  const rawPath = url.pathname;
-  let rel;
-  try {
-    rel = decodeURIComponent(rawPath.slice(1));
-  } catch {
-    return send(res, 400, "bad percent-encoding\n");
-  }
-  if (rel.includes("\0")) return send(res, 400, "bad path\n");
-  const target = path.resolve(root, "." + path.sep + rel);
-  if (!isInside(root, target)) return send(res, 403, "forbidden\n");
-
-  const notFound = async () => {
-    const page = await fileAt(root, path.join(root, "404.html"));
-    if (page) return sendFile(req, res, page, 404);
-    return send(res, 404, "not found\n");
-  };
-
-  let st = null;
-  try {
-    const real = await fsp.realpath(target);
-    if (!isInside(root, real)) return send(res, 403, "forbidden\n"); // symlink escaping the root
-    st = await fsp.stat(real);
-  } catch {
-    st = null;
-  }
-  if (st && st.isFile()) return sendFile(req, res, await fileAt(root, target));
-  if (rawPath.endsWith("/")) {
-    if (st && st.isDirectory()) {
-      const index = await fileAt(root, path.join(target, "index.html"));
-      if (index) return sendFile(req, res, index);
-    }
-    return notFound();
-  }
-  // `/a/b` → `a/b.html` (clean URLs), before a directory `a/b/`.
-  if (!path.extname(target) || (st && st.isDirectory())) {
-    const html = await fileAt(root, target + ".html");
-    if (html) return sendFile(req, res, html);
-  }
-  if (st && st.isDirectory()) return send(res, 301, "moved\n", { Location: rawPath + "/" + url.search });
-  return notFound();
+  return serveDir(rootDir, { cleanUrls: true, notFoundPage: true });
 }
 
 // ----------------------------------------------------------- normalization
-
-function makeNormalizer(origins) {
-  return (text) => {
-    let out = String(text);
-    for (const o of origins) out = out.split(o).join("<origin>");
-    return out;
-  };
-}
 
 // For matching a built message to an original one: kiln's content hash
 // (name.<8 chars>.ext), stack frames and line:column positions (minified code
@@ -471,27 +323,10 @@ function matchKey(text) {
 
 // Entries of `built` that have no counterpart in `original` (multiset).
 function newEntries(original, built) {
-  const pool = new Map();
-  for (const e of original) pool.set(matchKey(e), (pool.get(matchKey(e)) || 0) + 1);
-  const out = [];
-  for (const e of built) {
-    const k = matchKey(e);
-    const n = pool.get(k) || 0;
-    if (n > 0) pool.set(k, n - 1);
-    else out.push(e);
-  }
-  return out;
+  return unmatched(original, built, matchKey);
 }
 
-function slugFor(p) {
-  let s = p.replace(/^\/+/, "");
-  if (s === "" || s.endsWith("/")) s += "index";
-  try {
-    s = decodeURIComponent(s);
-  } catch {}
-  s = s.replace(/\.html?$/i, "").replace(/[^A-Za-z0-9._-]+/g, "_");
-  return s.slice(0, 80);
-}
+const slugFor = (p) => pathSlug(p).slice(0, 80);
 
 // -------------------------------------------------------------- SSR words
 
@@ -696,16 +531,7 @@ function domFacts() {
 
 // ----------------------------------------------------------------- helpers
 
-function withTimeout(promise, ms, what) {
-  let timer;
-  const t = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, t]).finally(() => clearTimeout(timer));
-}
-
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const firstLine = (err) => String(err && err.message ? err.message : err).split("\n")[0];
 const squash = (s) => String(s).replace(/\s+/g, " ").trim();
 const sha1 = (s) => crypto.createHash("sha1").update(s).digest("hex").slice(0, 16);
 
@@ -757,25 +583,10 @@ class Session {
 
   async open() {
     const origin = this.server.origin;
-    this.context = await this.browser.newContext({
-      viewport: VIEWPORT,
-      deviceScaleFactor: 1,
-      reducedMotion: "reduce",
-      colorScheme: "light",
-      locale: "en-US",
-      timezoneId: "UTC",
-      acceptDownloads: false,
-      serviceWorkers: "block",
-    });
+    this.context = await this.browser.newContext({ ...CONTEXT_OPTIONS });
     this.register(this.context);
     // Nothing leaves this machine.
-    await this.context.route("**/*", (route) => {
-      const u = route.request().url();
-      if (u.startsWith(origin + "/") || u === origin || u.startsWith("data:") || u.startsWith("blob:")) {
-        return route.continue();
-      }
-      return route.abort("blockedbyclient");
-    });
+    await blockOtherOrigins(this.context, origin);
     const page = await this.context.newPage();
     this.page = page;
     page.setDefaultTimeout(this.remaining());
@@ -957,6 +768,20 @@ class Session {
     });
   }
 
+  // Click the first match of `selector`, scrolled into view. Sets
+  // facts.clicked, and facts.clickError when the click did not happen.
+  async click(selector, facts) {
+    try {
+      const target = this.page.locator(selector).first();
+      await target.scrollIntoViewIfNeeded({ timeout: Math.min(10_000, this.remaining()) });
+      await target.click({ timeout: Math.min(10_000, this.remaining()) });
+      facts.clicked = true;
+    } catch (err) {
+      facts.clicked = false;
+      facts.clickError = firstLine(err);
+    }
+  }
+
   // Poll body.innerText for `text` (whitespace-insensitive).
   async waitForText(text, cap = TEXT_WAIT_MS) {
     const want = squash(text);
@@ -1066,15 +891,7 @@ async function captureNavigation(ctx, side, step, shot) {
     await s.evaluate((m) => {
       window.__kilnMarker = m;
     }, marker, "marker");
-    try {
-      const target = page.locator(step.click).first();
-      await target.scrollIntoViewIfNeeded({ timeout: Math.min(10_000, s.remaining()) });
-      await target.click({ timeout: Math.min(10_000, s.remaining()) });
-      facts.clicked = true;
-    } catch (err) {
-      facts.clicked = false;
-      facts.clickError = firstLine(err);
-    }
+    await s.click(step.click, facts);
     if (facts.clicked) {
       const clickedAt = Date.now();
       const end = clickedAt + Math.min(timeout, s.remaining());
@@ -1142,15 +959,7 @@ async function captureInteraction(ctx, side, step, shot) {
     facts.status = resp ? resp.status() : null;
     const w = await s.waitForPage("page", site.ready, kind);
     facts.hydrated = w.probe.hydrated;
-    try {
-      const target = page.locator(step.click).first();
-      await target.scrollIntoViewIfNeeded({ timeout: Math.min(10_000, s.remaining()) });
-      await target.click({ timeout: Math.min(10_000, s.remaining()) });
-      facts.clicked = true;
-    } catch (err) {
-      facts.clicked = false;
-      facts.clickError = firstLine(err);
-    }
+    await s.click(step.click, facts);
     if (facts.clicked) {
       facts.expectTextFound = await s.waitForText(step.expect_text);
       await s.networkQuiet();
@@ -1351,27 +1160,13 @@ async function main() {
   };
   let browser = null;
   const servers = [];
-  const openContexts = new Set();
+  const contexts = contextTracker();
   let finished = false;
 
   const items = entry.pages.length + navigation.length + interaction.length;
   const perItem = 2 * (opts.timeout + CLOSE_TIMEOUT_MS) + 10_000;
   const hardLimitMs = LAUNCH_TIMEOUT_MS + items * perItem + 30_000;
-  const hardTimer = setTimeout(() => {
-    if (finished) return;
-    log(`framework-check: gave up after ${hardLimitMs} ms`);
-    result.ok = false;
-    result.error = `run exceeded ${hardLimitMs} ms`;
-    process.stdout.write(JSON.stringify(result, null, 2) + "\n");
-    process.exit(1); // playwright kills the browser it launched on exit
-  }, hardLimitMs);
-  hardTimer.unref();
-  for (const sig of ["SIGINT", "SIGTERM"]) {
-    process.once(sig, () => {
-      log(`framework-check: ${sig}`);
-      process.exit(1);
-    });
-  }
+  guardRun("framework-check", hardLimitMs, result, () => finished);
 
   const runStart = performance.now();
   try {
@@ -1384,23 +1179,12 @@ async function main() {
     log(`framework-check: original ${orig.root} at ${orig.origin}/`);
     log(`framework-check: built    ${built.root} at ${built.origin}/`);
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM_PATH,
-      headless: true,
-      args: CHROMIUM_ARGS,
-      timeout: LAUNCH_TIMEOUT_MS,
-      handleSIGINT: false,
-      handleSIGTERM: false,
-      handleSIGHUP: false,
-    });
+    browser = await launchChromium(CHROMIUM_FLAGS);
     log(
       `framework-check: chromium ${browser.version()}, ${entry.pages.length} page(s), ` +
         `${navigation.length} navigation(s), ${interaction.length} interaction(s)`,
     );
-    const register = (ctx) => {
-      openContexts.add(ctx);
-      ctx.on("close", () => openContexts.delete(ctx));
-    };
+    const register = contexts.register;
     const ctxFor = (server) => ({ browser, server, normalize, register, site: entry, kind, timeout: opts.timeout });
     const sides = { original: ctxFor(orig), built: ctxFor(built) };
 
@@ -1412,7 +1196,7 @@ async function main() {
           out[side] = await withTimeout(fn(sides[side], side), opts.timeout + CLOSE_TIMEOUT_MS + 5_000, `${side} ${label}`);
         } catch (err) {
           out[side] = { facts: { error: firstLine(err) } };
-          await Promise.all([...openContexts].map((c) => withTimeout(c.close(), CLOSE_TIMEOUT_MS, "close").catch(() => {})));
+          await contexts.closeAll();
         }
       }
       return out;
@@ -1501,26 +1285,23 @@ async function main() {
     result.error = firstLine(err);
     log(`framework-check: ${result.error}`);
   } finally {
-    if (browser) await withTimeout(browser.close(), CLOSE_TIMEOUT_MS, "browser close").catch(() => {});
-    await Promise.all(servers.map((s) => withTimeout(stopServer(s), CLOSE_TIMEOUT_MS, "server close").catch(() => {})));
+    await closeAll(browser, servers);
   }
   result.totalMs = Math.round(performance.now() - runStart);
   finished = true;
-  fs.writeFileSync(path.join(outDir, "report.json"), JSON.stringify(result, null, 2) + "\n");
-  process.stdout.write(JSON.stringify(result, null, 2) + "\n");
+  emitReport(outDir, result);
   log(
     `framework-check: ${site.name} ${result.ok ? "ok" : "NOT ok"} in ${result.totalMs} ms` +
       (result.problems.length ? `; ${result.problems.length} problem(s) with the original (fixture/harness)` : "") +
       (result.regressions.length ? `; ${result.regressions.length} regression(s)` : "") +
       `; artifacts in ${outDir}`,
   );
-  process.exitCode = result.ok ? 0 : 1;
-  setTimeout(() => process.exit(process.exitCode), 2_000).unref();
+  exitWhenDone(result.ok);
 }
 
 export { startServer, stopServer, ssrWords, rawBodyText, matchKey, newEntries, probeKind, hydrationProbe, loadSite };
 
-if (process.argv[1] && import.meta.url === pathToFileURL(fs.realpathSync(process.argv[1])).href) {
+if (isMain(import.meta.url)) {
   main().catch((err) => {
     log(`framework-check: ${err && err.stack ? err.stack : err}`);
     process.exit(1);

@@ -39,6 +39,7 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { loadSite } from "./framework-check.mjs";
+import { parseOptions } from "./lib.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const HARNESS = path.join(HERE, "framework-check.mjs");
@@ -55,24 +56,11 @@ function usage(msg) {
 }
 
 function parseArgs(argv) {
-  const opts = { keep: false };
-  const known = new Set(["dir", "site", "sites", "name", "out", "timeout", "only", "keep"]);
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === "-h" || arg === "--help") usage();
-    const m = /^--([a-z]+)(?:=(.*))?$/s.exec(arg);
-    if (!m || !known.has(m[1])) usage(`unknown argument ${JSON.stringify(arg)}`);
-    if (m[1] === "keep") {
-      opts.keep = true;
-      continue;
-    }
-    let value = m[2];
-    if (value === undefined) {
-      if (i + 1 >= argv.length) usage(`--${m[1]} needs a value`);
-      value = argv[++i];
-    }
-    opts[m[1]] = value;
-  }
+  const opts = parseOptions(
+    argv,
+    { valued: ["dir", "site", "sites", "name", "out", "timeout", "only"], flags: ["keep"], defaults: { keep: false } },
+    usage,
+  );
   if (!opts.dir) usage("--dir is required");
   if (!opts.site && !opts.name && !opts.sites) usage("--site or --sites/--name is required");
   const st = fs.statSync(opts.dir, { throwIfNoEntry: false });

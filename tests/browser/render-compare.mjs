@@ -10,71 +10,46 @@
 // Both directories are served by this script (node:http, 127.0.0.1, ephemeral
 // ports) under the URL prefix --base. Every page is opened in headless
 // Chromium (Debian's /usr/bin/chromium, or $CHROMIUM_PATH) on both servers,
-// screenshotted full-page, and the two PNGs are compared pixel by pixel.
+// screenshotted full-page, and the two PNGs are compared pixel by pixel. The
+// server, the Chromium setup and the comparison live in lib.mjs (shared with
+// framework-check.mjs).
 //
 // stdout: one JSON object {"pages":[...], "ok": bool}; progress goes to stderr.
 // Exit status: 0 when ok, 1 when a page differs / errs / times out, 2 on usage
 // errors.
 
-import http from "node:http";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { pathToFileURL } from "node:url";
-import { chromium } from "playwright-core";
-import pngjs from "pngjs";
+import {
+  CLOSE_TIMEOUT_MS,
+  CONTEXT_OPTIONS,
+  LAUNCH_TIMEOUT_MS,
+  blockOtherOrigins,
+  checkTimeout,
+  checkTolerance,
+  closeAll,
+  comparePngs,
+  contextTracker,
+  emitReport,
+  exitWhenDone,
+  firstLine,
+  guardRun,
+  isMain,
+  launchChromium,
+  makeNormalizer,
+  parseOptions,
+  requireOptions,
+  slugFor,
+  startServer as serveDir,
+  stopServer,
+  unmatched,
+  withTimeout,
+} from "./lib.mjs";
 
-const { PNG } = pngjs;
-
-const CHROMIUM_PATH = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--headless",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--font-render-hinting=none",
-  "--hide-scrollbars",
-];
-const VIEWPORT = { width: 1280, height: 800 };
 const DEFAULT_PAGE_TIMEOUT_MS = 20_000;
 const NETWORK_IDLE_CAP_MS = 5_000; // networkidle is best effort within this
-const LAUNCH_TIMEOUT_MS = 30_000;
-const CLOSE_TIMEOUT_MS = 5_000;
-
-const MIME = {
-  ".html": "text/html; charset=utf-8",
-  ".htm": "text/html; charset=utf-8",
-  ".css": "text/css; charset=utf-8",
-  ".js": "text/javascript; charset=utf-8",
-  ".mjs": "text/javascript; charset=utf-8",
-  ".json": "application/json; charset=utf-8",
-  ".map": "application/json; charset=utf-8",
-  ".webmanifest": "application/manifest+json; charset=utf-8",
-  ".svg": "image/svg+xml",
-  ".png": "image/png",
-  ".jpg": "image/jpeg",
-  ".jpeg": "image/jpeg",
-  ".gif": "image/gif",
-  ".webp": "image/webp",
-  ".avif": "image/avif",
-  ".ico": "image/x-icon",
-  ".ttf": "font/ttf",
-  ".otf": "font/otf",
-  ".woff": "font/woff",
-  ".woff2": "font/woff2",
-  ".pdf": "application/pdf",
-  ".xml": "application/xml; charset=utf-8",
-  ".txt": "text/plain; charset=utf-8",
-  ".wasm": "application/wasm",
-  ".mp4": "video/mp4",
-  ".webm": "video/webm",
-};
 
 // ---------------------------------------------------------------- arguments
 
@@ -88,27 +63,18 @@ function usage(msg) {
 }
 
 function parseArgs(argv) {
-  const opts = { base: "/", timeout: DEFAULT_PAGE_TIMEOUT_MS, tolerance: 0 };
-  const known = new Set(["original", "built", "out", "pages", "base", "timeout", "tolerance"]);
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === "-h" || arg === "--help") usage();
-    const m = /^--([a-z]+)(?:=(.*))?$/s.exec(arg);
-    if (!m || !known.has(m[1])) usage(`unknown argument ${JSON.stringify(arg)}`);
-    let value = m[2];
-    if (value === undefined) {
-      if (i + 1 >= argv.length) usage(`--${m[1]} needs a value`);
-      value = argv[++i];
-    }
-    opts[m[1]] = value;
-  }
-  for (const k of ["original", "built", "out"]) if (!opts[k]) usage(`--${k} is required`);
-  // Largest difference per colour channel still counted as the same pixel
-  // (0: exact). Decoders round alpha premultiplication differently.
-  opts.tolerance = Number(opts.tolerance);
-  if (!Number.isInteger(opts.tolerance) || opts.tolerance < 0) usage("--tolerance must be an integer >= 0");
-  opts.timeout = Number(opts.timeout);
-  if (!Number.isFinite(opts.timeout) || opts.timeout < 1000) usage("--timeout must be >= 1000 (ms)");
+  const opts = parseOptions(
+    argv,
+    {
+      valued: ["original", "built", "out", "pages", "base", "timeout", "tolerance"],
+      defaults: { base: "/", timeout: DEFAULT_PAGE_TIMEOUT_MS, tolerance: 0 },
+    },
+    usage,
+  );
+  requireOptions(opts, ["original", "built", "out"], usage);
+  // Decoders round alpha premultiplication differently, hence --tolerance.
+  checkTolerance(opts, usage);
+  checkTimeout(opts, usage);
   let base = String(opts.base);
   if (!base.startsWith("/")) base = "/" + base;
   if (!base.endsWith("/")) base += "/";
@@ -118,107 +84,11 @@ function parseArgs(argv) {
 
 // ------------------------------------------------------------ static server
 
-function startServer(rootDir, base) {
-  const rootReal = fs.realpathSync(rootDir);
-  const server = http.createServer((req, res) => {
-    serve(rootReal, base, req, res).catch((err) => {
-      if (!res.headersSent) send(res, 500, `internal error: ${err.message}\n`);
-      else res.destroy();
-    });
-  });
-  server.keepAliveTimeout = 1000;
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      resolve({ server, origin: `http://127.0.0.1:${port}`, root: rootReal });
-    });
-  });
-}
-
-function send(res, status, body, headers = {}) {
-  res.writeHead(status, {
-    "Content-Type": "text/plain; charset=utf-8",
-    "Cache-Control": "no-store",
-    "Content-Length": Buffer.byteLength(body),
-    ...headers,
-  });
-  res.end(res.req.method === "HEAD" ? undefined : body);
-}
-
-function isInside(root, p) {
-  const rel = path.relative(root, p);
-  return rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel));
-}
-
-async function serve(root, base, req, res) {
-  if (req.method !== "GET" && req.method !== "HEAD") {
-    return send(res, 405, "method not allowed\n", { Allow: "GET, HEAD" });
-  }
-  let url;
-  try {
-    url = new URL(req.url, "http://127.0.0.1");
-  } catch {
-    return send(res, 400, "bad request\n");
-  }
-  const rawPath = url.pathname; // still percent-encoded, dot segments resolved
-  if (rawPath + "/" === base) {
-    return send(res, 301, "moved\n", { Location: base + url.search });
-  }
-  if (!rawPath.startsWith(base)) return send(res, 404, "not found\n");
-  let rel;
-  try {
-    rel = decodeURIComponent(rawPath.slice(base.length));
-  } catch {
-    return send(res, 400, "bad percent-encoding\n");
-  }
-  if (rel.includes("\0")) return send(res, 400, "bad path\n");
-  const target = path.resolve(root, "." + path.sep + rel);
-  if (!isInside(root, target)) return send(res, 403, "forbidden\n");
-
-  let real;
-  let st;
-  try {
-    real = await fsp.realpath(target);
-    st = await fsp.stat(real);
-  } catch {
-    return send(res, 404, "not found\n");
-  }
-  if (!isInside(root, real)) return send(res, 403, "forbidden\n"); // symlink escaping the root
-
-  if (st.isDirectory()) {
-    if (!rawPath.endsWith("/")) {
-      return send(res, 301, "moved\n", { Location: rawPath + "/" + url.search });
-    }
-    real = path.join(real, "index.html");
-    try {
-      st = await fsp.stat(real);
-    } catch {
-      return send(res, 404, "not found\n");
-    }
-  }
-  if (!st.isFile()) return send(res, 404, "not found\n");
-
-  const type = MIME[path.extname(real).toLowerCase()] || "application/octet-stream";
-  res.writeHead(200, {
-    "Content-Type": type,
-    "Content-Length": st.size,
-    "Cache-Control": "no-store",
-  });
-  if (req.method === "HEAD") return res.end();
-  await new Promise((resolve, reject) => {
-    const stream = fs.createReadStream(real);
-    stream.on("error", reject);
-    res.on("close", resolve);
-    stream.pipe(res);
-  });
-}
-
-function stopServer(s) {
-  return new Promise((resolve) => {
-    s.server.close(() => resolve());
-    s.server.closeAllConnections();
-  });
+// rootDir under the URL prefix base: a directory URL serves its index.html,
+// nothing else is rewritten, and a miss is a plain 404 (lib.mjs's server with
+// its defaults).
+function startServer(rootDir, base = "/") {
+  return serveDir(rootDir, { base });
 }
 
 // ---------------------------------------------------------------- pages
@@ -259,26 +129,7 @@ function normalizePageArg(p) {
   return encodePath(p);
 }
 
-function slugFor(pagePath) {
-  let s = pagePath.replace(/^\/+/, "");
-  if (s === "" || s.endsWith("/")) s += "index";
-  try {
-    s = decodeURIComponent(s);
-  } catch {}
-  return s.replace(/\.html?$/i, "").replace(/[^A-Za-z0-9._-]+/g, "_");
-}
-
 // ----------------------------------------------------------- normalization
-
-// Message and URL text with each server's origin replaced, so that the two
-// sides can be compared.
-function makeNormalizer(origins) {
-  return (text) => {
-    let out = String(text);
-    for (const o of origins) out = out.split(o).join("<origin>");
-    return out;
-  };
-}
 
 // For matching only: kiln's content hash (name.<8 base36>.ext) is removed so
 // that "img/x.png" in the original matches "img/x.1a2b3c4d.png" in the build.
@@ -288,32 +139,14 @@ function matchKey(text) {
 
 // Entries of `built` that have no counterpart in `original` (multiset).
 function newEntries(original, built) {
-  const pool = new Map();
-  for (const e of original) pool.set(matchKey(e), (pool.get(matchKey(e)) || 0) + 1);
-  const out = [];
-  for (const e of built) {
-    const k = matchKey(e);
-    const n = pool.get(k) || 0;
-    if (n > 0) pool.set(k, n - 1);
-    else out.push(e);
-  }
-  return out;
+  return unmatched(original, built, matchKey);
 }
 
 // ----------------------------------------------------------------- capture
 
 async function capture(browser, origin, url, shotPath, deadline, normalize, register) {
   const t0 = performance.now();
-  const context = await browser.newContext({
-    viewport: VIEWPORT,
-    deviceScaleFactor: 1,
-    reducedMotion: "reduce",
-    colorScheme: "light",
-    locale: "en-US",
-    timezoneId: "UTC",
-    acceptDownloads: false,
-    serviceWorkers: "block",
-  });
+  const context = await browser.newContext({ ...CONTEXT_OPTIONS });
   register(context);
   const consoleErrors = [];
   const failedRequests = [];
@@ -321,13 +154,7 @@ async function capture(browser, origin, url, shotPath, deadline, normalize, regi
   try {
     // Nothing leaves this machine: any request to another origin is aborted
     // (and reported as a failed request, on both sides alike).
-    await context.route("**/*", (route) => {
-      const u = route.request().url();
-      if (u.startsWith(origin + "/") || u.startsWith("data:") || u.startsWith("blob:")) {
-        return route.continue();
-      }
-      return route.abort("blockedbyclient");
-    });
+    await blockOtherOrigins(context, origin);
     const page = await context.newPage();
     const remaining = () => Math.max(1, deadline - Date.now());
     page.setDefaultTimeout(remaining());
@@ -396,93 +223,7 @@ async function capture(browser, origin, url, shotPath, deadline, normalize, regi
   }
 }
 
-// ----------------------------------------------------------------- compare
-
-function comparePngs(fileA, fileB, diffFile, tolerance = 0) {
-  const a = PNG.sync.read(fs.readFileSync(fileA));
-  const b = PNG.sync.read(fs.readFileSync(fileB));
-  const width = Math.max(a.width, b.width);
-  const height = Math.max(a.height, b.height);
-  const diff = new PNG({ width, height });
-  let diffPixels = 0;
-  let maxChannelDiff = 0;
-  let box = null;
-  const rowHasDiff = new Uint8Array(height);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const o = (y * width + x) * 4;
-      const inA = x < a.width && y < a.height;
-      const inB = x < b.width && y < b.height;
-      let same = false;
-      let ia = 0;
-      if (inA) ia = (y * a.width + x) * 4;
-      if (inA && inB) {
-        const ib = (y * b.width + x) * 4;
-        let worst = 0;
-        for (let c = 0; c < 4; c++) worst = Math.max(worst, Math.abs(a.data[ia + c] - b.data[ib + c]));
-        if (worst > maxChannelDiff) maxChannelDiff = worst;
-        same = worst <= tolerance;
-      }
-      if (same) {
-        // Faded grey copy of the original as context.
-        const lum = 0.299 * a.data[ia] + 0.587 * a.data[ia + 1] + 0.114 * a.data[ia + 2];
-        const v = Math.round(255 - (255 - lum) * 0.15);
-        diff.data[o] = diff.data[o + 1] = diff.data[o + 2] = v;
-        diff.data[o + 3] = 255;
-      } else {
-        diffPixels++;
-        rowHasDiff[y] = 1;
-        if (inA && inB) {
-          diff.data[o] = 255; // red: pixel differs
-          diff.data[o + 1] = 0;
-          diff.data[o + 2] = 0;
-        } else {
-          diff.data[o] = 255; // magenta: only one screenshot has this pixel
-          diff.data[o + 1] = 0;
-          diff.data[o + 2] = 255;
-        }
-        diff.data[o + 3] = 255;
-        if (!box) box = { x0: x, y0: y, x1: x, y1: y };
-        else {
-          if (x < box.x0) box.x0 = x;
-          if (x > box.x1) box.x1 = x;
-          if (y > box.y1) box.y1 = y;
-        }
-      }
-    }
-  }
-  // Horizontal bands of rows that contain differences (for a quick reading).
-  const bands = [];
-  for (let y = 0; y < height; y++) {
-    if (!rowHasDiff[y]) continue;
-    const start = y;
-    while (y + 1 < height && rowHasDiff[y + 1]) y++;
-    bands.push([start, y]);
-  }
-  if (diffPixels > 0) fs.writeFileSync(diffFile, PNG.sync.write(diff));
-  else fs.rmSync(diffFile, { force: true });
-  return {
-    identical: diffPixels === 0,
-    diffPixels,
-    maxChannelDiff,
-    width: a.width,
-    height: a.height,
-    builtWidth: b.width,
-    builtHeight: b.height,
-    diffBox: box ? { x: box.x0, y: box.y0, width: box.x1 - box.x0 + 1, height: box.y1 - box.y0 + 1 } : null,
-    diffRowBands: bands.length > 40 ? bands.slice(0, 40).concat([["…", bands.length - 40 + " more"]]) : bands,
-  };
-}
-
 // -------------------------------------------------------------------- main
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  const t = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, t]).finally(() => clearTimeout(timer));
-}
 
 const log = (s) => process.stderr.write(s + "\n");
 
@@ -503,26 +244,12 @@ async function main() {
   const result = { pages: [], ok: false };
   let browser = null;
   const servers = [];
-  const openContexts = new Set();
+  const contexts = contextTracker();
   let finished = false;
 
   // Hard bound on the whole run, whatever hangs.
   const hardLimitMs = LAUNCH_TIMEOUT_MS + pages.length * (opts.timeout + CLOSE_TIMEOUT_MS) + 30_000;
-  const hardTimer = setTimeout(() => {
-    if (finished) return;
-    log(`render-compare: gave up after ${hardLimitMs} ms`);
-    result.ok = false;
-    result.error = `run exceeded ${hardLimitMs} ms`;
-    process.stdout.write(JSON.stringify(result, null, 2) + "\n");
-    process.exit(1); // playwright kills the browser it launched on exit
-  }, hardLimitMs);
-  hardTimer.unref();
-  for (const sig of ["SIGINT", "SIGTERM"]) {
-    process.once(sig, () => {
-      log(`render-compare: ${sig}`);
-      process.exit(1);
-    });
-  }
+  guardRun("render-compare", hardLimitMs, result, () => finished);
 
   const runStart = performance.now();
   try {
@@ -534,23 +261,9 @@ async function main() {
     log(`render-compare: original ${orig.root} at ${orig.origin}${opts.base}`);
     log(`render-compare: built    ${built.root} at ${built.origin}${opts.base}`);
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM_PATH,
-      headless: true,
-      args: CHROMIUM_ARGS,
-      timeout: LAUNCH_TIMEOUT_MS,
-      // Playwright starts the browser with a fresh temporary user-data-dir and
-      // removes it on close.
-      handleSIGINT: false,
-      handleSIGTERM: false,
-      handleSIGHUP: false,
-    });
+    browser = await launchChromium();
     log(`render-compare: chromium ${browser.version()}, ${pages.length} page(s)`);
-
-    const register = (ctx) => {
-      openContexts.add(ctx);
-      ctx.on("close", () => openContexts.delete(ctx));
-    };
+    const register = contexts.register;
 
     for (const p of pages) {
       const slug = slugFor(p);
@@ -607,9 +320,9 @@ async function main() {
         );
       } catch (err) {
         entry.identical = false;
-        entry.error = String(err && err.message ? err.message : err).split("\n")[0];
+        entry.error = firstLine(err);
         // Abort whatever is still loading for this page.
-        await Promise.all([...openContexts].map((c) => withTimeout(c.close(), CLOSE_TIMEOUT_MS, "close").catch(() => {})));
+        await contexts.closeAll();
       }
       entry.timingMs = { ...(entry.timingMs || {}), total: Math.round(performance.now() - t0) };
       result.pages.push(entry);
@@ -625,27 +338,23 @@ async function main() {
     );
   } catch (err) {
     result.ok = false;
-    result.error = String(err && err.message ? err.message : err).split("\n")[0];
+    result.error = firstLine(err);
     log(`render-compare: ${result.error}`);
   } finally {
-    if (browser) await withTimeout(browser.close(), CLOSE_TIMEOUT_MS, "browser close").catch(() => {});
-    await Promise.all(servers.map((s) => withTimeout(stopServer(s), CLOSE_TIMEOUT_MS, "server close").catch(() => {})));
+    await closeAll(browser, servers);
   }
   result.totalMs = Math.round(performance.now() - runStart);
   finished = true;
-  fs.writeFileSync(path.join(outDir, "report.json"), JSON.stringify(result, null, 2) + "\n");
-  process.stdout.write(JSON.stringify(result, null, 2) + "\n");
+  emitReport(outDir, result);
   log(`render-compare: ${result.ok ? "ok" : "NOT ok"} in ${result.totalMs} ms; artifacts in ${outDir}`);
-  process.exitCode = result.ok ? 0 : 1;
-  // Anything left (a wedged socket, a stray timer) must not keep us alive.
-  setTimeout(() => process.exit(process.exitCode), 2_000).unref();
+  exitWhenDone(result.ok);
 }
 
 // The static server and the comparison are importable (for tests of this
 // harness); running the file is what starts a comparison.
 export { startServer, stopServer, comparePngs, discoverPages, newEntries };
 
-if (process.argv[1] && import.meta.url === pathToFileURL(fs.realpathSync(process.argv[1])).href) {
+if (isMain(import.meta.url)) {
   main().catch((err) => {
     log(`render-compare: ${err && err.stack ? err.stack : err}`);
     process.exit(1);

@@ -27,20 +27,11 @@ import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { chromium } from "playwright-core";
+import { CHROMIUM_ARGS, CHROMIUM_PATH, CONTEXT_OPTIONS } from "./lib.mjs";
 
-const CHROMIUM_PATH = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--headless",
-  "--disable-gpu",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--font-render-hinting=none",
-  "--hide-scrollbars",
-];
-const VIEWPORT = { width: 1280, height: 800 };
+// lib.mjs's flags without --disable-quic, as this harness has always run (it
+// opens a local file and lets no request through).
+const REPORT_ARGS = CHROMIUM_ARGS.filter((a) => a !== "--disable-quic");
 const MAX_TILES = 2600; // the template caps drawn rectangles at 2500 (+ a folder or two)
 
 function usage(msg) {
@@ -112,23 +103,14 @@ async function main() {
   const problem = (m) => result.problems.push(m);
   const passed = (m) => result.checks.push(m);
 
-  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: REPORT_ARGS });
   const guard = setTimeout(() => {
     problem(`timed out after ${opts.timeout} ms`);
     finish(result);
     process.exit(1);
   }, opts.timeout);
   try {
-    const context = await browser.newContext({
-      viewport: VIEWPORT,
-      deviceScaleFactor: 1,
-      colorScheme: "light",
-      reducedMotion: "reduce",
-      locale: "en-US",
-      timezoneId: "UTC",
-      serviceWorkers: "block",
-      acceptDownloads: false,
-    });
+    const context = await browser.newContext({ ...CONTEXT_OPTIONS });
     // The report may load nothing: every request other than the document itself
     // is recorded, and anything that is not a local file is aborted.
     await context.route("**/*", (route) => {
