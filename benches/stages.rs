@@ -13,9 +13,10 @@ use std::path::{Path, PathBuf};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use kiln::asset::AssetKind;
-use kiln::config::{Config, Effort};
+use kiln::config::Config;
+use kiln::emit::compress::Effort;
 use kiln::link::Processed;
-use kiln::scan::{ScanOptions, scan};
+use kiln::scan::{Walk, scan};
 use kiln::spill::Spill;
 use kiln::transform::{TransformOptions, transform};
 
@@ -33,10 +34,10 @@ fn stage_scan(c: &mut Criterion) {
         b.iter(|| {
             let found = scan(
                 &site(),
-                &ScanOptions {
-                    exclude: &config.exclude,
+                &config.scan,
+                &Walk {
                     skip_dirs: Vec::new(),
-                    fingerprints: Some(&config.keep_names),
+                    keep_names: Some(&config.link.keep_names),
                 },
             );
             black_box(found.assets.len())
@@ -81,10 +82,10 @@ fn transformed() -> (Vec<kiln::asset::Asset>, Vec<Processed>, Config) {
     let config = Config::new(site(), "unused");
     let assets = scan(
         &site(),
-        &ScanOptions {
-            exclude: &config.exclude,
+        &config.scan,
+        &Walk {
             skip_dirs: Vec::new(),
-            fingerprints: Some(&config.keep_names),
+            keep_names: Some(&config.link.keep_names),
         },
     )
     .assets;
@@ -94,7 +95,8 @@ fn transformed() -> (Vec<kiln::asset::Asset>, Vec<Processed>, Config) {
         .map(|a| {
             let bytes = std::fs::read(&a.source).expect("fixture");
             let t = transform(a.kind, &a.path, bytes, None, &config.transform);
-            let (refs, _) = kiln::link::resolve_refs(a, t.refs, t.base.as_deref(), &tree, &config);
+            let (refs, _) =
+                kiln::link::resolve_refs(a, t.refs, t.base.as_deref(), &tree, &config.base);
             Processed {
                 hash: blake3::hash(&t.bytes),
                 bytes: Some(t.bytes.into()),
@@ -118,7 +120,7 @@ fn stage_link(c: &mut Criterion) {
     c.bench_function("link/fixtures-site", |b| {
         b.iter_batched(
             || clone_processed(&processed),
-            |p| black_box(kiln::link::link(&assets, p, &config, &Spill::memory()).len()),
+            |p| black_box(kiln::link::link(&assets, p, &config.link, &Spill::memory()).len()),
             BatchSize::SmallInput,
         )
     });
@@ -137,10 +139,10 @@ fn stage_compress(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(page.len() as u64));
     for (name, effort) in [("best", Effort::Best), ("fast", Effort::Fast)] {
         group.bench_function(format!("gzip-{name}"), |b| {
-            b.iter(|| black_box(kiln::compress::gzip(&page, effort).len()))
+            b.iter(|| black_box(kiln::emit::compress::gzip(&page, effort).len()))
         });
         group.bench_function(format!("brotli-{name}"), |b| {
-            b.iter(|| black_box(kiln::compress::brotli(&page, effort).len()))
+            b.iter(|| black_box(kiln::emit::compress::brotli(&page, effort).len()))
         });
     }
     group.finish();
@@ -149,7 +151,7 @@ fn stage_compress(c: &mut Criterion) {
 fn stage_emit(c: &mut Criterion) {
     let (assets, processed, config) = transformed();
     let spill = Spill::memory();
-    let linked = kiln::link::link(&assets, processed, &config, &spill);
+    let linked = kiln::link::link(&assets, processed, &config.link, &spill);
     let files: Vec<(String, Vec<u8>)> = linked
         .into_iter()
         .zip(&assets)
@@ -207,7 +209,7 @@ fn whole_build(c: &mut Criterion) {
                 config.compress.effort = Effort::Fast;
                 config
             },
-            |config| black_box(kiln::build(&config, &kiln::report::Silent).expect("builds")),
+            |config| black_box(kiln::build(&config, &kiln::progress::Silent).expect("builds")),
             BatchSize::PerIteration,
         )
     });

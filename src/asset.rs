@@ -21,7 +21,7 @@ pub struct Asset {
     pub size: u64,
     /// A bundler already put a content hash in its name (`index-CwOdOtxP.js`,
     /// `_next/static/…`): it keeps its name and is served immutable
-    /// ([`crate::fingerprint`]).
+    /// ([`crate::scan::fingerprint`]).
     pub fingerprinted: bool,
 }
 

@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde::{Deserialize, Serialize};
 
 use crate::asset::{AssetKind, Reference};
-use crate::compress::Variants;
 use crate::diag::Diagnostic;
+use crate::emit::compress::Variants;
 use crate::transform::variants::{Format, Variant};
 use crate::transform::{TransformOptions, Transformed};
 
@@ -104,7 +104,10 @@ impl Cache {
     }
 
     /// The key of the precompressed variants of some final bytes.
-    pub fn variants_key(bytes: &blake3::Hash, options: &crate::config::CompressOptions) -> Key {
+    pub fn variants_key(
+        bytes: &blake3::Hash,
+        options: &crate::emit::compress::CompressOptions,
+    ) -> Key {
         let mut h = blake3::Hasher::new();
         h.update(b"variants\0");
         h.update(code_identity().as_bytes());

@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use kiln::config::{Effort, HashPolicy, Overrides};
+use kiln::config::Overrides;
+use kiln::emit::compress::Effort;
+use kiln::link::HashPolicy;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,7 +40,7 @@ pub enum Command {
         #[arg(default_value = "kiln-out")]
         out: PathBuf,
         /// Address to listen on; loopback unless you ask otherwise.
-        #[arg(long, default_value = kiln::serve::DEFAULT_ADDR)]
+        #[arg(long, default_value = kiln::dev::serve::DEFAULT_ADDR)]
         addr: std::net::SocketAddr,
     },
     /// Build SRC, then rebuild on every change until Ctrl-C; with --serve, serve
@@ -50,7 +52,7 @@ pub enum Command {
         #[command(flatten)]
         build: BuildArgs,
         /// Serve the output with live reload (default address 127.0.0.1:4173).
-        #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = kiln::serve::DEFAULT_ADDR)]
+        #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = kiln::dev::serve::DEFAULT_ADDR)]
         serve: Option<std::net::SocketAddr>,
     },
     /// Deploy a build to an S3-compatible bucket or a local origin directory: only what
@@ -169,7 +171,7 @@ pub enum CacheCommand {
         #[arg(long, value_name = "DIR", default_value = kiln::cache::DEFAULT_DIR)]
         cache_dir: PathBuf,
         /// Largest size to keep: bytes, or with a unit (500MB, 2GiB).
-        #[arg(long, value_name = "SIZE", value_parser = kiln::config::parse_size)]
+        #[arg(long, value_name = "SIZE", value_parser = kiln::units::parse_size)]
         max_size: u64,
     },
 }

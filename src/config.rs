@@ -4,238 +4,62 @@
 
 use std::path::{Path, PathBuf};
 
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::asset::Asset;
+use crate::cache::DEFAULT_DIR as DEFAULT_CACHE_DIR;
+use crate::deploy::DeploySettings;
 use crate::diag::LineIndex;
+use crate::emit::compress::{CompressOptions, Effort};
+use crate::emit::headers::CacheControlOptions;
+use crate::emit::manifest::OutputFormats;
 use crate::error::ConfigError;
-use crate::transform::TransformOptions;
+use crate::glob::GlobList;
+use crate::link::{DEFAULT_KEEP_NAMES, HashPolicy, ImageTags, LinkOptions};
+use crate::report::budget::{FileBudget, Rule};
+use crate::scan::{DEFAULT_EXCLUDE, DEFAULT_PRIVATE, ScanOptions};
+use crate::spill::DEFAULT_BUDGET as DEFAULT_MEMORY_BUDGET;
 use crate::transform::css::CssOptions;
 use crate::transform::html::HtmlOptions;
 use crate::transform::js::JsOptions;
 use crate::transform::png::PngOptions;
 use crate::transform::variants::{Format, VariantOptions};
+use crate::transform::{MinifySkip, TransformOptions};
 use swc_core::ecma::ast::EsVersion;
 
 /// The name kiln looks for in the source directory, then in the working directory.
 pub const CONFIG_FILE: &str = "kiln.toml";
 
-/// Files never read from the source tree (besides the output directory).
-pub const DEFAULT_EXCLUDE: &[&str] = &[
-    ".git/**",
-    ".hg/**",
-    ".svn/**",
-    "**/.DS_Store",
-    "**/Thumbs.db",
-    // Editors' swap, backup and save-by-rename files.
-    "**/*.swp",
-    "**/*.swx",
-    "**/*~",
-    "**/.#*",
-    "**/4913",
-    "**/*___jb_tmp___",
-    "**/*___jb_old___",
-    "kiln.toml",
-    ".kilnignore",
-    ".kiln-cache/**",
-];
-
-/// Files that keep their names whatever the hash policy says: URLs that other
-/// software requests by name.
-pub const DEFAULT_KEEP_NAMES: &[&str] = &[
-    "favicon.ico",
-    "apple-touch-icon*.png",
-    "robots.txt",
-    "humans.txt",
-    "ads.txt",
-    "app-ads.txt",
-    "sitemap*.xml",
-    ".well-known/**",
-    "*.webmanifest",
-    "manifest.json",
-    "sw.js",
-    "service-worker.js",
-    "_headers",
-    "_redirects",
-    "CNAME",
-];
-
-/// Files written for a backend to read from disk, not for browsers: Vite's
-/// manifests ("should not be served", Vite's backend integration guide).
-pub const DEFAULT_PRIVATE: &[&str] = &["**/.vite/**"];
-
-pub const DEFAULT_CACHE_HASHED: &str = "public, max-age=31536000, immutable";
-pub const DEFAULT_CACHE_HTML: &str = "public, max-age=0, must-revalidate, stale-if-error=86400";
-pub const DEFAULT_CACHE_OTHER: &str = "public, max-age=3600";
-
-/// Which files get content-hashed names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum HashPolicy {
-    /// Files referenced from the tree (HTML, `keep_names` and unreferenced files keep their names).
-    #[default]
-    Referenced,
-    /// Every file but HTML and `keep_names` (for backends that resolve names through a manifest).
-    All,
-    /// No file is renamed.
-    None,
-}
-
-/// A list of globs, matched against `/`-separated paths relative to the source root.
-/// A pattern without `/` matches at any depth; a leading `/` anchors it at the
-/// root (as in `.gitignore`).
-#[derive(Debug, Clone)]
-pub struct GlobList {
-    set: GlobSet,
-}
-
-impl GlobList {
-    pub fn new<S: AsRef<str>>(patterns: &[S]) -> Result<GlobList, (usize, globset::Error)> {
-        let mut builder = GlobSetBuilder::new();
-        for (i, p) in patterns.iter().enumerate() {
-            builder.add(compile_glob(p.as_ref()).map_err(|e| (i, e))?);
-        }
-        Ok(GlobList {
-            set: builder.build().map_err(|e| (0, e))?,
-        })
-    }
-
-    pub fn is_match(&self, path: &str) -> bool {
-        self.set.is_match(path)
-    }
-}
-
-fn compile_glob(pattern: &str) -> Result<globset::Glob, globset::Error> {
-    let full = if let Some(anchored) = pattern.strip_prefix('/') {
-        anchored.to_owned()
-    } else if pattern.contains('/') {
-        pattern.to_owned()
-    } else {
-        format!("**/{pattern}")
-    };
-    GlobBuilder::new(&full).literal_separator(true).build()
-}
-
-/// Precompression settings.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
-pub struct CompressOptions {
-    /// Write `.gz` siblings. Default: true.
-    pub gzip: bool,
-    /// Write `.br` siblings. Default: true.
-    pub brotli: bool,
-    /// Files smaller than this many bytes are not precompressed. Default: 256.
-    pub min_size: u64,
-    /// A variant is kept only when it saves at least this fraction of the bytes. Default: 0.05.
-    pub min_saving: f64,
-    /// How hard the encoders work. Default: best (`kiln watch`: fast).
-    #[serde(default)]
-    pub effort: Effort,
-}
-
-/// Compression effort: `best` (gzip 9, brotli 11) for what ships, `fast`
-/// (gzip 6, brotli 5) where a rebuild must be quick, as in `kiln watch`.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, Deserialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Effort {
-    #[default]
-    Best,
-    Fast,
-}
-
-impl Default for CompressOptions {
-    fn default() -> Self {
-        CompressOptions {
-            gzip: true,
-            brotli: true,
-            min_size: 256,
-            min_saving: 0.05,
-            effort: Effort::Best,
-        }
-    }
-}
-
-/// Cache-Control values by class of file, plus rules by glob that win over them.
-#[derive(Debug, Clone)]
-pub struct CacheControlOptions {
-    pub hashed: String,
-    pub html: String,
-    pub other: String,
-    pub rules: Vec<(GlobList, String)>,
-}
-
-impl Default for CacheControlOptions {
-    fn default() -> Self {
-        CacheControlOptions {
-            hashed: DEFAULT_CACHE_HASHED.into(),
-            html: DEFAULT_CACHE_HTML.into(),
-            other: DEFAULT_CACHE_OTHER.into(),
-            rules: Vec::new(),
-        }
-    }
-}
-
-/// Which manifest and header formats are written besides `kiln-manifest.json`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OutputFormats {
-    pub rev_manifest: bool,
-    pub django: bool,
-    pub propshaft: bool,
-    pub headers: bool,
-    pub nginx: bool,
-}
-
-impl Default for OutputFormats {
-    fn default() -> Self {
-        OutputFormats {
-            rev_manifest: true,
-            django: true,
-            propshaft: true,
-            headers: true,
-            nginx: true,
-        }
-    }
-}
-
-/// Everything a build needs, resolved from defaults, `kiln.toml` and flags.
+/// Everything a build needs, resolved from defaults, `kiln.toml` and flags:
+/// each stage's own options, composed.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub source: PathBuf,
     pub output: PathBuf,
     /// URL path the site is served under; always starts and ends with `/`. Default: `/`.
     pub base: String,
-    pub exclude: GlobList,
-    pub hash: HashPolicy,
-    /// Characters of the hash in file names. Default: 8.
-    pub hash_length: usize,
-    pub keep_names: GlobList,
-    pub immutable: GlobList,
-    /// Also write hashed files under their original names. Default: true.
-    pub keep_originals: bool,
-    /// Recognise names a bundler already fingerprinted (`index-CwOdOtxP.js`,
-    /// `_next/static/…`): they keep their names and are served immutable,
-    /// like `immutable` globs. Default: true.
-    pub detect_fingerprints: bool,
-    /// Files a backend reads from the output directory, never served or
-    /// deployed (Vite's `.vite/` manifests). Default: `.vite/**`.
-    pub private: GlobList,
+    /// Which files belong to the build.
+    pub scan: ScanOptions,
+    /// What the transforms do (minifiers and their options).
+    pub transform: TransformOptions,
+    /// Files each minifier leaves alone.
+    pub skip: MinifySkip,
+    /// Inline `@import`ed stylesheets into the stylesheet that imports them. Default: false.
+    pub css_bundle: bool,
+    /// Which files get hashed names, and what `<img>` elements gain.
+    pub link: LinkOptions,
     pub compress: CompressOptions,
     pub cache_control: CacheControlOptions,
     pub outputs: OutputFormats,
-    /// What the transforms do (minifiers and their options).
-    pub transform: TransformOptions,
-    /// What the link stage adds to `<img>` elements.
-    pub images: ImageTags,
-    /// Inline `@import`ed stylesheets into the stylesheet that imports them. Default: false.
-    pub css_bundle: bool,
+    /// `[[budget]]` rules, or those of `--budgets FILE`.
+    pub budgets: Vec<Rule>,
+    /// Write `kiln-report.html` into the output. Default: true.
+    pub report: bool,
+    /// `[deploy]` as written in kiln.toml.
+    pub deploy: DeploySettings,
     /// The transform and compression cache; `None` builds without one.
     /// Default: `.kiln-cache` in the working directory.
     pub cache_dir: Option<PathBuf>,
-    /// Files each minifier leaves alone.
-    pub skip: MinifySkip,
     /// Any diagnostic fails the build. Default: false.
     pub strict: bool,
     /// Replace a non-empty output directory that kiln did not write. Default: false.
@@ -248,23 +72,6 @@ pub struct Config {
     pub memory_budget: u64,
     /// The configuration file that was read, if any.
     pub config_file: Option<PathBuf>,
-    /// `[deploy]` as written in kiln.toml.
-    pub deploy: DeploySettings,
-    /// `[[budget]]` rules, or those of `--budgets FILE`.
-    pub budgets: Vec<crate::budget::Rule>,
-    /// Write `kiln-report.html` into the output. Default: true.
-    pub report: bool,
-    /// Write outputs without waiting for gzip/brotli variants that are not
-    /// cached: the build lists them in [`BuildOutcome::pending`](crate::BuildOutcome)
-    /// and [`compress_pending`](crate::pipeline::compress_pending) makes them
-    /// afterwards. Pages' integrity values wait with them. `kiln watch` does
-    /// this so a rebuild is served at once.
-    /// Default: false.
-    pub defer_compression: bool,
-    /// The previous builds of a `kiln watch`, kept in memory: an unchanged
-    /// file is neither read nor hashed again, and an unchanged output is not
-    /// compared with the disk. Default: none.
-    pub memo: Option<std::sync::Arc<crate::pipeline::Memo>>,
 }
 
 impl Config {
@@ -274,54 +81,23 @@ impl Config {
             source: source.into(),
             output: output.into(),
             base: "/".into(),
-            exclude: GlobList::new(DEFAULT_EXCLUDE).expect("default globs are valid"),
-            hash: HashPolicy::Referenced,
-            hash_length: 8,
-            keep_names: GlobList::new(DEFAULT_KEEP_NAMES).expect("default globs are valid"),
-            immutable: GlobList::new::<&str>(&[]).expect("empty glob list"),
-            keep_originals: true,
-            detect_fingerprints: true,
-            private: GlobList::new(DEFAULT_PRIVATE).expect("default globs are valid"),
+            scan: ScanOptions::default(),
+            transform: TransformOptions::minify(),
+            skip: MinifySkip::default(),
+            css_bundle: false,
+            link: LinkOptions::default(),
             compress: CompressOptions::default(),
             cache_control: CacheControlOptions::default(),
             outputs: OutputFormats::default(),
-            transform: TransformOptions::minify(),
-            images: ImageTags::default(),
-            css_bundle: false,
-            cache_dir: Some(PathBuf::from(crate::cache::DEFAULT_DIR)),
-            skip: MinifySkip::default(),
+            budgets: Vec::new(),
+            report: true,
+            deploy: DeploySettings::default(),
+            cache_dir: Some(PathBuf::from(DEFAULT_CACHE_DIR)),
             strict: false,
             force: false,
             jobs: None,
-            memory_budget: crate::spill::DEFAULT_BUDGET,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
             config_file: None,
-            deploy: DeploySettings::default(),
-            budgets: Vec::new(),
-            report: true,
-            defer_compression: false,
-            memo: None,
-        }
-    }
-}
-
-/// What the link stage adds to `<img>` elements once their images are known
-/// (`[images]` in kiln.toml).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ImageTags {
-    /// Wrap an `<img>` whose images have variants in a `<picture>` that
-    /// offers them. Default: true (only matters with `images.variants`).
-    pub picture: bool,
-    /// Give an `<img>` with neither `width` nor `height` its image's
-    /// intrinsic size. Default: false: a page whose CSS sets an image's
-    /// `width` or `max-width` without `height: auto` would show it stretched.
-    pub dimensions: bool,
-}
-
-impl Default for ImageTags {
-    fn default() -> Self {
-        ImageTags {
-            picture: true,
-            dimensions: false,
         }
     }
 }
@@ -386,34 +162,8 @@ struct FileConfig {
     json: Option<FileJson>,
     images: Option<FileImages>,
     deploy: Option<DeploySettings>,
-    budget: Option<Vec<crate::budget::FileBudget>>,
+    budget: Option<Vec<FileBudget>>,
     report: Option<bool>,
-}
-
-/// `[deploy]` in kiln.toml: defaults for `kiln deploy`, each overridden by its flag.
-/// See `docs/deploy.md`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeploySettings {
-    /// `s3://bucket/prefix` or `dir:/path`.
-    pub to: Option<String>,
-    pub endpoint: Option<String>,
-    pub region: Option<String>,
-    pub path_style: Option<bool>,
-    pub encoding: Option<crate::deploy::Encoding>,
-    pub concurrency: Option<usize>,
-    pub max_delete: Option<usize>,
-    pub keep_deploys: Option<u64>,
-    /// A duration: `0`, `90s`, `30m`, `12h`, `7d`.
-    pub keep_for: Option<String>,
-    pub prune_foreign: Option<bool>,
-    pub multipart_threshold: Option<u64>,
-    /// Run after a deploy that changed non-immutable paths; the paths are on stdin.
-    pub purge_command: Option<String>,
-    /// CloudFront distribution to invalidate for changed non-immutable paths.
-    pub cloudfront_distribution: Option<String>,
-    /// Base URL to warm after a deploy.
-    pub warm: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -578,9 +328,9 @@ pub fn resolve(overrides: Overrides) -> Result<Config, ConfigError> {
                 col: None,
                 message: format!("cannot read budgets: {e}"),
             })?;
-            crate::budget::parse_file(path, &text)?
+            crate::report::budget::parse_file(path, &text)?
         }
-        None => crate::budget::resolve(file.budget.as_deref().unwrap_or(&[]), &at)?,
+        None => crate::report::budget::resolve(file.budget.as_deref().unwrap_or(&[]), &at)?,
     };
 
     if let Some(base) = &file.base {
@@ -607,10 +357,10 @@ pub fn resolve(overrides: Overrides) -> Result<Config, ConfigError> {
             at(span, format!("`{key}`: invalid glob: {}", e.kind()))
         })
     };
-    config.exclude = globs("exclude", DEFAULT_EXCLUDE, &file.exclude)?;
-    config.keep_names = globs("keep_names", DEFAULT_KEEP_NAMES, &file.keep_names)?;
-    config.immutable = globs("immutable", &[], &file.immutable)?;
-    config.hash = overrides.hash.or(file.hash).unwrap_or_default();
+    config.scan.exclude = globs("exclude", DEFAULT_EXCLUDE, &file.exclude)?;
+    config.link.keep_names = globs("keep_names", DEFAULT_KEEP_NAMES, &file.keep_names)?;
+    config.link.immutable = globs("immutable", &[], &file.immutable)?;
+    config.link.hash = overrides.hash.or(file.hash).unwrap_or_default();
     if let Some(len) = &file.hash_length {
         let n = *len.get_ref();
         if !(4..=32).contains(&n) {
@@ -619,11 +369,11 @@ pub fn resolve(overrides: Overrides) -> Result<Config, ConfigError> {
                 format!("`hash_length` must be between 4 and 32, got {n}"),
             ));
         }
-        config.hash_length = n;
+        config.link.hash_length = n;
     }
-    config.keep_originals = file.keep_originals.unwrap_or(true);
-    config.detect_fingerprints = file.detect_fingerprints.unwrap_or(true);
-    config.private = globs("private", DEFAULT_PRIVATE, &file.private)?;
+    config.link.keep_originals = file.keep_originals.unwrap_or(true);
+    config.scan.detect_fingerprints = file.detect_fingerprints.unwrap_or(true);
+    config.scan.private = globs("private", DEFAULT_PRIVATE, &file.private)?;
     config.cache_dir = if overrides.no_cache {
         None
     } else {
@@ -701,55 +451,6 @@ pub fn resolve(overrides: Overrides) -> Result<Config, ConfigError> {
         };
     }
     Ok(config)
-}
-
-/// Files each minifier leaves alone (`skip` globs per kind).
-#[derive(Debug, Clone)]
-pub struct MinifySkip {
-    pub css: GlobList,
-    pub js: GlobList,
-    pub html: GlobList,
-    pub json: GlobList,
-    /// Leave JavaScript and CSS whose names a bundler fingerprinted as
-    /// written: the bundler minified them already, a second minifier saves
-    /// 0.1–2% and can break them. Default: true (`minify_fingerprinted = false`).
-    pub fingerprinted: bool,
-}
-
-impl Default for MinifySkip {
-    fn default() -> Self {
-        let none = || GlobList::new::<&str>(&[]).expect("empty glob list");
-        MinifySkip {
-            css: none(),
-            js: none(),
-            html: none(),
-            json: none(),
-            fingerprinted: true,
-        }
-    }
-}
-
-impl MinifySkip {
-    /// The transform options for one file: minifiers whose `skip` globs match
-    /// are off, and so are the JS and CSS minifiers for a fingerprinted file.
-    pub fn options_for(&self, asset: &Asset, options: &TransformOptions) -> TransformOptions {
-        let path = asset.path.as_str();
-        let mut o = *options;
-        let bundled = self.fingerprinted && asset.fingerprinted;
-        if bundled || self.css.is_match(path) {
-            o.css = None;
-        }
-        if bundled || self.js.is_match(path) {
-            o.js = None;
-        }
-        if self.html.is_match(path) {
-            o.html = None;
-        }
-        if self.json.is_match(path) {
-            o.json = false;
-        }
-        o
-    }
 }
 
 type At<'a> = dyn Fn(std::ops::Range<usize>, String) -> ConfigError + 'a;
@@ -875,7 +576,7 @@ fn resolve_minify(
             (options.webp || options.avif).then_some(options)
         }
     };
-    config.images = ImageTags {
+    config.link.images = ImageTags {
         picture: images.and_then(|i| i.picture).unwrap_or(true),
         dimensions: images.and_then(|i| i.dimensions).unwrap_or(false),
     };
@@ -983,33 +684,6 @@ fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
     })
 }
 
-/// `1000`, `500kB`, `500MB`, `2GiB` → bytes.
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("not a size: `{text}`"))?;
-    let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "k" | "kb" => 1e3,
-        "m" | "mb" => 1e6,
-        "g" | "gb" => 1e9,
-        "kib" => 1024.0,
-        "mib" => 1024.0 * 1024.0,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        other => {
-            return Err(format!(
-                "unknown unit `{other}` (use B, kB, MB, GB, KiB, MiB, GiB)"
-            ));
-        }
-    };
-    Ok((number * factor) as u64)
-}
-
 fn normalise_base(base: &str) -> Result<String, String> {
     if base.contains("://") || base.starts_with("//") {
         return Err(format!(
@@ -1093,7 +767,7 @@ mod tests {
             ..Overrides::default()
         })
         .unwrap();
-        assert_eq!(config.hash, HashPolicy::None);
+        assert_eq!(config.link.hash, HashPolicy::None);
         assert_eq!(config.base, "/b/");
     }
 

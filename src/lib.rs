@@ -2,38 +2,29 @@
 //! content-hashed names with every reference rewritten, precompressed
 //! variants, manifests and Cache-Control rules.
 //!
-//! The modules follow the pipeline: [`scan`] → [`transform`] → [`link`]
-//! (with [`resolve`], [`graph`], [`hash`], [`rewrite`]) → [`emit`] (with
-//! [`compress`], [`manifest`], [`headers`]) → [`report`] (with [`budget`]
-//! and [`diff`]). [`pipeline`] wires
-//! them together; [`build`] is the entry point.
+//! The modules follow the pipeline: [`scan`] → [`transform`] → [`link`] →
+//! [`emit`] → [`report`], then [`deploy`]. [`pipeline`] runs the stages in
+//! order; [`build`] is the entry point. [`dev`] holds `kiln watch` and
+//! `kiln serve`; [`config`] resolves `kiln.toml` and flags into each stage's
+//! options.
 
 pub mod asset;
-pub mod budget;
 pub mod cache;
-pub mod compress;
 pub mod config;
 pub mod deploy;
+pub mod dev;
 pub mod diag;
-pub mod diff;
 pub mod emit;
 pub mod error;
-pub mod fingerprint;
-pub mod graph;
-pub mod hash;
-pub mod headers;
+pub mod glob;
 pub mod link;
-pub mod manifest;
-pub mod picture;
 pub mod pipeline;
+pub mod progress;
 pub mod report;
-pub mod resolve;
-pub mod rewrite;
 pub mod scan;
-pub mod serve;
 pub mod spill;
 pub mod transform;
-pub mod watch;
+pub mod units;
 
 pub use config::Config;
 pub use error::{Error, Result};

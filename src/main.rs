@@ -15,7 +15,8 @@ use std::sync::Mutex;
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use kiln::report::{Progress, Stage, Summary};
+use kiln::progress::{Progress, Stage};
+use kiln::report::Summary;
 
 /// `print!` that ignores a closed stdout (`kiln build --json | head`) instead
 /// of panicking: the reader has what it wanted.
@@ -71,7 +72,7 @@ fn build(args: &cli::BuildArgs) -> Exit {
     };
     // Read the baseline first: a wrong --compare-to fails before any work.
     let baseline = match &args.compare_to {
-        Some(spec) => match kiln::diff::read_baseline(spec, &config.deploy) {
+        Some(spec) => match kiln::report::diff::read_baseline(spec, &config.deploy) {
             Ok(b) => Some(b),
             Err(e) => {
                 eprintln!("error: --compare-to: {e}");
@@ -101,7 +102,7 @@ fn build(args: &cli::BuildArgs) -> Exit {
         None => outcome.previous.as_ref(),
     };
     if !config.budgets.is_empty() {
-        summary.budgets = Some(kiln::budget::check(
+        summary.budgets = Some(kiln::report::budget::check(
             &config.budgets,
             &outcome.manifest,
             growth_base,
@@ -110,7 +111,7 @@ fn build(args: &cli::BuildArgs) -> Exit {
     if let Some(b) = &baseline {
         match &b.manifest {
             Some(old) => {
-                summary.diff = Some(kiln::diff::diff(
+                summary.diff = Some(kiln::report::diff::diff(
                     old,
                     &outcome.manifest,
                     &b.label,
@@ -160,7 +161,7 @@ fn build(args: &cli::BuildArgs) -> Exit {
         }
     }
     if args.github {
-        let manifest = config.output.join(kiln::manifest::MANIFEST_FILE);
+        let manifest = config.output.join(kiln::emit::manifest::MANIFEST_FILE);
         let outputs = summary.github_outputs(&manifest.display().to_string());
         if let Err(e) = github_step(&outputs, &summary.to_markdown()) {
             eprintln!("warning: --github: {e}");
@@ -217,8 +218,8 @@ fn diff(args: &cli::DiffArgs) -> Exit {
             return Exit::Usage;
         }
     };
-    let read = |spec: &str| match kiln::diff::read_baseline(spec, &settings) {
-        Ok(kiln::diff::Baseline {
+    let read = |spec: &str| match kiln::report::diff::read_baseline(spec, &settings) {
+        Ok(kiln::report::diff::Baseline {
             manifest: Some(m), ..
         }) => Ok(m),
         Ok(_) => Err(format!("{spec} holds no kiln deploy")),
@@ -231,7 +232,7 @@ fn diff(args: &cli::DiffArgs) -> Exit {
             return Exit::Usage;
         }
     };
-    let diff = kiln::diff::diff(&old, &new, &args.old, &args.new);
+    let diff = kiln::report::diff::diff(&old, &new, &args.old, &args.new);
     if args.json {
         outln!(
             "{}",
@@ -257,15 +258,15 @@ fn keep_freed_memory() {
 }
 
 fn watch(args: &cli::BuildArgs, serve: Option<std::net::SocketAddr>) -> Exit {
-    use kiln::watch::WatchEvent;
+    use kiln::dev::watch::WatchEvent;
     use std::io::Write;
     keep_freed_memory();
     let mut overrides = args.overrides();
     // A rebuild must be quick; `--compress-effort best` asks for shipping bytes.
     overrides.compress_effort = overrides
         .compress_effort
-        .or(Some(kiln::config::Effort::Fast));
-    let options = kiln::watch::WatchOptions {
+        .or(Some(kiln::emit::compress::Effort::Fast));
+    let options = kiln::dev::watch::WatchOptions {
         serve,
         ..Default::default()
     };
@@ -273,7 +274,7 @@ fn watch(args: &cli::BuildArgs, serve: Option<std::net::SocketAddr>) -> Exit {
     // site, the same thousand warnings after every save would bury the one
     // the edit caused); the summary line counts them all.
     let mut shown: std::collections::HashSet<String> = std::collections::HashSet::new();
-    let result = kiln::watch::watch(
+    let result = kiln::dev::watch::watch(
         || kiln::config::resolve(overrides.clone()),
         &options,
         |event| {
@@ -445,7 +446,7 @@ fn deploy_options(
         options.keep_deploys = n;
     }
     if let Some(text) = args.keep_for.as_ref().or(settings.keep_for.as_ref()) {
-        options.keep_for = kiln::deploy::parse_duration(text).with_context(|| {
+        options.keep_for = kiln::units::parse_duration(text).with_context(|| {
             format!("keep_for: `{text}` is not a duration (0, 90s, 30m, 12h, 7d)")
         })?;
     }
@@ -488,7 +489,7 @@ fn changed_list(changed: &[String]) -> String {
 
 fn serve(out: std::path::PathBuf, addr: std::net::SocketAddr) -> Exit {
     let shown = out.display().to_string();
-    let result = kiln::serve::serve(out, addr, |bound| {
+    let result = kiln::dev::serve::serve(out, addr, |bound| {
         use std::io::Write;
         outln!("kiln: serving {shown} at http://{bound}/ (Ctrl-C to stop)");
         let _ = std::io::stdout().flush();
@@ -516,9 +517,9 @@ fn cache(command: cli::CacheCommand) -> Exit {
                     "{}: {} transform entries ({}), {} precompressed entries ({})",
                     cache_dir.display(),
                     stats.transform_entries,
-                    kiln::report::human_bytes(stats.transform_bytes),
+                    kiln::units::human_bytes(stats.transform_bytes),
                     stats.variants_entries,
-                    kiln::report::human_bytes(stats.variants_bytes)
+                    kiln::units::human_bytes(stats.variants_bytes)
                 );
             }
         }
@@ -530,7 +531,7 @@ fn cache(command: cli::CacheCommand) -> Exit {
             outln!(
                 "{}: removed {removed} entries ({})",
                 cache_dir.display(),
-                kiln::report::human_bytes(freed)
+                kiln::units::human_bytes(freed)
             );
         }
     }

@@ -32,8 +32,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::emit::manifest::{MANIFEST_FILE, Manifest};
 use crate::error::{Error, Result};
-use crate::manifest::{MANIFEST_FILE, Manifest};
 
 /// The state object, under the target's prefix.
 pub const STATE_KEY: &str = ".kiln-deploy.json";
@@ -184,24 +184,6 @@ impl DeployOptions {
     }
 }
 
-/// `0`, `90s`, `30m`, `12h`, `7d` → a duration.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (n, unit) = text.split_at(split);
-    let n: u64 = n.parse().ok()?;
-    let seconds = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return None,
-    };
-    Some(Duration::from_secs(n.checked_mul(seconds)?))
-}
-
 /// When an object goes out relative to the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -323,8 +305,8 @@ pub fn raw_objects(dir: &Path) -> Result<Vec<Object>> {
         }
         let bytes = std::fs::read(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
         let content_type =
-            crate::headers::content_type(&key, crate::asset::AssetKind::from_path(&key));
-        let cache_control = crate::config::DEFAULT_CACHE_OTHER.to_owned();
+            crate::emit::headers::content_type(&key, crate::asset::AssetKind::from_path(&key));
+        let cache_control = crate::emit::headers::DEFAULT_CACHE_OTHER.to_owned();
         let identity = blake3::hash(
             format!(
                 "{}\0raw\0{content_type}\0{cache_control}",
@@ -654,9 +636,9 @@ impl DeploySummary {
             "{verb} to {}: {} uploaded ({}), {} updated ({}), {} unchanged, {} deleted, {} deferred; {} requests in {} ms\n",
             self.target,
             self.uploaded,
-            crate::report::human_bytes(self.uploaded_bytes),
+            crate::units::human_bytes(self.uploaded_bytes),
             self.updated,
-            crate::report::human_bytes(self.updated_bytes),
+            crate::units::human_bytes(self.updated_bytes),
             self.unchanged,
             self.deleted,
             self.deferred,
@@ -899,6 +881,32 @@ fn purge(command: &str, paths: &[String], target: &Target) -> Result<()> {
     }
 }
 
+/// `[deploy]` in kiln.toml: defaults for `kiln deploy`, each overridden by its flag.
+/// See `docs/deploy.md`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploySettings {
+    /// `s3://bucket/prefix` or `dir:/path`.
+    pub to: Option<String>,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub path_style: Option<bool>,
+    pub encoding: Option<Encoding>,
+    pub concurrency: Option<usize>,
+    pub max_delete: Option<usize>,
+    pub keep_deploys: Option<u64>,
+    /// A duration: `0`, `90s`, `30m`, `12h`, `7d`.
+    pub keep_for: Option<String>,
+    pub prune_foreign: Option<bool>,
+    pub multipart_threshold: Option<u64>,
+    /// Run after a deploy that changed non-immutable paths; the paths are on stdin.
+    pub purge_command: Option<String>,
+    /// CloudFront distribution to invalidate for changed non-immutable paths.
+    pub cloudfront_distribution: Option<String>,
+    /// Base URL to warm after a deploy.
+    pub warm: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -965,15 +973,6 @@ mod tests {
         for bad in ["", "/a", "a//b", "a/../b", "..", "a\\b", "./a"] {
             assert!(!safe_key(bad), "{bad}");
         }
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("0"), Some(Duration::ZERO));
-        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_duration("7d"), Some(Duration::from_secs(604_800)));
-        assert_eq!(parse_duration("3w"), None);
-        assert_eq!(parse_duration("h"), None);
     }
 
     #[test]

@@ -115,7 +115,7 @@ pub fn extract(path: &str, text: &str) -> Extracted {
         if raw.is_empty() || raw.contains('\\') || !names_a_file(&value.path, raw, ssr) {
             continue;
         }
-        let url = if raw.starts_with('/') || crate::resolve::is_absolute(raw) {
+        let url = if raw.starts_with('/') || crate::link::resolve::is_absolute(raw) {
             raw.to_owned()
         } else {
             format!("{up}{raw}")
@@ -146,7 +146,7 @@ fn names_a_file(path: &[Key], value: &str, ssr: bool) -> bool {
 fn same_extension(key: &str, value: &str) -> bool {
     let ext = |s: &str| {
         let name = s.rsplit('/').next().unwrap_or(s);
-        let name = crate::resolve::path_part(name);
+        let name = crate::link::resolve::path_part(name);
         name.rsplit_once('.')
             .and_then(|(stem, ext)| (!stem.is_empty()).then_some(ext))
             .filter(|e| !e.is_empty())

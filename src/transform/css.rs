@@ -662,7 +662,7 @@ impl lightningcss::bundler::SourceProvider for TreeProvider<'_> {
         specifier: &str,
         originating_file: &std::path::Path,
     ) -> Result<lightningcss::bundler::ResolveResult, Self::Error> {
-        use crate::resolve::{Resolution, resolve};
+        use crate::link::resolve::{Resolution, resolve};
         use lightningcss::bundler::ResolveResult;
         let from = self
             .relative(originating_file)
@@ -774,7 +774,7 @@ fn rule_source(rule: &CssRule<'_>) -> Option<u32> {
 /// `url`, written in the file `from`, as seen from the file `to` (both
 /// source-relative). Root-relative, external and out-of-tree URLs stay.
 fn rebase_url(url: &str, from: &str, to: &str, base: &str) -> Option<String> {
-    use crate::resolve::{Resolution, path_part, resolve};
+    use crate::link::resolve::{Resolution, path_part, resolve};
     if from == to || url.starts_with('/') {
         return None;
     }
@@ -793,7 +793,7 @@ fn rebase_url(url: &str, from: &str, to: &str, base: &str) -> Option<String> {
     parts.extend(
         target[common..]
             .iter()
-            .map(|s| crate::rewrite::encode_file_name(s)),
+            .map(|s| crate::link::rewrite::encode_file_name(s)),
     );
     let mut rebased = parts.join("/");
     if directory {

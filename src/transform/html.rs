@@ -1464,9 +1464,9 @@ mod start_tag_tests {
     fn tidy(raw: &str, void: bool) -> String {
         let edits = start_tag_edits(raw, void)
             .into_iter()
-            .map(|(range, text)| crate::rewrite::Edit { range, text })
+            .map(|(range, text)| crate::link::rewrite::Edit { range, text })
             .collect::<Vec<_>>();
-        String::from_utf8(crate::rewrite::apply(raw.as_bytes(), &edits)).unwrap()
+        String::from_utf8(crate::link::rewrite::apply(raw.as_bytes(), &edits)).unwrap()
     }
 
     #[test]

@@ -20,7 +20,7 @@
 //! other than 3-component YCbCr (grayscale, CMYK) stay lossless.
 //!
 //! Before libjpeg sees the file, the header's dimensions are checked against
-//! [`MAX_PIXELS`](super::png::MAX_PIXELS). libjpeg reports errors by calling
+//! [`MAX_PIXELS`](super::raster::MAX_PIXELS). libjpeg reports errors by calling
 //! back; kiln's callback unwinds to [`optimize`], which passes the file
 //! through with the message. A warning (corrupt or truncated data, which
 //! libjpeg would patch over) also passes the file through: a lossless
@@ -31,7 +31,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use mozjpeg_sys as sys;
 
-use super::png::{MAX_PIXELS, content_is, passed, within_pixel_limit};
+use super::raster::{
+    MAX_PIXELS, content_is, orientation_block, passed, tiff_orientation, within_pixel_limit,
+};
 use crate::diag::Diagnostic;
 
 /// What libjpeg's error callback unwinds with.
@@ -93,45 +95,6 @@ fn exif_orientation(data: &[u8]) -> Option<u16> {
     tiff_orientation(data.strip_prefix(b"Exif\0\0")?)
 }
 
-/// The orientation value (2–8) of EXIF data in TIFF layout, if any.
-pub(super) fn tiff_orientation(tiff: &[u8]) -> Option<u16> {
-    let big = match tiff.get(..4)? {
-        b"MM\0\x2a" => true,
-        b"II\x2a\0" => false,
-        _ => return None,
-    };
-    let u16_at = |at: usize| -> Option<u16> {
-        let b: [u8; 2] = tiff.get(at..at + 2)?.try_into().ok()?;
-        Some(if big {
-            u16::from_be_bytes(b)
-        } else {
-            u16::from_le_bytes(b)
-        })
-    };
-    let u32_at = |at: usize| -> Option<u32> {
-        let b: [u8; 4] = tiff.get(at..at + 4)?.try_into().ok()?;
-        Some(if big {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        })
-    };
-    let ifd = u32_at(4)? as usize;
-    if ifd >= tiff.len() {
-        return None; // and no offset below can overflow, on 32 bits either
-    }
-    let count = u16_at(ifd)? as usize;
-    for i in 0..count {
-        let entry = ifd.checked_add(2 + 12 * i)?;
-        // Orientation: tag 0x0112, type SHORT (3), count 1.
-        if u16_at(entry)? == 0x0112 && u16_at(entry + 2)? == 3 && u32_at(entry + 4)? == 1 {
-            let value = u16_at(entry + 8)?;
-            return (2..=8).contains(&value).then_some(value);
-        }
-    }
-    None
-}
-
 /// The EXIF orientation (2–8) of a JPEG file, read from its first `APP1
 /// Exif` segment before the image data.
 pub fn orientation(bytes: &[u8]) -> Option<u16> {
@@ -161,18 +124,6 @@ pub fn orientation(bytes: &[u8]) -> Option<u16> {
         at += 2 + length;
     }
     None
-}
-
-/// A minimal big-endian EXIF block holding only the orientation.
-pub(super) fn orientation_block(value: u16) -> Vec<u8> {
-    let mut out = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01".to_vec();
-    out.extend_from_slice(&0x0112u16.to_be_bytes());
-    out.extend_from_slice(&3u16.to_be_bytes());
-    out.extend_from_slice(&1u32.to_be_bytes());
-    out.extend_from_slice(&value.to_be_bytes());
-    out.extend_from_slice(&[0, 0]);
-    out.extend_from_slice(&0u32.to_be_bytes());
-    out
 }
 
 /// Lossy re-encoding (`images.jpeg_quality`, `images.jpeg_min_score`).

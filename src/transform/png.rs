@@ -5,15 +5,12 @@
 //! animation (APNG's `acTL`, `fcTL`, `fdAT`).
 //!
 //! Before any decoding, the header's dimensions are checked against
-//! [`MAX_PIXELS`], so a decompression bomb (a tiny file declaring 50 000 ×
+//! [`MAX_PIXELS`](super::raster::MAX_PIXELS), so a decompression bomb (a tiny file declaring 50 000 ×
 //! 50 000 pixels) is passed through with a diagnostic instead of allocating
 //! gigabytes. A file that is not a PNG, or a broken one, is passed through too.
 
+use super::raster::{content_is, passed, within_pixel_limit};
 use crate::diag::Diagnostic;
-
-/// Largest image kiln decodes: 50 megapixels. At 16 bits per RGBA channel,
-/// oxipng's working set for such an image is about 400 MB per thread.
-pub const MAX_PIXELS: u64 = 50_000_000;
 
 /// PNG options: `images.png_level` in kiln.toml.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,48 +23,6 @@ impl Default for PngOptions {
     fn default() -> Self {
         PngOptions { level: 2 }
     }
-}
-
-/// A raster file kiln leaves as it is, and why.
-pub(super) fn passed(why: String) -> Diagnostic {
-    Diagnostic::warning("", format!("{why}: copied unchanged"))
-}
-
-/// The content is an image of type `expected` (`name` in messages), whatever
-/// its extension says.
-pub(super) fn content_is(
-    bytes: &[u8],
-    expected: imagesize::ImageType,
-    name: &str,
-) -> Result<(), Diagnostic> {
-    match imagesize::image_type(bytes) {
-        Ok(t) if t == expected => Ok(()),
-        Ok(other) => Err(passed(format!("not a {name} (the content is {other:?})"))),
-        Err(_) => Err(passed(format!(
-            "not a {name} (unrecognised or truncated header)"
-        ))),
-    }
-}
-
-/// The header's dimensions, when within [`MAX_PIXELS`]: read before anything
-/// is decoded, so a decompression bomb costs nothing.
-pub(super) fn within_pixel_limit(
-    bytes: &[u8],
-    name: &str,
-) -> Result<imagesize::ImageSize, Diagnostic> {
-    let size = imagesize::blob_size(bytes)
-        .map_err(|e| passed(format!("unreadable {name} header ({e})")))?;
-    let pixels = size.width as u64 * size.height as u64;
-    if pixels > MAX_PIXELS {
-        return Err(passed(format!(
-            "a {}×{} {name} ({} megapixels) is over the {} megapixel limit",
-            size.width,
-            size.height,
-            pixels / 1_000_000,
-            MAX_PIXELS / 1_000_000
-        )));
-    }
-    Ok(size)
 }
 
 /// Whether the chunk list starts with IHDR and holds no other IHDR (the walk
@@ -99,7 +54,7 @@ pub fn orientation(bytes: &[u8]) -> Option<u16> {
         }
         if name == b"eXIf" {
             let data = bytes.get(at + 8..(at + 8).checked_add(len as usize)?)?;
-            return super::jpeg::tiff_orientation(data);
+            return super::raster::tiff_orientation(data);
         }
         at = at.saturating_add(12).saturating_add(len as usize);
     }
@@ -110,7 +65,7 @@ pub fn orientation(bytes: &[u8]) -> Option<u16> {
 /// and position, stays out), right after IHDR.
 fn with_orientation(png: &[u8], value: u16) -> Vec<u8> {
     const AFTER_IHDR: usize = 8 + 25;
-    let tiff = &super::jpeg::orientation_block(value)[b"Exif\0\0".len()..];
+    let tiff = &super::raster::orientation_block(value)[b"Exif\0\0".len()..];
     let mut chunk = (tiff.len() as u32).to_be_bytes().to_vec();
     chunk.extend_from_slice(b"eXIf");
     chunk.extend_from_slice(tiff);

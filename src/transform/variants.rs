@@ -1,6 +1,6 @@
 //! Image variants (`images.variants = ["avif", "webp"]`): the same picture
 //! in formats that browsers may prefer, written beside the original and
-//! offered to them through `<picture>` (see [`crate::picture`]). A variant
+//! offered to them through `<picture>` (see `link::picture`). A variant
 //! exists only when it is smaller than the original's final bytes and looks
 //! the same:
 //!
@@ -335,7 +335,7 @@ fn png_rgba(bytes: &[u8]) -> Option<(Vec<u8>, u32, u32)> {
     let turned = info
         .exif_metadata
         .as_deref()
-        .is_some_and(|e| super::jpeg::tiff_orientation(e).is_some());
+        .is_some_and(|e| super::raster::tiff_orientation(e).is_some());
     if info.animation_control.is_some()
         || turned
         || info.icc_profile.is_some()

@@ -302,7 +302,7 @@ fn github_outputs_and_job_summary() {
         text.lines().filter_map(|l| l.split_once('=')).collect();
     assert_eq!(values["earlier"], "step", "appended, not overwritten");
     assert_eq!(values["budget-status"], "fail");
-    let manifest: kiln::manifest::Manifest =
+    let manifest: kiln::emit::manifest::Manifest =
         serde_json::from_slice(&std::fs::read(out.join("kiln-manifest.json")).unwrap()).unwrap();
     assert_eq!(values["files"], manifest.files.len().to_string());
     let brotli: u64 = manifest

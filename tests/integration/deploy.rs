@@ -12,7 +12,7 @@ use std::process::{Child, Stdio};
 use std::sync::OnceLock;
 
 use aws_sdk_s3::Client;
-use kiln::manifest::Manifest;
+use kiln::emit::manifest::Manifest;
 
 use crate::util::{Site, build_into, kiln, spawn_first_line};
 

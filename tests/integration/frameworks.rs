@@ -7,8 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use kiln::config::GlobList;
-use kiln::manifest::Manifest;
+use kiln::emit::manifest::Manifest;
+use kiln::glob::GlobList;
 
 use crate::util::{Built, artifacts, browser_harness, build, fixture_path};
 

@@ -10,6 +10,7 @@ mod deploy;
 mod frameworks;
 mod hashing;
 mod images;
+mod layering;
 mod memory;
 mod minify;
 mod node;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
-use kiln::manifest::Manifest;
+use kiln::emit::manifest::Manifest;
 use tempfile::TempDir;
 
 /// A temporary source tree, built one file at a time.
@@ -217,7 +217,7 @@ pub struct BadLink {
 /// tree: it must resolve to a file that exists in the output, and a loading
 /// reference must name the hashed file, never the original name kept beside it.
 pub fn check_links(built: &Built) -> (usize, Vec<BadLink>) {
-    use kiln::resolve::{Resolution, resolve};
+    use kiln::link::resolve::{Resolution, resolve};
     let manifest = built.manifest();
     let aliases: std::collections::HashSet<&str> = manifest
         .files

@@ -10,7 +10,7 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use kiln::manifest::Manifest;
+use kiln::emit::manifest::Manifest;
 
 use crate::util::Site;
 
@@ -580,8 +580,9 @@ fn deferred_compression_finishes_as_the_same_tree_as_a_normal_build() {
         c
     };
     // The watch's first build: complete.
-    let mut watched = config("watched");
-    kiln::build(&watched, &kiln::report::Silent).unwrap();
+    let watched = config("watched");
+    let session = kiln::pipeline::Session::watching();
+    kiln::build(&watched, &kiln::progress::Silent).unwrap();
 
     // An edit every page depends on, rebuilt with deferral.
     site.write(
@@ -591,8 +592,7 @@ fn deferred_compression_finishes_as_the_same_tree_as_a_normal_build() {
             std::fs::read_to_string(site.path().join("css/main.css")).unwrap()
         ),
     );
-    watched.defer_compression = true;
-    let mut outcome = kiln::build(&watched, &kiln::report::Silent).unwrap();
+    let mut outcome = kiln::pipeline::rebuild(&watched, &session, &kiln::progress::Silent).unwrap();
     assert!(outcome.pending.len() >= 7, "{:?}", outcome.pending);
     assert!(outcome.pending.iter().any(|p| p == "index.html"));
     let manifest = outcome.manifest.clone();
@@ -611,7 +611,7 @@ fn deferred_compression_finishes_as_the_same_tree_as_a_normal_build() {
     }
     // Interrupted after the first batch: the rest stays pending.
     let mut asked = 0;
-    let finished = kiln::pipeline::compress_pending(&watched, &mut outcome, || {
+    let finished = kiln::pipeline::compress_pending(&watched, &session, &mut outcome, || {
         asked += 1;
         true
     })
@@ -622,10 +622,10 @@ fn deferred_compression_finishes_as_the_same_tree_as_a_normal_build() {
         "{finished} {asked} {left}"
     );
     // The next deferred rebuild (nothing changed) finds the same files missing.
-    let mut next = kiln::build(&watched, &kiln::report::Silent).unwrap();
+    let mut next = kiln::pipeline::rebuild(&watched, &session, &kiln::progress::Silent).unwrap();
     assert_eq!(next.pending.len(), left);
     // Finished this time: the pages get their integrity.
-    kiln::pipeline::compress_pending(&watched, &mut next, || false).unwrap();
+    kiln::pipeline::compress_pending(&watched, &session, &mut next, || false).unwrap();
     assert!(next.pending.is_empty());
     let finished_integrity: Vec<(String, String)> = next
         .manifest
@@ -636,12 +636,11 @@ fn deferred_compression_finishes_as_the_same_tree_as_a_normal_build() {
     // Left so (the watch stopped), then an ordinary build into the same
     // output (a restarted watch, a `kiln build`): it must not trust the
     // entries left without variants.
-    watched.defer_compression = false;
-    let last = kiln::build(&watched, &kiln::report::Silent).unwrap();
+    let last = kiln::build(&watched, &kiln::progress::Silent).unwrap();
     assert!(last.pending.is_empty());
 
     let normal = config("normal");
-    let built = kiln::build(&normal, &kiln::report::Silent).unwrap();
+    let built = kiln::build(&normal, &kiln::progress::Silent).unwrap();
     for (path, integrity) in &finished_integrity {
         assert_eq!(*integrity, built.manifest.files[path].integrity, "{path}");
     }
@@ -660,9 +659,10 @@ fn deferred_compression_finishes_as_the_same_tree_as_a_normal_build() {
 fn a_variant_that_cannot_be_written_keeps_the_integrity() {
     let site = Site::fixture("site");
     let dirs = tempfile::tempdir().unwrap();
+    let session = kiln::pipeline::Session::watching();
     let mut config = kiln::Config::new(site.path(), dirs.path().join("out"));
     config.cache_dir = None;
-    kiln::build(&config, &kiln::report::Silent).unwrap();
+    kiln::build(&config, &kiln::progress::Silent).unwrap();
     site.write(
         "css/main.css",
         format!(
@@ -670,11 +670,10 @@ fn a_variant_that_cannot_be_written_keeps_the_integrity() {
             std::fs::read_to_string(site.path().join("css/main.css")).unwrap()
         ),
     );
-    config.defer_compression = true;
-    let mut outcome = kiln::build(&config, &kiln::report::Silent).unwrap();
+    let mut outcome = kiln::pipeline::rebuild(&config, &session, &kiln::progress::Silent).unwrap();
     assert!(outcome.pending.iter().any(|p| p == "index.html"));
     std::fs::create_dir(config.output.join("index.html.gz")).unwrap();
-    kiln::pipeline::compress_pending(&config, &mut outcome, || false).unwrap();
+    kiln::pipeline::compress_pending(&config, &session, &mut outcome, || false).unwrap();
     let entry = &outcome.manifest.files["index.html"];
     assert_eq!(entry.gzip, None);
     assert!(entry.brotli.is_some());
@@ -693,10 +692,10 @@ fn a_deferred_rebuild_leaves_no_stale_variant_for_the_early_swap() {
         out: &'a Path,
         seen: std::sync::atomic::AtomicUsize,
     }
-    impl kiln::report::Progress for Check<'_> {
-        fn stage(&self, _: kiln::report::Stage, _: usize) {}
+    impl kiln::progress::Progress for Check<'_> {
+        fn stage(&self, _: kiln::progress::Stage, _: usize) {}
         fn advance(&self) {}
-        fn assets_written(&self, outputs: &[(&str, &kiln::manifest::FileEntry)]) {
+        fn assets_written(&self, outputs: &[(&str, &kiln::emit::manifest::FileEntry)]) {
             for (source, entry) in outputs {
                 if *source == "css/main.css" {
                     for suffix in [".gz", ".br"] {
@@ -712,20 +711,20 @@ fn a_deferred_rebuild_leaves_no_stale_variant_for_the_early_swap() {
     let dirs = tempfile::tempdir().unwrap();
     let mut config = kiln::Config::new(site.path(), dirs.path().join("out"));
     config.cache_dir = Some(dirs.path().join("cache"));
-    config.hash = kiln::config::HashPolicy::None;
-    kiln::build(&config, &kiln::report::Silent).unwrap();
+    config.link.hash = kiln::link::HashPolicy::None;
+    kiln::build(&config, &kiln::progress::Silent).unwrap();
     assert!(config.output.join("css/main.css.gz").is_file());
     // Large enough to be worth compressing, new to the cache: deferred.
     let rules: String = (0..40)
         .map(|i| format!(".rule-{i}{{margin:{i}px auto;color:rgb({i},2,3)}}\n"))
         .collect();
     site.write("css/main.css", rules);
-    config.defer_compression = true;
     let check = Check {
         out: &config.output,
         seen: Default::default(),
     };
-    let outcome = kiln::build(&config, &check).unwrap();
+    let session = kiln::pipeline::Session::watching();
+    let outcome = kiln::pipeline::rebuild(&config, &session, &check).unwrap();
     assert_eq!(check.seen.load(std::sync::atomic::Ordering::SeqCst), 1);
     assert!(outcome.pending.iter().any(|p| p == "css/main.css"));
 }
@@ -768,17 +767,17 @@ fn the_watch_memory_skips_unchanged_files_and_sees_every_change() {
     use crate::util::tree;
     let site = Site::fixture("site");
     let dirs = tempfile::tempdir().unwrap();
-    let memo = std::sync::Arc::new(kiln::pipeline::Memo::default());
+    let session = kiln::pipeline::Session::default();
+    let memo = &session.memo;
     let mut config = kiln::Config::new(site.path(), dirs.path().join("out"));
     config.cache_dir = Some(dirs.path().join("cache"));
-    config.memo = Some(std::sync::Arc::clone(&memo));
-    kiln::build(&config, &kiln::report::Silent).unwrap();
+    kiln::pipeline::rebuild(&config, &session, &kiln::progress::Silent).unwrap();
     assert!(memo.len() > 20);
 
     // Nothing changed: every transform result comes from memory. What is
     // still looked up in the cache is a variants entry or two (files whose
     // compression did not pay, which are checked rather than trusted).
-    let again = kiln::build(&config, &kiln::report::Silent).unwrap();
+    let again = kiln::pipeline::rebuild(&config, &session, &kiln::progress::Silent).unwrap();
     let lookups = again.cache_hits + again.cache_misses;
     assert!(again.cache_misses == 0 && lookups < 5, "{lookups}");
     assert_eq!(again.files_written, 0);
@@ -800,7 +799,7 @@ fn the_watch_memory_skips_unchanged_files_and_sees_every_change() {
         .unwrap()
         .set_modified(mtime)
         .unwrap();
-    kiln::build(&config, &kiln::report::Silent).unwrap();
+    kiln::pipeline::rebuild(&config, &session, &kiln::progress::Silent).unwrap();
     assert_eq!(
         std::fs::read_to_string(config.output.join("robots.txt")).unwrap(),
         swapped
@@ -808,29 +807,28 @@ fn the_watch_memory_skips_unchanged_files_and_sees_every_change() {
 
     // What the watcher reports is looked up again.
     memo.forget(&["robots.txt".to_owned()]);
-    let redone = kiln::build(&config, &kiln::report::Silent).unwrap();
+    let redone = kiln::pipeline::rebuild(&config, &session, &kiln::progress::Silent).unwrap();
     assert_eq!(redone.cache_hits + redone.cache_misses, lookups + 1);
     // The root (a lost event) forgets everything.
     memo.forget(&[".".to_owned()]);
     assert!(memo.is_empty());
-    kiln::build(&config, &kiln::report::Silent).unwrap();
+    kiln::pipeline::rebuild(&config, &session, &kiln::progress::Silent).unwrap();
 
     // A new session (a new memory) does not trust outputs by size: one changed
     // while no watch ran, at the same size, is rewritten.
     let robots = config.output.join("robots.txt");
     let good = std::fs::read(&robots).unwrap();
     std::fs::write(&robots, vec![b'X'; good.len()]).unwrap();
-    let mut fresh = config.clone();
-    fresh.memo = Some(std::sync::Arc::new(kiln::pipeline::Memo::default()));
-    kiln::build(&fresh, &kiln::report::Silent).unwrap();
+    let fresh = kiln::pipeline::Session::default();
+    kiln::pipeline::rebuild(&config, &fresh, &kiln::progress::Silent).unwrap();
     assert_eq!(std::fs::read(&robots).unwrap(), good);
 
     // An ordinary edit (new modification time) is seen without being reported.
     site.write("css/main.css", "body{color:rgb(9,9,9)}\n");
-    kiln::build(&config, &kiln::report::Silent).unwrap();
+    kiln::pipeline::rebuild(&config, &session, &kiln::progress::Silent).unwrap();
     let mut plain = kiln::Config::new(site.path(), dirs.path().join("plain"));
     plain.cache_dir = None;
-    kiln::build(&plain, &kiln::report::Silent).unwrap();
+    kiln::build(&plain, &kiln::progress::Silent).unwrap();
     // The files the watch's builds displaced wait for reuse until it ends.
     memo.remove_spares();
     let (a, b) = (tree(&config.output), tree(&plain.output));
@@ -859,12 +857,10 @@ fn displaced_outputs_are_reused_not_piled_up() {
         )
         .file("a.css", "p{color:red}");
     let dirs = tempfile::tempdir().unwrap();
-    let memo = std::sync::Arc::new(kiln::pipeline::Memo::default());
+    let session = kiln::pipeline::Session::watching();
     let mut config = kiln::Config::new(site.path(), dirs.path().join("out"));
     config.cache_dir = None;
-    config.memo = Some(std::sync::Arc::clone(&memo));
-    config.defer_compression = true;
-    kiln::build(&config, &kiln::report::Silent).unwrap();
+    kiln::pipeline::rebuild(&config, &session, &kiln::progress::Silent).unwrap();
     let page = config.output.join("index.html");
     // The inodes of the files of the output that are not temporary.
     let outputs = |out: &Path| -> Vec<u64> {
@@ -880,8 +876,9 @@ fn displaced_outputs_are_reused_not_piled_up() {
     for i in 1..5 {
         let previous = std::fs::read(&page).unwrap();
         site.write("a.css", format!("p{{color:#{i:06x}}}"));
-        let mut outcome = kiln::build(&config, &kiln::report::Silent).unwrap();
-        kiln::pipeline::compress_pending(&config, &mut outcome, || false).unwrap();
+        let mut outcome =
+            kiln::pipeline::rebuild(&config, &session, &kiln::progress::Silent).unwrap();
+        kiln::pipeline::compress_pending(&config, &session, &mut outcome, || false).unwrap();
         let now = std::fs::read(&page).unwrap();
         assert!(String::from_utf8_lossy(&now).contains(&outcome.manifest.files["a.css"].output));
         // The file the last rebuild displaced from the page now holds one of
@@ -908,14 +905,14 @@ fn displaced_outputs_are_reused_not_piled_up() {
 
     // A folder whose files all go is removed whole.
     std::fs::remove_dir_all(site.path().join("docs")).unwrap();
-    kiln::build(&config, &kiln::report::Silent).unwrap();
+    kiln::pipeline::rebuild(&config, &session, &kiln::progress::Silent).unwrap();
     assert!(!config.output.join("docs").exists());
     let left = temporaries(&config.output);
     assert!(
         !left.is_empty() && left.iter().all(|p| !p.contains('/')),
         "{left:?}"
     );
-    memo.remove_spares();
+    session.memo.remove_spares();
     assert!(temporaries(&config.output).is_empty());
 }
 
@@ -952,25 +949,25 @@ fn remembered_references_follow_files_that_appear_and_go() {
         )
         .file("other.css", "p{color:red}");
     let dirs = tempfile::tempdir().unwrap();
-    let memo = std::sync::Arc::new(kiln::pipeline::Memo::default());
+    let session = kiln::pipeline::Session::default();
+    let memo = &session.memo;
     let mut config = kiln::Config::new(site.path(), dirs.path().join("out"));
     config.cache_dir = Some(dirs.path().join("cache"));
-    config.memo = Some(std::sync::Arc::clone(&memo));
     let page = || std::fs::read_to_string(config.output.join("index.html")).unwrap();
     let warned =
         |o: &kiln::BuildOutcome| o.diagnostics.iter().any(|d| d.message.contains("late.css"));
 
-    let first = kiln::build(&config, &kiln::report::Silent).unwrap();
+    let first = kiln::pipeline::rebuild(&config, &session, &kiln::progress::Silent).unwrap();
     assert!(warned(&first));
     assert!(page().contains("href=late.css"));
     // Unchanged: the page's references come from memory, with their warning.
-    let again = kiln::build(&config, &kiln::report::Silent).unwrap();
+    let again = kiln::pipeline::rebuild(&config, &session, &kiln::progress::Silent).unwrap();
     assert!(warned(&again));
 
     // The stylesheet appears; the page is not reported changed.
     site.write("late.css", "p{color:blue}");
     memo.forget(&["late.css".to_owned()]);
-    let added = kiln::build(&config, &kiln::report::Silent).unwrap();
+    let added = kiln::pipeline::rebuild(&config, &session, &kiln::progress::Silent).unwrap();
     assert!(!warned(&added), "{:?}", added.diagnostics);
     let name = added.manifest.files["late.css"].output.clone();
     assert_ne!(name, "late.css");
@@ -979,7 +976,7 @@ fn remembered_references_follow_files_that_appear_and_go() {
     // And goes again.
     std::fs::remove_file(site.path().join("late.css")).unwrap();
     memo.forget(&["late.css".to_owned()]);
-    let removed = kiln::build(&config, &kiln::report::Silent).unwrap();
+    let removed = kiln::pipeline::rebuild(&config, &session, &kiln::progress::Silent).unwrap();
     assert!(warned(&removed));
     assert!(page().contains("href=late.css"), "{}", page());
 }

@@ -29,7 +29,7 @@
 //! of the build, gets none in that format.
 
 use crate::asset::ImgTag;
-use crate::rewrite::{Edit, encode_file_name, file_name_range};
+use crate::link::rewrite::{Edit, encode_file_name, file_name_range};
 use crate::transform::html::srcset_urls;
 use crate::transform::variants::Format;
 
@@ -287,7 +287,7 @@ fn descriptor_after(value: &str, end: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rewrite::apply;
+    use crate::link::rewrite::apply;
 
     /// A document with its `<img>` elements and references as the HTML
     /// transform records them; every reference resolves to the file of the

@@ -3,9 +3,13 @@
 //! `_headers` file (Netlify, Cloudflare Pages) and an nginx snippet.
 
 use crate::asset::AssetKind;
-use crate::config::Config;
-use crate::manifest::Manifest;
-use crate::rewrite::encode_file_name;
+use crate::emit::manifest::Manifest;
+use crate::glob::GlobList;
+use crate::link::rewrite::encode_file_name;
+
+/// The header files, at the output root.
+pub const HEADERS_FILE: &str = "_headers";
+pub const NGINX_FILE: &str = "kiln-nginx.conf";
 
 /// `Content-Type` for a file, from its extension.
 pub fn content_type(path: &str, kind: AssetKind) -> String {
@@ -47,43 +51,6 @@ pub enum CacheClass {
     Html,
     /// Everything else, including the original names of hashed files.
     Other,
-}
-
-/// `Cache-Control` for the source file `source`, served under a hashed name or not.
-/// A matching `cache_control.rules` entry wins over the class defaults.
-pub fn cache_control(source: &str, kind: AssetKind, hashed_name: bool, config: &Config) -> String {
-    cache_control_of(source, kind, hashed_name, true, config)
-}
-
-/// `Cache-Control` for a variant kiln generated: immutable only when its
-/// name is hashed, whatever the `immutable` globs say (its bytes change with
-/// kiln's options under the same name).
-pub fn variant_cache_control(
-    source: &str,
-    kind: AssetKind,
-    hashed_name: bool,
-    config: &Config,
-) -> String {
-    cache_control_of(source, kind, hashed_name, false, config)
-}
-
-fn cache_control_of(
-    source: &str,
-    kind: AssetKind,
-    hashed_name: bool,
-    globs: bool,
-    config: &Config,
-) -> String {
-    let policy = &config.cache_control;
-    if let Some((_, value)) = policy.rules.iter().find(|(glob, _)| glob.is_match(source)) {
-        return value.clone();
-    }
-    let immutable = hashed_name || (globs && config.immutable.is_match(source));
-    match cache_class(kind, immutable) {
-        CacheClass::Immutable => policy.hashed.clone(),
-        CacheClass::Html => policy.html.clone(),
-        CacheClass::Other => policy.other.clone(),
-    }
 }
 
 fn cache_class(kind: AssetKind, immutable: bool) -> CacheClass {
@@ -155,6 +122,49 @@ fn nginx_string(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+pub const DEFAULT_CACHE_HASHED: &str = "public, max-age=31536000, immutable";
+
+pub const DEFAULT_CACHE_HTML: &str = "public, max-age=0, must-revalidate, stale-if-error=86400";
+
+pub const DEFAULT_CACHE_OTHER: &str = "public, max-age=3600";
+
+/// Cache-Control values by class of file, plus rules by glob that win over them.
+#[derive(Debug, Clone)]
+pub struct CacheControlOptions {
+    pub hashed: String,
+    pub html: String,
+    pub other: String,
+    pub rules: Vec<(GlobList, String)>,
+}
+
+impl CacheControlOptions {
+    /// `Cache-Control` for a file made from the source file `source`;
+    /// `immutable` when it is served under a name that changes with its bytes
+    /// (content-hashed, fingerprinted by a bundler, or vouched for by an
+    /// `immutable` glob). A matching rule wins over the class defaults.
+    pub fn for_file(&self, source: &str, kind: AssetKind, immutable: bool) -> String {
+        if let Some((_, value)) = self.rules.iter().find(|(glob, _)| glob.is_match(source)) {
+            return value.clone();
+        }
+        match cache_class(kind, immutable) {
+            CacheClass::Immutable => self.hashed.clone(),
+            CacheClass::Html => self.html.clone(),
+            CacheClass::Other => self.other.clone(),
+        }
+    }
+}
+
+impl Default for CacheControlOptions {
+    fn default() -> Self {
+        CacheControlOptions {
+            hashed: DEFAULT_CACHE_HASHED.into(),
+            html: DEFAULT_CACHE_HTML.into(),
+            other: DEFAULT_CACHE_OTHER.into(),
+            rules: Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,41 +196,30 @@ mod tests {
 
     #[test]
     fn cache_rules() {
-        let mut config = Config::new("s", "o");
+        let mut policy = CacheControlOptions::default();
         assert_eq!(
-            cache_control("a.css", AssetKind::Css, true, &config),
-            crate::config::DEFAULT_CACHE_HASHED
+            policy.for_file("a.css", AssetKind::Css, true),
+            DEFAULT_CACHE_HASHED
         );
         assert_eq!(
-            cache_control("a.css", AssetKind::Css, false, &config),
-            crate::config::DEFAULT_CACHE_OTHER
+            policy.for_file("a.css", AssetKind::Css, false),
+            DEFAULT_CACHE_OTHER
         );
         assert_eq!(
-            cache_control("i.html", AssetKind::Html, false, &config),
-            crate::config::DEFAULT_CACHE_HTML
-        );
-        config.cache_control.rules.push((
-            crate::config::GlobList::new(&["*.css"]).unwrap(),
-            "no-store".into(),
-        ));
-        assert_eq!(
-            cache_control("x/a.css", AssetKind::Css, true, &config),
-            "no-store"
-        );
-        config.immutable = crate::config::GlobList::new(&["vendor/**"]).unwrap();
-        assert_eq!(
-            cache_control("vendor/x.js", AssetKind::Js, false, &config),
-            crate::config::DEFAULT_CACHE_HASHED
-        );
-        // A generated variant under an `immutable` glob is immutable only
-        // when its own name is hashed.
-        assert_eq!(
-            variant_cache_control("vendor/a.png.webp", AssetKind::Webp, false, &config),
-            crate::config::DEFAULT_CACHE_OTHER
+            policy.for_file("i.html", AssetKind::Html, false),
+            DEFAULT_CACHE_HTML
         );
         assert_eq!(
-            variant_cache_control("vendor/a.png.webp", AssetKind::Webp, true, &config),
-            crate::config::DEFAULT_CACHE_HASHED
+            policy.for_file("i.html", AssetKind::Html, true),
+            DEFAULT_CACHE_HASHED
+        );
+        policy
+            .rules
+            .push((GlobList::new(&["*.css"]).unwrap(), "no-store".into()));
+        assert_eq!(policy.for_file("x/a.css", AssetKind::Css, true), "no-store");
+        assert_eq!(
+            policy.for_file("x/a.js", AssetKind::Js, true),
+            DEFAULT_CACHE_HASHED
         );
     }
 

@@ -9,12 +9,12 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::budget::Metric;
-use crate::config::DeploySettings;
+use crate::deploy::DeploySettings;
 use crate::deploy::{DeployOptions, Target};
+use crate::emit::manifest::{FileEntry, MANIFEST_FILE, Manifest};
 use crate::error::{Error, Result};
-use crate::manifest::{FileEntry, MANIFEST_FILE, Manifest};
-use crate::report::human_bytes;
+use crate::report::budget::Metric;
+use crate::units::{human_bytes, percent, signed_bytes};
 
 /// What a client receives of a file, or of a group of files.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -201,31 +201,6 @@ impl Diff {
     }
 }
 
-/// `+1.2 kB`, `-300 B`.
-pub fn signed_bytes(delta: i64) -> String {
-    let sign = if delta > 0 {
-        "+"
-    } else if delta < 0 {
-        "-"
-    } else {
-        "±"
-    };
-    format!("{sign}{}", human_bytes(delta.unsigned_abs()))
-}
-
-/// `+2.5%`, or `new` when there was nothing before.
-pub fn percent(old: u64, new: u64) -> String {
-    if old == 0 {
-        return if new == 0 {
-            "±0%".into()
-        } else {
-            "new".into()
-        };
-    }
-    let p = (new as f64 / old as f64 - 1.0) * 100.0;
-    format!("{p:+.1}%")
-}
-
 /// A baseline to compare with.
 #[derive(Debug)]
 pub struct Baseline {
@@ -271,10 +246,10 @@ mod tests {
     use super::*;
     use crate::asset::AssetKind;
 
-    use crate::manifest::testing::manifest;
+    use crate::emit::manifest::testing::manifest;
 
     fn entry(kind: AssetKind, hash: &str, raw: u64, brotli: Option<u64>) -> FileEntry {
-        crate::manifest::testing::entry(kind, hash, raw, None, brotli)
+        crate::emit::manifest::testing::entry(kind, hash, raw, None, brotli)
     }
 
     #[test]
@@ -311,13 +286,5 @@ mod tests {
         let text = d.to_text();
         assert!(text.contains("1 changed, 1 added, 1 removed"), "{text}");
         assert!(text.contains("+200 B  a.js"), "{text}");
-    }
-
-    #[test]
-    fn formatting() {
-        assert_eq!(signed_bytes(1200), "+1.2 kB");
-        assert_eq!(signed_bytes(-300), "-300 B");
-        assert_eq!(percent(100, 125), "+25.0%");
-        assert_eq!(percent(0, 5), "new");
     }
 }

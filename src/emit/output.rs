@@ -20,9 +20,8 @@ use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::config::Config;
+use crate::emit::manifest::{MANIFEST_FILE, Manifest};
 use crate::error::{Error, Result};
-use crate::manifest::{MANIFEST_FILE, Manifest};
 
 /// Prefix of temporary files; a killed build may leave some, the next removes them.
 pub const TEMP_PREFIX: &str = ".kiln-tmp-";
@@ -173,23 +172,25 @@ pub fn remove_retired(paths: Vec<PathBuf>) {
     }
 }
 
-/// Check the source and output directories and take ownership of the output.
-pub fn prepare(config: &Config) -> Result<OutputDir> {
-    let source = config
-        .source
+/// Check the source and output directories and take ownership of the output:
+/// refused when it holds files kiln did not write, unless `force`. A new
+/// output gets `marker` (a manifest with no file) at once, so that a first
+/// build killed part-way leaves a directory the next build accepts.
+pub fn prepare(source: &Path, output: &Path, force: bool, marker: Manifest) -> Result<OutputDir> {
+    let source_dir = source
         .canonicalize()
         .ok()
         .filter(|p| p.is_dir())
-        .ok_or_else(|| Error::MissingSource(config.source.clone()))?;
-    let out = absolute(&config.output)?;
-    if source.starts_with(&out) {
+        .ok_or_else(|| Error::MissingSource(source.to_path_buf()))?;
+    let out = absolute(output)?;
+    if source_dir.starts_with(&out) {
         return Err(Error::OutputContainsSource {
-            out: config.output.clone(),
-            src: config.source.clone(),
-            relation: if source == out { "is" } else { "contains" },
+            out: output.to_path_buf(),
+            src: source.to_path_buf(),
+            relation: if source_dir == out { "is" } else { "contains" },
         });
     }
-    let inside_source = out.starts_with(&source);
+    let inside_source = out.starts_with(&source_dir);
     let previous = match fs::read_to_string(out.join(MANIFEST_FILE)) {
         Ok(text) => serde_json::from_str::<Manifest>(&text).ok(),
         Err(_) => None,
@@ -200,27 +201,18 @@ pub fn prepare(config: &Config) -> Result<OutputDir> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
         Err(e) => return Err(Error::io(&out, e)),
     };
-    if !owned && !empty && !config.force {
-        return Err(Error::OutputNotOwned(config.output.clone()));
+    if !owned && !empty && !force {
+        return Err(Error::OutputNotOwned(output.to_path_buf()));
     }
     fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
     if !owned {
-        // Mark the directory as kiln's at once, so that a first build killed
-        // part-way does not leave a directory the next build refuses.
-        let marker = Manifest {
-            schema: crate::manifest::SCHEMA_VERSION,
-            generator: crate::generator(),
-            base: config.base.clone(),
-            compression: config.compress.clone(),
-            files: Default::default(),
-        };
         write_atomic(&out, MANIFEST_FILE, marker.to_json().as_bytes())?;
     }
     Ok(OutputDir {
         root: out,
         previous,
         inside_source,
-        retired: config.memo.as_ref().map(|m| m.spares()),
+        retired: None,
     })
 }
 

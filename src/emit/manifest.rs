@@ -8,7 +8,16 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::asset::AssetKind;
-use crate::config::CompressOptions;
+use crate::emit::compress::CompressOptions;
+
+/// Other manifests, at the output root, for the backends that read them.
+pub const REV_MANIFEST_FILE: &str = "rev-manifest.json";
+pub const DJANGO_FILE: &str = "staticfiles.json";
+pub const PROPSHAFT_FILE: &str = ".manifest.json";
+
+/// The HTML size report written into the output directory (never deployed:
+/// it is not in the manifest).
+pub const REPORT_FILE: &str = "kiln-report.html";
 
 /// File name of kiln's own manifest, at the root of the output directory.
 pub const MANIFEST_FILE: &str = "kiln-manifest.json";
@@ -265,6 +274,28 @@ pub(crate) mod testing {
             m.files.insert((*path).to_owned(), e.clone());
         }
         m
+    }
+}
+
+/// Which manifest and header formats are written besides `kiln-manifest.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputFormats {
+    pub rev_manifest: bool,
+    pub django: bool,
+    pub propshaft: bool,
+    pub headers: bool,
+    pub nginx: bool,
+}
+
+impl Default for OutputFormats {
+    fn default() -> Self {
+        OutputFormats {
+            rev_manifest: true,
+            django: true,
+            propshaft: true,
+            headers: true,
+            nginx: true,
+        }
     }
 }
 

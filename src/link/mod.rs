@@ -6,18 +6,24 @@
 //! A cycle (modules that import each other) is hashed as one unit: each member's
 //! name derives from the hash of all members together.
 
+pub mod graph;
+pub mod hash;
+pub mod picture;
+pub mod resolve;
+pub mod rewrite;
+
 use std::collections::HashMap;
 use std::ops::Range;
 
 use crate::asset::{Asset, AssetKind, ImgTag, RefKind, Reference};
-use crate::config::{Config, HashPolicy};
 use crate::diag::Diagnostic;
-use crate::graph;
-use crate::hash::{hashed_path, short_hash};
-use crate::resolve::{Resolution, resolve};
-use crate::rewrite::{Edit, apply, encode_file_name, file_name_range};
+use crate::glob::GlobList;
+use crate::link::hash::{hashed_path, short_hash};
+use crate::link::resolve::{Resolution, resolve};
+use crate::link::rewrite::{Edit, apply, encode_file_name, file_name_range};
 use crate::spill::{Blob, Bytes, Spill};
 use crate::transform::variants::Format;
+use serde::Deserialize;
 
 /// A transformed file as the link stage receives it.
 #[derive(Debug, Clone)]
@@ -122,13 +128,13 @@ pub fn resolve_refs(
     refs: Vec<Reference>,
     base: Option<&str>,
     tree: &Tree,
-    config: &Config,
+    site_base: &str,
 ) -> (Vec<Resolved>, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
     let mut resolved = refs
         .into_iter()
         .filter_map(|r| {
-            match resolve(&r.url, &asset.path, base, &config.base) {
+            match resolve(&r.url, &asset.path, base, site_base) {
                 Resolution::External => None,
                 Resolution::Local { path, directory } => {
                     let found = tree.lookup(&path, directory, r.kind);
@@ -195,10 +201,10 @@ pub struct Linked {
 pub fn link(
     assets: &[Asset],
     processed: Vec<Processed>,
-    config: &Config,
+    options: &LinkOptions,
     spill: &Spill,
 ) -> Vec<Linked> {
-    let mut linker = Linker::new(assets, processed, config, spill);
+    let mut linker = Linker::new(assets, processed, options, spill);
     let mut linked = linker.take_linked();
     for (v, l) in linker.link_pages() {
         linked[v] = Some(l);
@@ -228,29 +234,29 @@ impl<'a> Linker<'a> {
     pub fn new(
         assets: &'a [Asset],
         processed: Vec<Processed>,
-        config: &'a Config,
+        options: &'a LinkOptions,
         spill: &'a Spill,
     ) -> Self {
         let targets = targets_of(assets, &processed);
         let variants = variants_of(assets, &processed);
-        let mut hashed = hashed_set(assets, &processed, &targets, config);
+        let mut hashed = hashed_set(assets, &processed, &targets, options);
         // A variant is named like the image it stands for, and hashed when the
         // image is `immutable` too: the image's name is fixed, the variant's bytes
         // change with kiln's options.
         for (origin, vs) in variants.iter().enumerate() {
-            let fixed = config.hash != HashPolicy::None && is_fixed(&assets[origin], config);
+            let fixed = options.hash != HashPolicy::None && is_fixed(&assets[origin], options);
             for &(_, v) in vs {
                 hashed[v] = hashed[origin] || fixed;
             }
         }
         let dimensions: Vec<Option<(u32, u32)>> = processed.iter().map(|p| p.dimensions).collect();
-        let keep_original = originals_kept(assets, &processed, &targets, &hashed, config);
+        let keep_original = originals_kept(assets, &processed, &targets, &hashed, options);
 
         let edges: Vec<Vec<usize>> = targets
             .iter()
             .zip(&processed)
             .map(|(ts, p)| {
-                let pictures = config.images.picture && !p.images.is_empty();
+                let pictures = options.images.picture && !p.images.is_empty();
                 let mut e: Vec<usize> = ts
                     .iter()
                     .flatten()
@@ -277,7 +283,7 @@ impl<'a> Linker<'a> {
             targets,
             hashed,
             keep_original,
-            config,
+            options,
             spill,
             names: vec![None; assets.len()],
             variants,
@@ -306,7 +312,7 @@ impl<'a> Linker<'a> {
                     h.update(assets[v].path.as_bytes());
                     state.names[v] = Some(hashed_path(
                         &assets[v].path,
-                        &short_hash(&h.finalize(), config.hash_length),
+                        &short_hash(&h.finalize(), options.hash_length),
                     ));
                 }
                 for &v in &component {
@@ -409,7 +415,7 @@ struct State<'a> {
     targets: Vec<Vec<Option<usize>>>,
     hashed: Vec<bool>,
     keep_original: Vec<bool>,
-    config: &'a Config,
+    options: &'a LinkOptions,
     spill: &'a Spill,
     names: Vec<Option<String>>,
     /// For each image, its generated variants.
@@ -428,7 +434,7 @@ impl State<'_> {
         let output = if self.hashed[v] {
             hashed_path(
                 &self.assets[v].path,
-                &short_hash(&hash, self.config.hash_length),
+                &short_hash(&hash, self.options.hash_length),
             )
         } else {
             self.assets[v].path.clone()
@@ -479,7 +485,7 @@ impl State<'_> {
     /// rewritten, and resolve through the original names kept beside hashed
     /// files.
     fn fixed(&self, v: usize) -> bool {
-        is_fixed(&self.assets[v], self.config)
+        is_fixed(&self.assets[v], self.options)
     }
 
     /// `p`'s bytes with the final names of its references (and, on a page,
@@ -496,9 +502,9 @@ impl State<'_> {
             Err(e) => return (Err(e.to_string()), p.hash),
         };
         let mut edits = edits(&bytes, &p.refs, &self.targets[v], self.assets, &self.names);
-        let images = &self.config.images;
+        let images = &self.options.images;
         if !p.images.is_empty() && (images.picture || images.dimensions) {
-            let known = crate::picture::Known {
+            let known = crate::link::picture::Known {
                 variants: &self.variants,
                 dimensions: &self.dimensions,
                 names: &self.names,
@@ -506,7 +512,7 @@ impl State<'_> {
                 dimensions_on: images.dimensions,
             };
             let spans: Vec<Range<usize>> = p.refs.iter().map(|r| r.span.clone()).collect();
-            edits.extend(crate::picture::edits(
+            edits.extend(crate::link::picture::edits(
                 &bytes,
                 &p.images,
                 &spans,
@@ -622,12 +628,12 @@ fn hashed_set(
     assets: &[Asset],
     processed: &[Processed],
     targets: &[Vec<Option<usize>>],
-    config: &Config,
+    options: &LinkOptions,
 ) -> Vec<bool> {
     let eligible = |a: &Asset| {
-        a.kind != AssetKind::Html && !config.keep_names.is_match(&a.path) && !is_fixed(a, config)
+        a.kind != AssetKind::Html && !options.keep_names.is_match(&a.path) && !is_fixed(a, options)
     };
-    match config.hash {
+    match options.hash {
         HashPolicy::None => vec![false; assets.len()],
         HashPolicy::All => assets.iter().map(eligible).collect(),
         HashPolicy::Referenced => {
@@ -635,7 +641,7 @@ fn hashed_set(
             for (i, (p, ts)) in processed.iter().zip(targets).enumerate() {
                 // A fixed file's references are never rewritten: a hashed
                 // name would serve nobody.
-                if is_fixed(&assets[i], config) {
+                if is_fixed(&assets[i], options) {
                     continue;
                 }
                 for (r, t) in p.refs.iter().zip(ts) {
@@ -659,8 +665,8 @@ fn hashed_set(
 
 /// Whether a file keeps its name and the bytes its references have:
 /// an `immutable` glob matches it, or a bundler fingerprinted its name.
-pub fn is_fixed(asset: &Asset, config: &Config) -> bool {
-    asset.fingerprinted || config.immutable.is_match(&asset.path)
+pub fn is_fixed(asset: &Asset, options: &LinkOptions) -> bool {
+    asset.fingerprinted || options.immutable.is_match(&asset.path)
 }
 
 /// For each file, whether it is also written under its original name: a
@@ -671,11 +677,14 @@ fn originals_kept(
     processed: &[Processed],
     targets: &[Vec<Option<usize>>],
     hashed: &[bool],
-    config: &Config,
+    options: &LinkOptions,
 ) -> Vec<bool> {
-    let mut kept: Vec<bool> = hashed.iter().map(|&h| h && config.keep_originals).collect();
+    let mut kept: Vec<bool> = hashed
+        .iter()
+        .map(|&h| h && options.keep_originals)
+        .collect();
     for (v, (p, ts)) in processed.iter().zip(targets).enumerate() {
-        let fixed = is_fixed(&assets[v], config);
+        let fixed = is_fixed(&assets[v], options);
         for (r, t) in p.refs.iter().zip(ts) {
             if let Some(t) = *t
                 && (fixed || r.pinned)
@@ -763,6 +772,91 @@ fn unit_hash(
     h.finalize()
 }
 
+/// What the link stage does: which files get content-hashed names, how long
+/// the hash is, and what it adds to `<img>` elements.
+#[derive(Debug, Clone)]
+pub struct LinkOptions {
+    pub hash: HashPolicy,
+    /// Characters of the hash in file names. Default: 8.
+    pub hash_length: usize,
+    /// Files that keep their names whatever `hash` says.
+    pub keep_names: GlobList,
+    /// Files that keep their names and are served immutable (the user
+    /// vouches that their names change with their bytes).
+    pub immutable: GlobList,
+    /// Also write hashed files under their original names. Default: true.
+    pub keep_originals: bool,
+    pub images: ImageTags,
+}
+
+impl Default for LinkOptions {
+    fn default() -> Self {
+        LinkOptions {
+            hash: HashPolicy::Referenced,
+            hash_length: 8,
+            keep_names: GlobList::new(DEFAULT_KEEP_NAMES).expect("default globs are valid"),
+            immutable: GlobList::empty(),
+            keep_originals: true,
+            images: ImageTags::default(),
+        }
+    }
+}
+
+/// Files that keep their names whatever the hash policy says: URLs that other
+/// software requests by name.
+pub const DEFAULT_KEEP_NAMES: &[&str] = &[
+    "favicon.ico",
+    "apple-touch-icon*.png",
+    "robots.txt",
+    "humans.txt",
+    "ads.txt",
+    "app-ads.txt",
+    "sitemap*.xml",
+    ".well-known/**",
+    "*.webmanifest",
+    "manifest.json",
+    "sw.js",
+    "service-worker.js",
+    "_headers",
+    "_redirects",
+    "CNAME",
+];
+
+/// Which files get content-hashed names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum HashPolicy {
+    /// Files referenced from the tree (HTML, `keep_names` and unreferenced files keep their names).
+    #[default]
+    Referenced,
+    /// Every file but HTML and `keep_names` (for backends that resolve names through a manifest).
+    All,
+    /// No file is renamed.
+    None,
+}
+
+/// What the link stage adds to `<img>` elements once their images are known
+/// (`[images]` in kiln.toml).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageTags {
+    /// Wrap an `<img>` whose images have variants in a `<picture>` that
+    /// offers them. Default: true (only matters with `images.variants`).
+    pub picture: bool,
+    /// Give an `<img>` with neither `width` nor `height` its image's
+    /// intrinsic size. Default: false: a page whose CSS sets an image's
+    /// `width` or `max-width` without `height: auto` would show it stretched.
+    pub dimensions: bool,
+}
+
+impl Default for ImageTags {
+    fn default() -> Self {
+        ImageTags {
+            picture: true,
+            dimensions: false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -810,7 +904,7 @@ mod tests {
             reference("../../outside.css", RefKind::Embed, 160),
             reference("/static/app.js", RefKind::Import, 190),
         ];
-        let (kept, warnings) = resolve_refs(&page, refs, None, &tree, &Config::new("/src", "/out"));
+        let (kept, warnings) = resolve_refs(&page, refs, None, &tree, "/");
         // Pages are never renamed: the three links to pages are dropped;
         // a link to a file that is not a page may be rewritten (`--hash all`).
         let targets: Vec<(&str, RefKind, usize)> = kept
@@ -846,11 +940,11 @@ mod tests {
             asset("notes.txt", AssetKind::Text),
         ];
         let tree = Tree::new(&assets);
-        let config = Config::new("/src", "/out");
+        let options = LinkOptions::default();
         let spill = Spill::memory();
         let css = b"a{background:url(../img/logo.png)}".to_vec();
         let url = reference("../img/logo.png", RefKind::Embed, 17);
-        let (refs, warnings) = resolve_refs(&assets[1], vec![url], None, &tree, &config);
+        let (refs, warnings) = resolve_refs(&assets[1], vec![url], None, &tree, "/");
         assert!(warnings.is_empty() && refs.len() == 1);
         let processed = |bytes: Option<Vec<u8>>, refs: Vec<Resolved>| Processed {
             hash: blake3::hash(bytes.as_deref().unwrap_or_default()),
@@ -868,7 +962,7 @@ mod tests {
                 processed(Some(css), refs),
                 processed(Some(b"notes".to_vec()), Vec::new()),
             ],
-            &config,
+            &options,
             &spill,
         );
         let names_hashed: Vec<bool> = (0..3).map(|v| linker.names_hashed(v)).collect();
@@ -888,22 +982,21 @@ mod tests {
         let sources = [asset("js/app.js", AssetKind::Js)];
         let tree = Tree::new(&sources);
         let script = asset("js/app.js", AssetKind::Js);
-        let config = Config::new("/src", "/out");
         let map = || vec![reference("app.js.map", RefKind::SourceMap, 0)];
-        let (kept, warnings) = resolve_refs(&script, map(), None, &tree, &config);
+        let (kept, warnings) = resolve_refs(&script, map(), None, &tree, "/");
         assert!(kept.is_empty());
         assert_eq!(warnings.len(), 1);
         let generated = [("js/app.js.map".to_owned(), AssetKind::SourceMap)];
         let with_map = Tree::with_generated(&sources, generated);
         assert_ne!(with_map.fingerprint, tree.fingerprint);
-        let (kept, warnings) = resolve_refs(&script, map(), None, &with_map, &config);
+        let (kept, warnings) = resolve_refs(&script, map(), None, &with_map, "/");
         assert_eq!(kept[0].target, "js/app.js.map");
         assert!(warnings.is_empty());
 
         // `<base href>` moves where a page's relative URLs point.
         let page = asset("index.html", AssetKind::Html);
         let refs = vec![reference("app.js", RefKind::Embed, 0)];
-        let (kept, _) = resolve_refs(&page, refs, Some("/js/"), &tree, &config);
+        let (kept, _) = resolve_refs(&page, refs, Some("/js/"), &tree, "/");
         assert_eq!(kept[0].target, "js/app.js");
     }
 }

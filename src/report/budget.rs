@@ -11,10 +11,10 @@
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::config::GlobList;
+use crate::emit::manifest::{FileEntry, Manifest};
 use crate::error::ConfigError;
-use crate::manifest::{FileEntry, Manifest};
-use crate::report::human_bytes;
+use crate::glob::GlobList;
+use crate::units::human_bytes;
 
 /// A size in kiln.toml: bytes, or a string with a unit (`"170kB"`, `"1.5MiB"`).
 #[derive(Debug, Clone, Deserialize)]
@@ -397,7 +397,7 @@ pub fn resolve(
                 None => Ok(None),
                 Some(v) => match v.get_ref() {
                     SizeValue::Bytes(n) => Ok(Some(*n)),
-                    SizeValue::Text(t) => crate::config::parse_size(t)
+                    SizeValue::Text(t) => crate::units::parse_size(t)
                         .map(Some)
                         .map_err(|m| at(v.span(), format!("`budget.{key}`: {m}"))),
                 },
@@ -477,10 +477,10 @@ mod tests {
     use super::*;
     use crate::asset::AssetKind;
 
-    use crate::manifest::testing::manifest;
+    use crate::emit::manifest::testing::manifest;
 
     fn entry(kind: AssetKind, raw: u64, gzip: Option<u64>, brotli: Option<u64>) -> FileEntry {
-        crate::manifest::testing::entry(kind, "", raw, gzip, brotli)
+        crate::emit::manifest::testing::entry(kind, "", raw, gzip, brotli)
     }
 
     fn rules(text: &str) -> Result<Vec<Rule>, ConfigError> {
@@ -537,7 +537,7 @@ mod tests {
         assert_eq!(report.status(), "pass");
         // Nor against a baseline compressed otherwise, or one without such files.
         let mut other = old.clone();
-        other.compression.effort = crate::config::Effort::Fast;
+        other.compression.effort = crate::emit::compress::Effort::Fast;
         assert!(
             check(&r, &new, Some(&other)).unchecked[0]
                 .reason

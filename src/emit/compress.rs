@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use brotlic::{BrotliEncoderOptions, CompressorWriter, Quality, WindowSize};
 use flate2::{Compression, GzBuilder};
 
-use crate::config::{CompressOptions, Effort};
+use serde::Deserialize;
 
 /// The precompressed variants kept for one file.
 #[derive(Debug, Default)]
@@ -140,6 +140,46 @@ pub fn brotli(bytes: &[u8], effort: Effort) -> Vec<u8> {
 fn window_bits(len: usize) -> u8 {
     let bits = usize::BITS - len.max(1).leading_zeros();
     bits.clamp(10, 24) as u8
+}
+
+/// Precompression settings.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
+pub struct CompressOptions {
+    /// Write `.gz` siblings. Default: true.
+    pub gzip: bool,
+    /// Write `.br` siblings. Default: true.
+    pub brotli: bool,
+    /// Files smaller than this many bytes are not precompressed. Default: 256.
+    pub min_size: u64,
+    /// A variant is kept only when it saves at least this fraction of the bytes. Default: 0.05.
+    pub min_saving: f64,
+    /// How hard the encoders work. Default: best (`kiln watch`: fast).
+    #[serde(default)]
+    pub effort: Effort,
+}
+
+/// Compression effort: `best` (gzip 9, brotli 11) for what ships, `fast`
+/// (gzip 6, brotli 5) where a rebuild must be quick, as in `kiln watch`.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Effort {
+    #[default]
+    Best,
+    Fast,
+}
+
+impl Default for CompressOptions {
+    fn default() -> Self {
+        CompressOptions {
+            gzip: true,
+            brotli: true,
+            min_size: 256,
+            min_saving: 0.05,
+            effort: Effort::Best,
+        }
+    }
 }
 
 #[cfg(test)]

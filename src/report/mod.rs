@@ -3,69 +3,26 @@
 //! as text or as JSON. The library reports through [`Progress`]; printing is
 //! the CLI's business.
 
+pub mod budget;
+pub mod diff;
+
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::budget;
 use crate::diag::{Diagnostic, Severity};
-use crate::diff::Diff;
-use crate::manifest::Manifest;
+use crate::emit::manifest::Manifest;
 use crate::pipeline::BuildOutcome;
+use crate::report::diff::Diff;
+use crate::units::human_bytes;
 
-/// The HTML report written into the output directory (never deployed: it is
-/// not in the manifest).
-pub const REPORT_FILE: &str = "kiln-report.html";
+pub use crate::emit::manifest::REPORT_FILE;
 
 /// The report page: inline CSS and JS, no network. The data replaces the
 /// placeholder, as JSON inside `<script type="application/json">`.
-const TEMPLATE: &str = include_str!("report/template.html");
+const TEMPLATE: &str = include_str!("template.html");
 const DATA_PLACEHOLDER: &str = "__KILN_REPORT_DATA__";
-
-/// The stages a build goes through, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    Scan,
-    Transform,
-    Link,
-    Emit,
-    Manifest,
-    Done,
-}
-
-impl Stage {
-    pub fn name(self) -> &'static str {
-        match self {
-            Stage::Scan => "scan",
-            Stage::Transform => "transform",
-            Stage::Link => "link",
-            Stage::Emit => "emit",
-            Stage::Manifest => "manifest",
-            Stage::Done => "done",
-        }
-    }
-}
-
-/// Receives progress events; called from worker threads.
-pub trait Progress: Sync {
-    /// A stage starts; `total` files will pass through it (0 if unknown).
-    fn stage(&self, stage: Stage, total: usize);
-    /// One file finished the current stage.
-    fn advance(&self);
-    /// Every output except the pages is written (pages follow): the source
-    /// path and manifest entry of each. `kiln watch` swaps stylesheets here,
-    /// before the pages that link them are rewritten.
-    fn assets_written(&self, _outputs: &[(&str, &crate::manifest::FileEntry)]) {}
-}
-
-/// Reports nothing.
-pub struct Silent;
-
-impl Progress for Silent {
-    fn stage(&self, _: Stage, _: usize) {}
-    fn advance(&self) {}
-}
 
 /// Sizes of a group of files.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -308,14 +265,14 @@ impl Summary {
                 "\n### Size changes against `{}` (brotli)\n\n| kind | before | after | change | |\n| --- | ---: | ---: | ---: | ---: |",
                 md_escape(&diff.old)
             );
-            let mut row = |name: &str, c: &crate::diff::Change| {
+            let mut row = |name: &str, c: &crate::report::diff::Change| {
                 let _ = writeln!(
                     md,
                     "| {name} | {} | {} | {} | {} |",
                     human_bytes(c.old.brotli),
                     human_bytes(c.new.brotli),
-                    crate::diff::signed_bytes(c.delta()),
-                    crate::diff::percent(c.old.brotli, c.new.brotli)
+                    crate::units::signed_bytes(c.delta()),
+                    crate::units::percent(c.old.brotli, c.new.brotli)
                 );
             };
             for (kind, change) in &diff.kinds {
@@ -341,7 +298,7 @@ impl Summary {
                             .unwrap_or_default(),
                         f.old.map(|s| human_bytes(s.brotli)).unwrap_or_default(),
                         f.new.map(|s| human_bytes(s.brotli)).unwrap_or_default(),
-                        crate::diff::signed_bytes(f.delta())
+                        crate::units::signed_bytes(f.delta())
                     );
                 }
             }
@@ -519,22 +476,6 @@ pub fn write_html(
     Ok(out.join(REPORT_FILE))
 }
 
-/// `1234567` → `1.2 MB`.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -548,12 +489,5 @@ mod tests {
     #[test]
     fn markdown_escapes_table_cells() {
         assert_eq!(md_escape("a|b<c>\nd"), "a\\|b&lt;c> d");
-    }
-
-    #[test]
-    fn bytes_are_human() {
-        assert_eq!(human_bytes(999), "999 B");
-        assert_eq!(human_bytes(1234), "1.2 kB");
-        assert_eq!(human_bytes(5_600_000), "5.6 MB");
     }
 }

@@ -6,24 +6,49 @@
 //! the source tree, and loops are reported, never followed. Classification is
 //! by extension. This stage reads no file contents.
 
+pub mod fingerprint;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::asset::{Asset, AssetKind};
-use crate::config::GlobList;
 use crate::diag::Diagnostic;
+use crate::glob::GlobList;
 
 /// Name of the per-directory ignore file (gitignore syntax).
 pub const IGNORE_FILE: &str = ".kilnignore";
 
-/// Options for [`scan`].
-pub struct ScanOptions<'a> {
-    pub exclude: &'a GlobList,
+/// Which files belong to the build, and how they are classified.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    /// Files never read from the source tree. Default: [`DEFAULT_EXCLUDE`].
+    pub exclude: GlobList,
+    /// Mark names a bundler fingerprinted ([`fingerprint`]): they keep their
+    /// names and are served immutable. Default: true.
+    pub detect_fingerprints: bool,
+    /// Files a backend reads from the output directory, never served or
+    /// deployed (Vite's `.vite/` manifests). Default: [`DEFAULT_PRIVATE`].
+    pub private: GlobList,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            exclude: GlobList::new(DEFAULT_EXCLUDE).expect("default globs are valid"),
+            detect_fingerprints: true,
+            private: GlobList::new(DEFAULT_PRIVATE).expect("default globs are valid"),
+        }
+    }
+}
+
+/// Where a walk stops besides `exclude`.
+#[derive(Debug, Default)]
+pub struct Walk<'a> {
     /// Directories to skip (the output and the cache when they lie inside the source).
     pub skip_dirs: Vec<PathBuf>,
-    /// Mark names a bundler fingerprinted ([`crate::fingerprint`]), except
-    /// pages and these `keep_names`; `None` marks none.
-    pub fingerprints: Option<&'a GlobList>,
+    /// Names never marked fingerprinted (`keep_names`): other software
+    /// requests them by name.
+    pub keep_names: Option<&'a GlobList>,
 }
 
 /// What the walk found: the assets (sorted by path) and diagnostics.
@@ -36,9 +61,9 @@ pub struct Scanned {
 }
 
 /// Walk `root` (which must be a directory) and collect its assets.
-pub fn scan(root: &Path, options: &ScanOptions<'_>) -> Scanned {
+pub fn scan(root: &Path, options: &ScanOptions, walk: &Walk<'_>) -> Scanned {
     let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-    let skip_dirs: Vec<PathBuf> = options
+    let skip_dirs: Vec<PathBuf> = walk
         .skip_dirs
         .iter()
         .filter_map(|d| d.canonicalize().ok())
@@ -141,11 +166,12 @@ pub fn scan(root: &Path, options: &ScanOptions<'_>) -> Scanned {
         ));
     }
     found.assets.sort_by(|a, b| a.path.cmp(&b.path));
-    if let Some(keep_names) = options.fingerprints {
+    if options.detect_fingerprints {
         let paths: Vec<&str> = found.assets.iter().map(|a| a.path.as_str()).collect();
-        let marks = crate::fingerprint::detect(&paths);
+        let marks = fingerprint::detect(&paths);
+        let kept = |path: &str| walk.keep_names.is_some_and(|k| k.is_match(path));
         for (a, mark) in found.assets.iter_mut().zip(marks) {
-            a.fingerprinted = mark && a.kind != AssetKind::Html && !keep_names.is_match(&a.path);
+            a.fingerprinted = mark && a.kind != AssetKind::Html && !kept(&a.path);
         }
     }
     // A bundler's `.gz`/`.br` beside a file are found like any file; the
@@ -195,6 +221,30 @@ fn walk_error(path: PathBuf, err: ignore::Error) -> Diagnostic {
     Diagnostic::error(path, err.to_string())
 }
 
+/// Files never read from the source tree (besides the output directory).
+pub const DEFAULT_EXCLUDE: &[&str] = &[
+    ".git/**",
+    ".hg/**",
+    ".svn/**",
+    "**/.DS_Store",
+    "**/Thumbs.db",
+    // Editors' swap, backup and save-by-rename files.
+    "**/*.swp",
+    "**/*.swx",
+    "**/*~",
+    "**/.#*",
+    "**/4913",
+    "**/*___jb_tmp___",
+    "**/*___jb_old___",
+    "kiln.toml",
+    ".kilnignore",
+    ".kiln-cache/**",
+];
+
+/// Files written for a backend to read from disk, not for browsers: Vite's
+/// manifests ("should not be served", Vite's backend integration guide).
+pub const DEFAULT_PRIVATE: &[&str] = &["**/.vite/**"];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,10 +274,11 @@ mod tests {
         let scanned = scan(
             root,
             &ScanOptions {
-                exclude: &exclude,
-                skip_dirs: Vec::new(),
-                fingerprints: None,
+                exclude,
+                detect_fingerprints: false,
+                ..ScanOptions::default()
             },
+            &Walk::default(),
         );
         assert_eq!(
             paths(&scanned),
@@ -257,10 +308,11 @@ mod tests {
         let scanned = scan(
             root,
             &ScanOptions {
-                exclude: &exclude,
-                skip_dirs: Vec::new(),
-                fingerprints: None,
+                exclude,
+                detect_fingerprints: false,
+                ..ScanOptions::default()
             },
+            &Walk::default(),
         );
         assert_eq!(paths(&scanned), ["alias.txt", "d/in.txt"]);
         let messages: Vec<String> = scanned

@@ -28,8 +28,8 @@ use futures_util::StreamExt;
 use tokio::sync::broadcast;
 use tower_http::services::{ServeDir, ServeFile};
 
+use crate::emit::manifest::Manifest;
 use crate::error::{Error, Result};
-use crate::manifest::Manifest;
 
 /// The default address: loopback only, the port of `vite preview`.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:4173";
@@ -350,7 +350,7 @@ async fn live_script() -> Response {
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        include_str!("serve/live.js"),
+        include_str!("live.js"),
     )
         .into_response()
 }

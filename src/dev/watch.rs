@@ -9,7 +9,7 @@
 //! A failed rebuild is reported and the watch goes on; a change to `kiln.toml`
 //! reloads the configuration.
 //!
-//! With `serve`, the output is served as [`kiln serve`](crate::serve) does,
+//! With `serve`, the output is served as [`kiln serve`](crate::dev::serve) does,
 //! plus live reload: pages reload after a rebuild, or swap their stylesheets
 //! when only CSS changed.
 
@@ -23,11 +23,12 @@ use notify_debouncer_full::{DebounceEventResult, new_debouncer};
 
 use crate::asset::AssetKind;
 use crate::config::Config;
+use crate::dev::serve::{LiveEvent, Site};
+use crate::emit::manifest::Manifest;
 use crate::error::{ConfigError, Error, Result};
-use crate::manifest::Manifest;
 use crate::pipeline::BuildOutcome;
-use crate::report::Silent;
-use crate::serve::{LiveEvent, Site};
+use crate::pipeline::{Session, compress_pending, rebuild};
+use crate::progress::Silent;
 
 /// How `kiln watch` runs.
 #[derive(Debug, Clone)]
@@ -86,11 +87,9 @@ pub fn watch(
     let mut config = load().map_err(Error::Config)?;
     // What the previous build read and wrote, so that a rebuild redoes only
     // the changed files and their dependents.
-    let memo = std::sync::Arc::new(crate::pipeline::Memo::default());
-    config.memo = Some(std::sync::Arc::clone(&memo));
-    // The files kept for reuse go however the watch ends (a second Ctrl-C
-    // exits at once: the next build removes them).
-    let _spares = Spares(std::sync::Arc::clone(&memo));
+    // The files kept for reuse go when it drops, however the watch ends (a
+    // second Ctrl-C exits at once: the next build removes them).
+    let mut session = Session::default();
     // Files kept for reuse are written under a lease (emit.rs): someone
     // opening one meanwhile must not end the watch with SIGIO.
     #[cfg(target_os = "linux")]
@@ -115,7 +114,7 @@ pub fn watch(
         });
     }
 
-    let mut manifest = match crate::build(&config, &Silent) {
+    let mut manifest = match rebuild(&config, &session, &Silent) {
         Ok(outcome) => {
             report(WatchEvent::Built {
                 outcome: &outcome,
@@ -176,7 +175,7 @@ pub fn watch(
 
     // Rebuilds write their outputs first and precompress after the pages
     // have been told: live pages are served uncompressed anyway.
-    config.defer_compression = true;
+    session.defer_compression = true;
     // The size report describes a release build; a dev server must not serve a stale one.
     config.report = false;
     // A message that arrived while variants were being made: it ends that
@@ -228,10 +227,8 @@ pub fn watch(
             match load() {
                 Ok(c) => {
                     config = c;
-                    config.defer_compression = true;
                     config.report = false;
-                    memo.clear();
-                    config.memo = Some(std::sync::Arc::clone(&memo));
+                    session.memo.clear();
                     config_file = config
                         .config_file
                         .as_ref()
@@ -246,12 +243,12 @@ pub fn watch(
                 }
             }
         }
-        memo.forget(&changed);
+        session.memo.forget(&changed);
         let early = EarlySwap {
             site: site.as_ref(),
             before: manifest.as_ref().filter(|_| css_only(&changed)),
         };
-        match crate::build(&config, &early) {
+        match rebuild(&config, &session, &early) {
             Ok(mut outcome) => {
                 report(WatchEvent::Built {
                     outcome: &outcome,
@@ -269,7 +266,7 @@ pub fn watch(
                 // Then the variants, until a change that matters comes in
                 // (the build's own reads and ignored paths do not count).
                 let ignored = Ignored::new(&root, &config);
-                let compressed = crate::pipeline::compress_pending(&config, &mut outcome, || {
+                let compressed = compress_pending(&config, &session, &mut outcome, || {
                     while let Ok(message) = messages.try_recv() {
                         let matters = match &message {
                             Message::Stop | Message::Files(Err(_)) => true,
@@ -309,15 +306,6 @@ pub fn watch(
 }
 
 /// Whether a file event can change the build (reads and opens cannot).
-/// Removes the displaced outputs a watch kept for reuse, when dropped.
-struct Spares(std::sync::Arc<crate::pipeline::Memo>);
-
-impl Drop for Spares {
-    fn drop(&mut self) {
-        self.0.remove_spares();
-    }
-}
-
 fn is_change(kind: &EventKind) -> bool {
     use notify::event::{AccessKind, AccessMode, MetadataKind, ModifyKind};
     match kind {
@@ -359,7 +347,7 @@ impl<'a> Ignored<'a> {
             return true;
         }
         let rel = relative(self.root, path);
-        rel != "." && self.config.exclude.is_match(&rel)
+        rel != "." && self.config.scan.exclude.is_match(&rel)
     }
 }
 
@@ -398,10 +386,10 @@ struct EarlySwap<'a> {
     before: Option<&'a Manifest>,
 }
 
-impl crate::report::Progress for EarlySwap<'_> {
-    fn stage(&self, _: crate::report::Stage, _: usize) {}
+impl crate::progress::Progress for EarlySwap<'_> {
+    fn stage(&self, _: crate::progress::Stage, _: usize) {}
     fn advance(&self) {}
-    fn assets_written(&self, outputs: &[(&str, &crate::manifest::FileEntry)]) {
+    fn assets_written(&self, outputs: &[(&str, &crate::emit::manifest::FileEntry)]) {
         let (Some(site), Some(before)) = (self.site, self.before) else {
             return;
         };
@@ -415,7 +403,7 @@ impl crate::report::Progress for EarlySwap<'_> {
 /// (old URL path, new URL path) of every stylesheet whose bytes changed.
 fn css_swaps<'m>(
     before: &Manifest,
-    after: impl Iterator<Item = (&'m str, &'m crate::manifest::FileEntry)>,
+    after: impl Iterator<Item = (&'m str, &'m crate::emit::manifest::FileEntry)>,
     base: &str,
 ) -> Vec<(String, String)> {
     after
@@ -449,7 +437,7 @@ fn live_event(changed: &[String], before: Option<&Manifest>, after: &Manifest) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::FileEntry;
+    use crate::emit::manifest::FileEntry;
 
     fn entry(output: &str, kind: AssetKind, blake3: &str) -> FileEntry {
         FileEntry {
