@@ -32,7 +32,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use mozjpeg_sys as sys;
 
 use super::raster::{
-    MAX_PIXELS, content_is, orientation_block, passed, tiff_orientation, within_pixel_limit,
+    MAX_PIXELS, content_is, orientation_block, passed, ssimulacra2, tiff_orientation,
+    within_pixel_limit,
 };
 use crate::diag::Diagnostic;
 
@@ -137,13 +138,10 @@ pub struct Lossy {
 
 /// Largest image re-encoded lossily: 16 megapixels. The two RGB images
 /// (source and re-encoding) take 6 bytes per pixel, the encoder a few more;
-/// the score works on tiles of at most [`SCORE_TILE`]² pixels, whose working
+/// the score works on tiles of at most [`SCORE_TILE`](super::raster::SCORE_TILE)² pixels, whose working
 /// set is about 185 bytes per pixel (measured: 457 MB for 2.46 MP at once),
 /// so about 110 MB. About 300 MB per thread in all (estimated, not measured).
 pub const MAX_LOSSY_PIXELS: u64 = 16_000_000;
-
-/// The side of the tiles an image is scored in.
-pub const SCORE_TILE: usize = 768;
 
 const APP1: u8 = 0xE1;
 const APP2: u8 = 0xE2;
@@ -259,56 +257,6 @@ pub fn reencode(bytes: &[u8], lossy: Lossy) -> Option<Reencoded> {
     }))
     .ok()
     .flatten()
-}
-
-/// SSIMULACRA2 of two sRGB images (interleaved RGB, 8 bits).
-///
-/// An image larger than [`SCORE_TILE`] on a side is cut into equal tiles (at
-/// least half a tile on a side) scored one by one; its score is the worst
-/// tile's, so a damaged region is not averaged away and memory stays bounded.
-pub(super) fn ssimulacra2(a: &[u8], b: &[u8], width: usize, height: usize) -> Option<f64> {
-    if a.len() != width * height * 3 || b.len() != a.len() {
-        return None;
-    }
-    let (cols, rows) = (width.div_ceil(SCORE_TILE), height.div_ceil(SCORE_TILE));
-    if cols * rows <= 1 {
-        return score(a, b, width, height);
-    }
-    let (tw, th) = (width.div_ceil(cols), height.div_ceil(rows));
-    let mut worst = f64::INFINITY;
-    for y0 in (0..height).step_by(th) {
-        for x0 in (0..width).step_by(tw) {
-            let (w, h) = (tw.min(width - x0), th.min(height - y0));
-            let crop = |px: &[u8]| -> Vec<u8> {
-                (y0..y0 + h)
-                    .flat_map(|y| &px[(y * width + x0) * 3..(y * width + x0 + w) * 3])
-                    .copied()
-                    .collect()
-            };
-            worst = worst.min(score(&crop(a), &crop(b), w, h)?);
-        }
-    }
-    Some(worst)
-}
-
-/// SSIMULACRA2 of two whole sRGB images (interleaved RGB, 8 bits).
-fn score(a: &[u8], b: &[u8], width: usize, height: usize) -> Option<f64> {
-    use ::ssimulacra2::{ColorPrimaries, Rgb, TransferCharacteristic, compute_frame_ssimulacra2};
-    let frame = |px: &[u8]| {
-        let data = px
-            .chunks_exact(3)
-            .map(|p| [p[0], p[1], p[2]].map(|c| f32::from(c) / 255.0))
-            .collect();
-        Rgb::new(
-            data,
-            width,
-            height,
-            TransferCharacteristic::SRGB,
-            ColorPrimaries::BT709,
-        )
-        .ok()
-    };
-    compute_frame_ssimulacra2(frame(a)?, frame(b)?).ok()
 }
 
 fn optimize_lossless(bytes: &[u8]) -> Result<Option<Vec<u8>>, Diagnostic> {
@@ -455,29 +403,6 @@ mod tests {
 
     /// A large image is scored by tiles, and its score is the worst tile's:
     /// damage in one corner counts in full instead of being averaged away.
-    #[test]
-    fn large_images_are_scored_by_their_worst_tile() {
-        let (w, h) = (1600usize, 900usize);
-        let original: Vec<u8> = (0..h)
-            .flat_map(|y| {
-                (0..w).flat_map(move |x| [(x / 7) as u8, (y / 4) as u8, ((x + y) / 10) as u8])
-            })
-            .collect();
-        let mut damaged = original.clone();
-        let mut seed = 1u32;
-        for y in 0..200 {
-            for x in 0..200 {
-                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                damaged[(y * w + x) * 3] ^= (seed >> 27) as u8;
-            }
-        }
-        assert_eq!(ssimulacra2(&original, &original, w, h), Some(100.0));
-        let tiled = ssimulacra2(&original, &damaged, w, h).unwrap();
-        let whole = score(&original, &damaged, w, h).unwrap();
-        assert!(tiled < whole, "worst tile {tiled}, whole image {whole}");
-        assert_eq!(ssimulacra2(&original, &damaged[3..], w, h), None);
-    }
-
     #[test]
     fn lossy_only_when_the_score_allows_it() {
         let bytes = photo();

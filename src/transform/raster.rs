@@ -1,6 +1,8 @@
 //! What the raster codecs share: the pixel limit checked before anything is
-//! decoded, the diagnostics for a file left as it is, and the EXIF
-//! orientation in TIFF layout (JPEG's `APP1` and PNG's `eXIf` carry the same).
+//! decoded, format sniffing and the diagnostics for a file left as it is, the
+//! EXIF orientation in TIFF layout (JPEG's `APP1` and PNG's `eXIf` carry the
+//! same), and the SSIMULACRA2 score that lossy JPEG and the WebP/AVIF
+//! variants are checked with.
 
 use crate::diag::Diagnostic;
 
@@ -99,4 +101,85 @@ pub(super) fn orientation_block(value: u16) -> Vec<u8> {
     out.extend_from_slice(&[0, 0]);
     out.extend_from_slice(&0u32.to_be_bytes());
     out
+}
+
+/// The side of the tiles an image is scored in.
+pub const SCORE_TILE: usize = 768;
+
+/// SSIMULACRA2 of two sRGB images (interleaved RGB, 8 bits).
+///
+/// An image larger than [`SCORE_TILE`] on a side is cut into equal tiles (at
+/// least half a tile on a side) scored one by one; its score is the worst
+/// tile's, so a damaged region is not averaged away and memory stays bounded.
+pub(super) fn ssimulacra2(a: &[u8], b: &[u8], width: usize, height: usize) -> Option<f64> {
+    if a.len() != width * height * 3 || b.len() != a.len() {
+        return None;
+    }
+    let (cols, rows) = (width.div_ceil(SCORE_TILE), height.div_ceil(SCORE_TILE));
+    if cols * rows <= 1 {
+        return score(a, b, width, height);
+    }
+    let (tw, th) = (width.div_ceil(cols), height.div_ceil(rows));
+    let mut worst = f64::INFINITY;
+    for y0 in (0..height).step_by(th) {
+        for x0 in (0..width).step_by(tw) {
+            let (w, h) = (tw.min(width - x0), th.min(height - y0));
+            let crop = |px: &[u8]| -> Vec<u8> {
+                (y0..y0 + h)
+                    .flat_map(|y| &px[(y * width + x0) * 3..(y * width + x0 + w) * 3])
+                    .copied()
+                    .collect()
+            };
+            worst = worst.min(score(&crop(a), &crop(b), w, h)?);
+        }
+    }
+    Some(worst)
+}
+
+/// SSIMULACRA2 of two whole sRGB images (interleaved RGB, 8 bits).
+fn score(a: &[u8], b: &[u8], width: usize, height: usize) -> Option<f64> {
+    use ::ssimulacra2::{ColorPrimaries, Rgb, TransferCharacteristic, compute_frame_ssimulacra2};
+    let frame = |px: &[u8]| {
+        let data = px
+            .chunks_exact(3)
+            .map(|p| [p[0], p[1], p[2]].map(|c| f32::from(c) / 255.0))
+            .collect();
+        Rgb::new(
+            data,
+            width,
+            height,
+            TransferCharacteristic::SRGB,
+            ColorPrimaries::BT709,
+        )
+        .ok()
+    };
+    compute_frame_ssimulacra2(frame(a)?, frame(b)?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_images_are_scored_by_their_worst_tile() {
+        let (w, h) = (1600usize, 900usize);
+        let original: Vec<u8> = (0..h)
+            .flat_map(|y| {
+                (0..w).flat_map(move |x| [(x / 7) as u8, (y / 4) as u8, ((x + y) / 10) as u8])
+            })
+            .collect();
+        let mut damaged = original.clone();
+        let mut seed = 1u32;
+        for y in 0..200 {
+            for x in 0..200 {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                damaged[(y * w + x) * 3] ^= (seed >> 27) as u8;
+            }
+        }
+        assert_eq!(ssimulacra2(&original, &original, w, h), Some(100.0));
+        let tiled = ssimulacra2(&original, &damaged, w, h).unwrap();
+        let whole = score(&original, &damaged, w, h).unwrap();
+        assert!(tiled < whole, "worst tile {tiled}, whole image {whole}");
+        assert_eq!(ssimulacra2(&original, &damaged[3..], w, h), None);
+    }
 }

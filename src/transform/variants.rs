@@ -225,7 +225,7 @@ fn qualities(first: u8) -> Vec<u8> {
 
 /// Whether `decoded` (RGB) scores at least `options.min_score` against `rgb`.
 fn passes(rgb: &[u8], decoded: &[u8], w: u32, h: u32, options: &VariantOptions) -> bool {
-    super::jpeg::ssimulacra2(rgb, decoded, w as usize, h as usize)
+    super::raster::ssimulacra2(rgb, decoded, w as usize, h as usize)
         .is_some_and(|score| score >= f64::from(options.min_score))
 }
 
@@ -603,7 +603,7 @@ mod jpeg_tests {
         // Scored again here, from the decoded files.
         let original = crate::transform::jpeg::decode_rgb(&jpeg).unwrap();
         let decoded = webp::Decoder::new(webp).decode().unwrap();
-        let score = crate::transform::jpeg::ssimulacra2(
+        let score = crate::transform::raster::ssimulacra2(
             &original.pixels,
             &decoded,
             original.width,
@@ -649,7 +649,7 @@ mod avif_tests {
             .flat_map(|p| [p[0], p[1], p[2]])
             .collect();
         let decoded = avif_rgb(avif, w, h).expect("decodes");
-        let score = crate::transform::jpeg::ssimulacra2(&rgb, &decoded, w as usize, h as usize);
+        let score = crate::transform::raster::ssimulacra2(&rgb, &decoded, w as usize, h as usize);
         assert!(score.unwrap() >= 90.0, "{score:?}");
 
         // With transparency, no AVIF (kiln's AVIFs carry no alpha).
