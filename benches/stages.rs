@@ -209,7 +209,9 @@ fn whole_build(c: &mut Criterion) {
                 config.compress.effort = Effort::Fast;
                 config
             },
-            |config| black_box(kiln::build(&config, &kiln::progress::Silent).expect("builds")),
+            |config| {
+                black_box(kiln::pipeline::build(&config, &kiln::progress::Silent).expect("builds"))
+            },
             BatchSize::PerIteration,
         )
     });

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use kiln::config::Overrides;
+use kiln::deploy::DeploySettings;
 use kiln::emit::compress::Effort;
 use kiln::link::HashPolicy;
 
@@ -81,15 +82,8 @@ pub struct DeployArgs {
     /// Configuration file (default: ./kiln.toml).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// S3 endpoint URL (R2, MinIO, SeaweedFS…); AWS when absent.
-    #[arg(long, value_name = "URL")]
-    pub endpoint: Option<String>,
-    /// S3 region (default: from the AWS configuration, else us-east-1).
-    #[arg(long)]
-    pub region: Option<String>,
-    /// Path-style S3 addressing (endpoint/bucket/key), for MinIO and most self-hosted stores.
-    #[arg(long)]
-    pub path_style: bool,
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
     /// How precompressed variants are stored (default: negotiate).
     #[arg(long, value_enum)]
     pub encoding: Option<kiln::deploy::Encoding>,
@@ -131,6 +125,52 @@ pub struct DeployArgs {
     pub github: bool,
 }
 
+/// Where an S3-compatible store is: shared by `deploy`, `diff` and
+/// `build --compare-to`'s targets (over `[deploy]` in kiln.toml).
+#[derive(Debug, Args)]
+pub struct EndpointArgs {
+    /// S3 endpoint URL (R2, MinIO, SeaweedFS…); AWS when absent.
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// S3 region (default: from the AWS configuration, else us-east-1).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Path-style S3 addressing (endpoint/bucket/key), for MinIO and most self-hosted stores.
+    #[arg(long)]
+    pub path_style: bool,
+}
+
+impl EndpointArgs {
+    /// The flags given, as deploy settings (`None` where not given).
+    pub fn settings(&self) -> DeploySettings {
+        DeploySettings {
+            endpoint: self.endpoint.clone(),
+            region: self.region.clone(),
+            path_style: self.path_style.then_some(true),
+            ..DeploySettings::default()
+        }
+    }
+}
+
+impl DeployArgs {
+    /// The flags given, as deploy settings (`None` where not given), to
+    /// override `[deploy]` in kiln.toml.
+    pub fn settings(&self) -> DeploySettings {
+        DeploySettings {
+            to: self.to.clone(),
+            encoding: self.encoding,
+            concurrency: self.concurrency,
+            max_delete: self.max_delete,
+            keep_deploys: self.keep_deploys,
+            keep_for: self.keep_for.clone(),
+            prune_foreign: self.prune_foreign.then_some(true),
+            cloudfront_distribution: self.cloudfront.clone(),
+            warm: self.warm.clone(),
+            ..self.endpoint.settings()
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct DiffArgs {
     /// The baseline.
@@ -140,15 +180,8 @@ pub struct DiffArgs {
     /// Configuration file (its [deploy] endpoint, region, path_style are used for s3:// targets).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// S3 endpoint URL, for s3:// targets.
-    #[arg(long, value_name = "URL")]
-    pub endpoint: Option<String>,
-    /// S3 region, for s3:// targets.
-    #[arg(long)]
-    pub region: Option<String>,
-    /// Path-style S3 addressing.
-    #[arg(long)]
-    pub path_style: bool,
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -24,6 +24,9 @@ pub enum Error {
     )]
     OutputNotOwned(PathBuf),
 
+    #[error("{0} is not a kiln build (no kiln-manifest.json): run `kiln build` first")]
+    NotABuild(PathBuf),
+
     #[error(transparent)]
     Config(#[from] ConfigError),
 
@@ -36,6 +39,11 @@ pub enum Error {
 
     #[error("deploy to {target}: {message}")]
     Deploy { target: String, message: String },
+
+    /// A flag or setting that cannot work as given (a deploy target without a
+    /// bucket, a duration that is not one).
+    #[error("{0}")]
+    Usage(String),
 
     #[error("{first} and {second} would both be written to {path}: rename one of them")]
     OutputCollision {

@@ -28,7 +28,39 @@ pub mod units;
 
 pub use config::Config;
 pub use error::{Error, Result};
-pub use pipeline::{BuildOutcome, build};
+pub use pipeline::BuildOutcome;
+
+use progress::Progress;
+use report::Summary;
+use report::diff::Baseline;
+
+/// A build, and what it tells: the same summary `kiln build` prints.
+#[derive(Debug)]
+pub struct Built {
+    pub outcome: BuildOutcome,
+    pub summary: Summary,
+    /// What could not be done besides the build itself (the size report, the
+    /// comparison): warnings for the user.
+    pub notes: Vec<String>,
+}
+
+/// Build `config`, then check its budgets, compare it with `baseline` (read
+/// with [`report::diff::read_baseline`]) and write `kiln-report.html`: what
+/// `kiln build` does, without the printing. [`pipeline::build`] is the build
+/// alone.
+pub fn build(
+    config: &Config,
+    baseline: Option<&Baseline>,
+    progress: &dyn Progress,
+) -> Result<Built> {
+    let outcome = pipeline::build(config, progress)?;
+    let (summary, notes) = report::tell(config, &outcome, baseline);
+    Ok(Built {
+        outcome,
+        summary,
+        notes,
+    })
+}
 
 /// `kiln <version>`, recorded in manifests.
 pub fn generator() -> String {

@@ -17,6 +17,7 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use kiln::progress::{Progress, Stage};
 use kiln::report::Summary;
+use kiln::report::budget::Status;
 
 /// `print!` that ignores a closed stdout (`kiln build --json | head`) instead
 /// of panicking: the reader has what it wanted.
@@ -36,17 +37,41 @@ macro_rules! outln {
 }
 
 /// Exit codes, documented in the README.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Exit {
     Success = 0,
-    /// The build finished with errors, or with any diagnostic under `--strict`.
-    BuildFailed = 1,
+    /// The build finished with errors (or any diagnostic under `--strict`),
+    /// or a deploy failed.
+    Failed = 1,
     /// Bad flags, configuration, or source/output directories.
     Usage = 2,
     /// The output could not be written.
     Output = 3,
     /// A size budget was exceeded (without `--no-fail-on-budget`).
     Budget = 4,
+}
+
+/// The one mapping from a library error to an exit code.
+impl From<&kiln::Error> for Exit {
+    fn from(e: &kiln::Error) -> Exit {
+        match e {
+            kiln::Error::Io { .. } => Exit::Output,
+            kiln::Error::Deploy { .. } => Exit::Failed,
+            kiln::Error::MissingSource(_)
+            | kiln::Error::NotABuild(_)
+            | kiln::Error::OutputContainsSource { .. }
+            | kiln::Error::OutputNotOwned(_)
+            | kiln::Error::Config(_)
+            | kiln::Error::OutputCollision { .. }
+            | kiln::Error::Usage(_) => Exit::Usage,
+        }
+    }
+}
+
+/// Print an error that stopped a command, and its exit code.
+fn fail(e: &kiln::Error) -> Exit {
+    eprintln!("error: {e}");
+    Exit::from(e)
 }
 
 fn main() -> ExitCode {
@@ -65,10 +90,7 @@ fn main() -> ExitCode {
 fn build(args: &cli::BuildArgs) -> Exit {
     let config = match kiln::config::resolve(args.overrides()) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Exit::Usage;
-        }
+        Err(e) => return fail(&e.into()),
     };
     // Read the baseline first: a wrong --compare-to fails before any work.
     let baseline = match &args.compare_to {
@@ -82,63 +104,19 @@ fn build(args: &cli::BuildArgs) -> Exit {
         None => None,
     };
     let progress = Reporter::new(args.quiet || args.json);
-    let outcome = match kiln::build(&config, &progress) {
-        Ok(o) => o,
-        Err(e) => {
-            progress.finish();
-            eprintln!("error: {e}");
-            return match e {
-                kiln::Error::Io { .. } => Exit::Output,
-                _ => Exit::Usage,
-            };
-        }
-    };
+    let built = kiln::build(&config, baseline.as_ref(), &progress);
     progress.finish();
-    print_diagnostics(&outcome.diagnostics);
-    let mut summary = Summary::new(&outcome, &config.output, config.strict);
-    // Growth budgets compare with --compare-to, else with the build this one replaced.
-    let growth_base = match &baseline {
-        Some(b) => b.manifest.as_ref(),
-        None => outcome.previous.as_ref(),
+    let kiln::Built {
+        outcome,
+        summary,
+        notes,
+    } = match built {
+        Ok(b) => b,
+        Err(e) => return fail(&e),
     };
-    if !config.budgets.is_empty() {
-        summary.budgets = Some(kiln::report::budget::check(
-            &config.budgets,
-            &outcome.manifest,
-            growth_base,
-        ));
-    }
-    if let Some(b) = &baseline {
-        match &b.manifest {
-            Some(old) => {
-                summary.diff = Some(kiln::report::diff::diff(
-                    old,
-                    &outcome.manifest,
-                    &b.label,
-                    "this build",
-                ));
-            }
-            None => eprintln!(
-                "note: {} holds no earlier kiln deploy; nothing to compare with",
-                b.label
-            ),
-        }
-    }
-    let taken = outcome
-        .manifest
-        .served()
-        .iter()
-        .any(|s| s.path == kiln::report::REPORT_FILE);
-    if config.report && taken {
-        eprintln!(
-            "warning: the source has a file served as {}; the size report is not written (report = false in kiln.toml silences this)",
-            kiln::report::REPORT_FILE
-        );
-    } else if config.report {
-        match kiln::report::write_html(&config.output, &summary, &outcome.manifest) {
-            Ok(path) => summary.report = Some(path.display().to_string()),
-            Err(e) => eprintln!("warning: {e}"),
-        }
+    print_diagnostics(&outcome.diagnostics);
+    for note in &notes {
+        eprintln!("warning: {note}");
     }
     if args.json {
         outln!(
@@ -168,8 +146,8 @@ fn build(args: &cli::BuildArgs) -> Exit {
         }
     }
     if !summary.ok {
-        Exit::BuildFailed
-    } else if summary.budget_status() == "fail" && !args.no_fail_on_budget {
+        Exit::Failed
+    } else if summary.budget_status() == Status::Fail && !args.no_fail_on_budget {
         Exit::Budget
     } else {
         Exit::Success
@@ -202,21 +180,9 @@ fn github_step(outputs: &[(&str, String)], markdown: &str) -> std::io::Result<()
 
 /// `kiln diff OLD NEW`: size changes between two builds.
 fn diff(args: &cli::DiffArgs) -> Exit {
-    let settings = match kiln::config::resolve(kiln::config::Overrides {
-        config: args.config.clone(),
-        ..Default::default()
-    }) {
-        Ok(c) => {
-            let mut s = c.deploy;
-            s.endpoint = args.endpoint.clone().or(s.endpoint);
-            s.region = args.region.clone().or(s.region);
-            s.path_style = Some(args.path_style || s.path_style.unwrap_or(false));
-            s
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Exit::Usage;
-        }
+    let settings = match deploy_settings(args.config.clone(), None, args.endpoint.settings()) {
+        Ok((_, s)) => s,
+        Err(e) => return fail(&e),
     };
     let read = |spec: &str| match kiln::report::diff::read_baseline(spec, &settings) {
         Ok(kiln::report::diff::Baseline {
@@ -242,6 +208,21 @@ fn diff(args: &cli::DiffArgs) -> Exit {
         out!("{}", diff.to_text());
     }
     Exit::Success
+}
+
+/// `[deploy]` of the configuration file with the flags over it, and the
+/// output directory the configuration names.
+fn deploy_settings(
+    config: Option<std::path::PathBuf>,
+    output: Option<std::path::PathBuf>,
+    flags: kiln::deploy::DeploySettings,
+) -> kiln::Result<(std::path::PathBuf, kiln::deploy::DeploySettings)> {
+    let config = kiln::config::resolve(kiln::config::Overrides {
+        config,
+        output,
+        ..Default::default()
+    })?;
+    Ok((config.output, config.deploy.overridden_by(flags)))
 }
 
 /// `mi_option_purge_delay` in mimalloc.h (v2 and v3); the bindings leave the
@@ -274,9 +255,11 @@ fn watch(args: &cli::BuildArgs, serve: Option<std::net::SocketAddr>) -> Exit {
     // site, the same thousand warnings after every save would bury the one
     // the edit caused); the summary line counts them all.
     let mut shown: std::collections::HashSet<String> = std::collections::HashSet::new();
+    ignore_sigio();
     let result = kiln::dev::watch::watch(
         || kiln::config::resolve(overrides.clone()),
         &options,
+        stop_on_ctrl_c(),
         |event| {
             match event {
                 WatchEvent::Built {
@@ -334,25 +317,55 @@ fn watch(args: &cli::BuildArgs, serve: Option<std::net::SocketAddr>) -> Exit {
     );
     match result {
         Ok(()) => Exit::Success,
-        Err(e) => {
-            eprintln!("error: {e}");
-            match e {
-                kiln::Error::Io { .. } => Exit::Output,
-                _ => Exit::Usage,
-            }
-        }
+        Err(e) => fail(&e),
+    }
+}
+
+/// A channel that receives at the first Ctrl-C; a second Ctrl-C ends the
+/// process at once (exit 130), without waiting for a running build.
+fn stop_on_ctrl_c() -> std::sync::mpsc::Receiver<()> {
+    let (stop, stopped) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            let _ = stop.send(());
+            let _ = tokio::signal::ctrl_c().await;
+            std::process::exit(130);
+        });
+    });
+    stopped
+}
+
+/// A watch writes some outputs under a file lease (`emit/output.rs`): a
+/// process opening one meanwhile must not end the watch with SIGIO, should
+/// the kernel signal it.
+fn ignore_sigio() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: sets a signal's disposition to ignored; no handler is installed.
+    unsafe {
+        libc::signal(libc::SIGIO, libc::SIG_IGN);
     }
 }
 
 fn deploy(args: &cli::DeployArgs) -> Exit {
-    let options = match deploy_options(args) {
+    let (out, settings) =
+        match deploy_settings(args.config.clone(), args.out.clone(), args.settings()) {
+            Ok(s) => s,
+            Err(e) => return fail(&e),
+        };
+    let mut options = match kiln::deploy::DeployOptions::from_settings(&settings) {
         Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Exit::Usage;
-        }
+        Err(e) => return fail(&e),
     };
-    let (out, options) = options;
+    options.verify = args.verify;
+    options.dry_run = args.dry_run;
+    options.raw = args.raw;
     match kiln::deploy::deploy(&out, &options) {
         Ok(summary) => {
             if args.json {
@@ -409,61 +422,8 @@ fn deploy(args: &cli::DeployArgs) -> Exit {
             }
             Exit::Success
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            match e {
-                kiln::Error::Io { .. } => Exit::Output,
-                _ => Exit::BuildFailed,
-            }
-        }
+        Err(e) => fail(&e),
     }
-}
-
-/// Flags over `[deploy]` in kiln.toml over defaults.
-fn deploy_options(
-    args: &cli::DeployArgs,
-) -> anyhow::Result<(std::path::PathBuf, kiln::deploy::DeployOptions)> {
-    use anyhow::Context;
-    let config = kiln::config::resolve(kiln::config::Overrides {
-        config: args.config.clone(),
-        output: args.out.clone(),
-        ..Default::default()
-    })?;
-    let settings = &config.deploy;
-    let to = args.to.clone().or_else(|| settings.to.clone()).context(
-        "no target: pass --to s3://bucket/prefix or --to dir:/path, or set deploy.to in kiln.toml",
-    )?;
-    let mut options = kiln::deploy::DeployOptions::new(kiln::deploy::Target::parse(&to)?);
-    options.endpoint = args.endpoint.clone().or_else(|| settings.endpoint.clone());
-    options.region = args.region.clone().or_else(|| settings.region.clone());
-    options.path_style = args.path_style || settings.path_style.unwrap_or(false);
-    options.encoding = args.encoding.or(settings.encoding).unwrap_or_default();
-    if let Some(n) = args.concurrency.or(settings.concurrency) {
-        options.concurrency = n.max(1);
-    }
-    options.max_delete = args.max_delete.or(settings.max_delete);
-    if let Some(n) = args.keep_deploys.or(settings.keep_deploys) {
-        options.keep_deploys = n;
-    }
-    if let Some(text) = args.keep_for.as_ref().or(settings.keep_for.as_ref()) {
-        options.keep_for = kiln::units::parse_duration(text).with_context(|| {
-            format!("keep_for: `{text}` is not a duration (0, 90s, 30m, 12h, 7d)")
-        })?;
-    }
-    options.prune_foreign = args.prune_foreign || settings.prune_foreign.unwrap_or(false);
-    if let Some(n) = settings.multipart_threshold {
-        options.multipart_threshold = n.max(5 << 20);
-    }
-    options.purge_command = settings.purge_command.clone();
-    options.cloudfront_distribution = args
-        .cloudfront
-        .clone()
-        .or_else(|| settings.cloudfront_distribution.clone());
-    options.warm = args.warm.clone().or_else(|| settings.warm.clone());
-    options.verify = args.verify;
-    options.dry_run = args.dry_run;
-    options.raw = args.raw;
-    Ok((config.output, options))
 }
 
 /// Diagnostics like a compiler on stderr, and as annotations under GitHub Actions.
@@ -489,17 +449,17 @@ fn changed_list(changed: &[String]) -> String {
 
 fn serve(out: std::path::PathBuf, addr: std::net::SocketAddr) -> Exit {
     let shown = out.display().to_string();
-    let result = kiln::dev::serve::serve(out, addr, |bound| {
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let result = kiln::dev::serve::serve(out, addr, shutdown, |bound| {
         use std::io::Write;
         outln!("kiln: serving {shown} at http://{bound}/ (Ctrl-C to stop)");
         let _ = std::io::stdout().flush();
     });
     match result {
         Ok(()) => Exit::Success,
-        Err(e) => {
-            eprintln!("error: {e}");
-            Exit::Usage
-        }
+        Err(e) => fail(&e),
     }
 }
 

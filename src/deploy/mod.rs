@@ -77,10 +77,7 @@ pub enum Target {
 
 impl Target {
     pub fn parse(text: &str) -> Result<Target> {
-        let bad = |message: &str| Error::Deploy {
-            target: text.to_owned(),
-            message: message.to_owned(),
-        };
+        let bad = |message: &str| Error::Usage(format!("deploy to {text}: {message}"));
         if let Some(rest) = text.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
@@ -159,7 +156,71 @@ pub struct DeployOptions {
     pub warm: Option<String>,
 }
 
+impl DeploySettings {
+    /// These settings, each replaced by the one `over` gives (the flags over
+    /// kiln.toml).
+    pub fn overridden_by(self, over: DeploySettings) -> DeploySettings {
+        DeploySettings {
+            to: over.to.or(self.to),
+            endpoint: over.endpoint.or(self.endpoint),
+            region: over.region.or(self.region),
+            path_style: over.path_style.or(self.path_style),
+            encoding: over.encoding.or(self.encoding),
+            concurrency: over.concurrency.or(self.concurrency),
+            max_delete: over.max_delete.or(self.max_delete),
+            keep_deploys: over.keep_deploys.or(self.keep_deploys),
+            keep_for: over.keep_for.or(self.keep_for),
+            prune_foreign: over.prune_foreign.or(self.prune_foreign),
+            multipart_threshold: over.multipart_threshold.or(self.multipart_threshold),
+            purge_command: over.purge_command.or(self.purge_command),
+            cloudfront_distribution: over
+                .cloudfront_distribution
+                .or(self.cloudfront_distribution),
+            warm: over.warm.or(self.warm),
+        }
+    }
+}
+
 impl DeployOptions {
+    /// The options for deploying to (or reading) the target `settings.to`,
+    /// defaults where a setting is absent: the one place settings become
+    /// options.
+    pub fn from_settings(settings: &DeploySettings) -> Result<DeployOptions> {
+        let to = settings.to.as_deref().ok_or_else(|| {
+            Error::Usage(
+                "no target: pass --to s3://bucket/prefix or --to dir:/path, or set deploy.to in kiln.toml"
+                    .into(),
+            )
+        })?;
+        let mut options = DeployOptions::new(Target::parse(to)?);
+        options.endpoint = settings.endpoint.clone();
+        options.region = settings.region.clone();
+        options.path_style = settings.path_style.unwrap_or(false);
+        options.encoding = settings.encoding.unwrap_or_default();
+        if let Some(n) = settings.concurrency {
+            options.concurrency = n.max(1);
+        }
+        options.max_delete = settings.max_delete;
+        if let Some(n) = settings.keep_deploys {
+            options.keep_deploys = n;
+        }
+        if let Some(text) = &settings.keep_for {
+            options.keep_for = crate::units::parse_duration(text).ok_or_else(|| {
+                Error::Usage(format!(
+                    "keep_for: `{text}` is not a duration (0, 90s, 30m, 12h, 7d)"
+                ))
+            })?;
+        }
+        options.prune_foreign = settings.prune_foreign.unwrap_or(false);
+        if let Some(n) = settings.multipart_threshold {
+            options.multipart_threshold = n.max(5 << 20);
+        }
+        options.purge_command = settings.purge_command.clone();
+        options.cloudfront_distribution = settings.cloudfront_distribution.clone();
+        options.warm = settings.warm.clone();
+        Ok(options)
+    }
+
     pub fn new(target: Target) -> DeployOptions {
         DeployOptions {
             target,

@@ -420,9 +420,15 @@ fn matches(request: &HeaderMap, etag: &str) -> bool {
         .any(|candidate| candidate == "*" || candidate.trim_start_matches("W/") == bare)
 }
 
-/// Serve `root` on `addr` until Ctrl-C. `ready` gets the bound address (the
-/// port may have been 0).
-pub fn serve(root: PathBuf, addr: SocketAddr, ready: impl FnOnce(SocketAddr)) -> Result<()> {
+/// Serve the output directory `root` at `addr` until `shutdown` completes
+/// (Ctrl-C in the CLI). `ready` gets the bound address (the port may have
+/// been 0).
+pub fn serve(
+    root: PathBuf,
+    addr: SocketAddr,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<()> {
     let router = router(&root)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -438,9 +444,7 @@ pub fn serve(root: PathBuf, addr: SocketAddr, ready: impl FnOnce(SocketAddr)) ->
                 .map_err(|e| Error::io(addr.to_string(), e))?,
         );
         axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
+            .with_graceful_shutdown(shutdown)
             .await
             .map_err(|e| Error::io(addr.to_string(), e))
     })

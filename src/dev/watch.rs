@@ -77,11 +77,12 @@ enum Message {
 }
 
 /// Build with the configuration `load` returns, then rebuild on changes until
-/// Ctrl-C. `load` runs again when the configuration file changes. Errors
+/// `stop` receives. `load` runs again when the configuration file changes. Errors
 /// return only when the first build cannot run or the watch cannot start.
 pub fn watch(
     load: impl Fn() -> std::result::Result<Config, ConfigError>,
     options: &WatchOptions,
+    stop: mpsc::Receiver<()>,
     mut report: impl FnMut(WatchEvent<'_>),
 ) -> Result<()> {
     let mut config = load().map_err(Error::Config)?;
@@ -90,13 +91,6 @@ pub fn watch(
     // The files kept for reuse go when it drops, however the watch ends (a
     // second Ctrl-C exits at once: the next build removes them).
     let mut session = Session::default();
-    // Files kept for reuse are written under a lease (emit.rs): someone
-    // opening one meanwhile must not end the watch with SIGIO.
-    #[cfg(target_os = "linux")]
-    // SAFETY: sets a signal's disposition to ignored; no handler is installed.
-    unsafe {
-        libc::signal(libc::SIGIO, libc::SIG_IGN);
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -104,13 +98,12 @@ pub fn watch(
         .map_err(|e| Error::io(&config.source, e))?;
     let (sender, messages) = mpsc::channel();
     {
+        // The caller's stop (Ctrl-C in the CLI) ends the watch between builds.
         let sender = sender.clone();
-        runtime.spawn(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            let _ = sender.send(Message::Stop);
-            // A second Ctrl-C does not wait for a running build.
-            let _ = tokio::signal::ctrl_c().await;
-            std::process::exit(130);
+        std::thread::spawn(move || {
+            if stop.recv().is_ok() {
+                let _ = sender.send(Message::Stop);
+            }
         });
     }
 

@@ -122,7 +122,10 @@ impl Manifest {
     /// The manifest of the build in `out`.
     pub fn read(out: &std::path::Path) -> crate::Result<Manifest> {
         let path = out.join(MANIFEST_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|e| crate::Error::io(&path, e))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => crate::Error::NotABuild(out.to_path_buf()),
+            _ => crate::Error::io(&path, e),
+        })?;
         serde_json::from_str(&text).map_err(|e| {
             crate::Error::io(
                 &path,

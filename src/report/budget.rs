@@ -152,6 +152,26 @@ pub struct Report {
     pub unmatched: Vec<String>,
 }
 
+/// The verdict over all budgets (`budget-status` of the Action).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// No budget is set.
+    None,
+    Pass,
+    Fail,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::None => "none",
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+        }
+    }
+}
+
 /// A growth limit that was not checked.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Unchecked {
@@ -164,14 +184,14 @@ impl Report {
         self.outcomes.iter().filter(|o| !o.ok).count()
     }
 
-    /// `pass`, `fail`, or `none` when there are no budgets.
-    pub fn status(&self) -> &'static str {
+    /// Whether every budget held; [`Status::None`] when there are none.
+    pub fn status(&self) -> Status {
         if self.outcomes.is_empty() && self.unchecked.is_empty() && self.unmatched.is_empty() {
-            "none"
+            Status::None
         } else if self.failed() > 0 {
-            "fail"
+            Status::Fail
         } else {
-            "pass"
+            Status::Pass
         }
     }
 
@@ -505,11 +525,11 @@ mod tests {
         assert_eq!(report.failed(), 1);
         assert_eq!(report.outcomes[0].path.as_deref(), Some("js/app.js"));
         assert_eq!(report.outcomes[0].actual, 2500.0);
-        assert_eq!(report.status(), "fail");
+        assert_eq!(report.status(), Status::Fail);
         // A file without a brotli variant is served raw: 900 bytes, under the limit.
         let r = rules("[[budget]]\npath = \"js/small.js\"\nmax_brotli = 1000\n").unwrap();
         let report = check(&r, &m, None);
-        assert_eq!(report.status(), "pass");
+        assert_eq!(report.status(), Status::Pass);
         assert_eq!(report.outcomes[0].actual, 900.0);
     }
 
@@ -534,7 +554,7 @@ mod tests {
         // Without a baseline the growth limit is reported as not checked.
         let report = check(&r, &new, None);
         assert_eq!(report.unchecked[0].rule, "kind=js");
-        assert_eq!(report.status(), "pass");
+        assert_eq!(report.status(), Status::Pass);
         // Nor against a baseline compressed otherwise, or one without such files.
         let mut other = old.clone();
         other.compression.effort = crate::emit::compress::Effort::Fast;
@@ -574,7 +594,7 @@ mod tests {
     #[test]
     fn no_rules_is_status_none() {
         let report = check(&[], &Manifest::empty("/"), None);
-        assert_eq!(report.status(), "none");
+        assert_eq!(report.status(), Status::None);
         assert_eq!(report.to_text(), "");
     }
 }

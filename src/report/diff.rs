@@ -9,8 +9,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::deploy::DeployOptions;
 use crate::deploy::DeploySettings;
-use crate::deploy::{DeployOptions, Target};
 use crate::emit::manifest::{FileEntry, MANIFEST_FILE, Manifest};
 use crate::error::{Error, Result};
 use crate::report::budget::Metric;
@@ -214,10 +214,11 @@ pub struct Baseline {
 /// manifest file, or an output directory holding `kiln-manifest.json`.
 pub fn read_baseline(spec: &str, settings: &DeploySettings) -> Result<Baseline> {
     if spec.starts_with("s3://") || spec.starts_with("dir:") {
-        let mut options = DeployOptions::new(Target::parse(spec)?);
-        options.endpoint = settings.endpoint.clone();
-        options.region = settings.region.clone();
-        options.path_style = settings.path_style.unwrap_or(false);
+        let target = DeploySettings {
+            to: Some(spec.to_owned()),
+            ..settings.clone()
+        };
+        let mut options = DeployOptions::from_settings(&target)?;
         // A comparison is not worth a minute of retries against a wrong endpoint.
         options.max_attempts = 3;
         let manifest = crate::deploy::fetch_manifest(&options)?

@@ -11,10 +11,11 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+use crate::config::Config;
 use crate::diag::{Diagnostic, Severity};
 use crate::emit::manifest::Manifest;
 use crate::pipeline::BuildOutcome;
-use crate::report::diff::Diff;
+use crate::report::diff::{Baseline, Diff};
 use crate::units::human_bytes;
 
 pub use crate::emit::manifest::REPORT_FILE;
@@ -161,8 +162,10 @@ impl Summary {
     }
 
     /// The status of the budgets: `pass`, `fail` or `none`.
-    pub fn budget_status(&self) -> &'static str {
-        self.budgets.as_ref().map_or("none", budget::Report::status)
+    pub fn budget_status(&self) -> budget::Status {
+        self.budgets
+            .as_ref()
+            .map_or(budget::Status::None, budget::Report::status)
     }
 
     /// Step outputs for GitHub Actions (`$GITHUB_OUTPUT`).
@@ -175,7 +178,7 @@ impl Summary {
             ("bytes-out", self.total.bytes_out.to_string()),
             ("bytes-gzip", self.total.gzip.to_string()),
             ("bytes-brotli", self.total.brotli.to_string()),
-            ("budget-status", self.budget_status().to_owned()),
+            ("budget-status", self.budget_status().name().to_owned()),
         ]
     }
 
@@ -219,12 +222,12 @@ impl Summary {
             );
         }
         if let Some(budgets) = &self.budgets
-            && budgets.status() != "none"
+            && budgets.status() != budget::Status::None
         {
             let _ = writeln!(
                 md,
                 "\n### Budgets: {}\n\n| | rule | size | of | actual | limit | file |\n| --- | --- | --- | --- | ---: | ---: | --- |",
-                budgets.status()
+                budgets.status().name()
             );
             for o in &budgets.outcomes {
                 let _ = writeln!(
@@ -464,6 +467,58 @@ pub fn html(summary: &Summary, manifest: &Manifest) -> String {
         .expect("report data serialises")
         .replace('<', "\\u003c");
     TEMPLATE.replacen(DATA_PLACEHOLDER, &json, 1)
+}
+
+/// What a finished build tells its caller: its [`Summary`], with the budgets
+/// checked, the diff against `baseline`, and the path of `kiln-report.html`
+/// once written; and notes on what could not be done (each a warning for the
+/// user, none a reason to fail). The CLI prints exactly this.
+pub fn tell(
+    config: &Config,
+    outcome: &BuildOutcome,
+    baseline: Option<&Baseline>,
+) -> (Summary, Vec<String>) {
+    let mut summary = Summary::new(outcome, &config.output, config.strict);
+    let mut notes = Vec::new();
+    // Growth budgets compare with the baseline, else with the build this one replaced.
+    let growth_base = match baseline {
+        Some(b) => b.manifest.as_ref(),
+        None => outcome.previous.as_ref(),
+    };
+    if !config.budgets.is_empty() {
+        summary.budgets = Some(budget::check(
+            &config.budgets,
+            &outcome.manifest,
+            growth_base,
+        ));
+    }
+    if let Some(b) = baseline {
+        match &b.manifest {
+            Some(old) => {
+                summary.diff = Some(diff::diff(old, &outcome.manifest, &b.label, "this build"));
+            }
+            None => notes.push(format!(
+                "{} holds no earlier kiln deploy; nothing to compare with",
+                b.label
+            )),
+        }
+    }
+    let taken = outcome
+        .manifest
+        .served()
+        .iter()
+        .any(|s| s.path == REPORT_FILE);
+    if config.report && taken {
+        notes.push(format!(
+            "the source has a file served as {REPORT_FILE}; the size report is not written (report = false in kiln.toml silences this)"
+        ));
+    } else if config.report {
+        match write_html(&config.output, &summary, &outcome.manifest) {
+            Ok(path) => summary.report = Some(path.display().to_string()),
+            Err(e) => notes.push(e.to_string()),
+        }
+    }
+    (summary, notes)
 }
 
 /// Write `kiln-report.html` into `out`; returns its path.

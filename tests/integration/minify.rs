@@ -173,11 +173,17 @@ fn css_bundle_inlines_imports_and_rebases_their_urls() {
     let m = built.manifest();
     let main = built.text(&m.files["css/main.css"].output);
     assert!(!main.contains("@import"), "{main}");
+    // The imported sheet's rules are in main.css now, where the import was:
+    // its font stack (written in no other stylesheet) comes before main.css's
+    // own first rule.
     let typography = std::fs::read_to_string(site.path().join("css/typography.css")).unwrap();
-    assert!(
-        typography.contains("h1"),
-        "the imported sheet has rules to inline"
-    );
+    let own = std::fs::read_to_string(site.path().join("css/main.css")).unwrap();
+    assert!(typography.contains("DejaVu Sans") && !own.contains("DejaVu Sans"));
+    let inlined = main.find("DejaVu Sans").expect("the import was inlined");
+    let own_first = main
+        .find("@font-face")
+        .expect("main.css's own rules are kept");
+    assert!(inlined < own_first, "{main}");
     let (_, bad) = check_links(&built);
     assert!(bad.is_empty(), "{bad:#?}");
     // Imports in a stylesheet that imports one outside the tree stay as written.

@@ -329,13 +329,25 @@ fn errors_are_reported_and_cleared_while_watching() {
     let start = w.seen.len();
     site.write("notes.txt", "an unrelated file\n");
     w.line(|l| l.contains("notes.txt → rebuilt") && l.contains("1 warnings"));
-    std::thread::sleep(Duration::from_millis(300));
-    w.mark();
+    // A barrier on stderr: a new problem, printed after whatever the last
+    // rebuild printed there (lines of one stream arrive in order).
+    site.write("js/barrier.js", "let = ;\n");
+    w.line(|l| l.contains("barrier.js:1:"));
+    let barrier = start
+        + w.seen[start..]
+            .iter()
+            .position(|l| l.contains("barrier.js:1:"))
+            .expect("seen");
     assert!(
-        !w.seen[start..].iter().any(|l| l.contains("app.js:1:")),
+        !w.seen[start..barrier]
+            .iter()
+            .any(|l| l.contains("app.js:1:")),
         "{:?}",
-        &w.seen[start..]
+        &w.seen[start..barrier]
     );
+    w.mark();
+    std::fs::remove_file(site.path().join("js/barrier.js")).unwrap();
+    w.line(|l| l.contains("barrier.js → rebuilt") && l.contains("1 warnings"));
 
     // The watch goes on: a fix clears the diagnostic.
     w.mark();
@@ -582,7 +594,7 @@ fn deferred_compression_finishes_as_the_same_tree_as_a_normal_build() {
     // The watch's first build: complete.
     let watched = config("watched");
     let session = kiln::pipeline::Session::watching();
-    kiln::build(&watched, &kiln::progress::Silent).unwrap();
+    kiln::pipeline::build(&watched, &kiln::progress::Silent).unwrap();
 
     // An edit every page depends on, rebuilt with deferral.
     site.write(
@@ -636,11 +648,11 @@ fn deferred_compression_finishes_as_the_same_tree_as_a_normal_build() {
     // Left so (the watch stopped), then an ordinary build into the same
     // output (a restarted watch, a `kiln build`): it must not trust the
     // entries left without variants.
-    let last = kiln::build(&watched, &kiln::progress::Silent).unwrap();
+    let last = kiln::pipeline::build(&watched, &kiln::progress::Silent).unwrap();
     assert!(last.pending.is_empty());
 
     let normal = config("normal");
-    let built = kiln::build(&normal, &kiln::progress::Silent).unwrap();
+    let built = kiln::pipeline::build(&normal, &kiln::progress::Silent).unwrap();
     for (path, integrity) in &finished_integrity {
         assert_eq!(*integrity, built.manifest.files[path].integrity, "{path}");
     }
@@ -662,7 +674,7 @@ fn a_variant_that_cannot_be_written_keeps_the_integrity() {
     let session = kiln::pipeline::Session::watching();
     let mut config = kiln::Config::new(site.path(), dirs.path().join("out"));
     config.cache_dir = None;
-    kiln::build(&config, &kiln::progress::Silent).unwrap();
+    kiln::pipeline::build(&config, &kiln::progress::Silent).unwrap();
     site.write(
         "css/main.css",
         format!(
@@ -712,7 +724,7 @@ fn a_deferred_rebuild_leaves_no_stale_variant_for_the_early_swap() {
     let mut config = kiln::Config::new(site.path(), dirs.path().join("out"));
     config.cache_dir = Some(dirs.path().join("cache"));
     config.link.hash = kiln::link::HashPolicy::None;
-    kiln::build(&config, &kiln::progress::Silent).unwrap();
+    kiln::pipeline::build(&config, &kiln::progress::Silent).unwrap();
     assert!(config.output.join("css/main.css.gz").is_file());
     // Large enough to be worth compressing, new to the cache: deferred.
     let rules: String = (0..40)
@@ -828,7 +840,7 @@ fn the_watch_memory_skips_unchanged_files_and_sees_every_change() {
     kiln::pipeline::rebuild(&config, &session, &kiln::progress::Silent).unwrap();
     let mut plain = kiln::Config::new(site.path(), dirs.path().join("plain"));
     plain.cache_dir = None;
-    kiln::build(&plain, &kiln::progress::Silent).unwrap();
+    kiln::pipeline::build(&plain, &kiln::progress::Silent).unwrap();
     // The files the watch's builds displaced wait for reuse until it ends.
     memo.remove_spares();
     let (a, b) = (tree(&config.output), tree(&plain.output));
