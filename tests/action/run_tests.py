@@ -531,7 +531,8 @@ def release_workflow_packs_what_the_action_installs(ctx: Ctx):
     version = tomllib.loads((REPO / "Cargo.toml").read_text())["package"]["version"]
 
     checkout = ctx.root / "checkout"
-    release_dir = checkout / "target" / target / "release"
+    # release.yml builds with `--profile dist` (Cargo.toml).
+    release_dir = checkout / "target" / target / "dist"
     release_dir.mkdir(parents=True)
     (checkout / "README.md").write_text("kiln\n")
     # A small stand-in for the release binary: it runs the kiln under test.
