@@ -125,8 +125,8 @@ pub struct DeployArgs {
     pub github: bool,
 }
 
-/// Where an S3-compatible store is: shared by `deploy`, `diff` and
-/// `build --compare-to`'s targets (over `[deploy]` in kiln.toml).
+/// Where an S3-compatible store is, for `deploy` and `diff` (over `[deploy]`
+/// in kiln.toml; `build --compare-to` reads kiln.toml's alone).
 #[derive(Debug, Args)]
 pub struct EndpointArgs {
     /// S3 endpoint URL (R2, MinIO, SeaweedFS…); AWS when absent.

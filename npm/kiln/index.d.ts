@@ -1,5 +1,5 @@
 // Types for kiln's JavaScript API (lib/index.js). The summaries are what
-// `kiln build --json` and `kiln deploy --json` print (src/report.rs,
+// `kiln build --json` and `kiln deploy --json` print (src/report/mod.rs,
 // src/deploy/mod.rs); snake_case because that is the JSON.
 
 /** How the kiln process runs; not passed to kiln as flags. */

@@ -437,7 +437,7 @@ pub fn serve(
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .map_err(|e| Error::io(addr.to_string(), e))?;
+            .map_err(|e| Error::Usage(format!("cannot listen on {addr}: {e}")))?;
         ready(
             listener
                 .local_addr()

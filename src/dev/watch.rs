@@ -86,10 +86,11 @@ pub fn watch(
     mut report: impl FnMut(WatchEvent<'_>),
 ) -> Result<()> {
     let mut config = load().map_err(Error::Config)?;
-    // What the previous build read and wrote, so that a rebuild redoes only
-    // the changed files and their dependents.
-    // The files kept for reuse go when it drops, however the watch ends (a
-    // second Ctrl-C exits at once: the next build removes them).
+    // What the previous builds read and wrote, so that a rebuild redoes only
+    // the changed files and their dependents. The files it keeps for reuse
+    // go when it drops, however the watch ends (a second Ctrl-C exits at
+    // once: the next build removes them). The first build does not defer
+    // compression: it is the one a restarted watch trusts.
     let mut session = Session::default();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -124,7 +125,7 @@ pub fn watch(
             let site = Site::live(&config.output);
             let listener = runtime
                 .block_on(tokio::net::TcpListener::bind(addr))
-                .map_err(|e| Error::io(addr.to_string(), e))?;
+                .map_err(|e| Error::Usage(format!("cannot listen on {addr}: {e}")))?;
             let bound = listener
                 .local_addr()
                 .map_err(|e| Error::io(addr.to_string(), e))?;

@@ -29,7 +29,8 @@ pub struct Session {
 }
 
 impl Session {
-    /// A session that defers compression, as `kiln watch` runs.
+    /// A session that defers compression from its first build (`kiln watch`
+    /// turns deferral on after its first build).
     pub fn watching() -> Session {
         Session {
             memo: Memo::default(),

@@ -651,6 +651,94 @@ pub(super) fn write_generated(
 mod tests {
     use super::*;
 
+    fn linked(output: &str, hashed: bool, keep_original: bool, generated_variant: bool) -> Linked {
+        Linked {
+            output: output.into(),
+            hashed,
+            keep_original,
+            bytes: Ok(None),
+            hash: blake3::hash(output.as_bytes()),
+            generated_variant,
+        }
+    }
+
+    fn asset(path: &str, kind: AssetKind) -> Asset {
+        Asset {
+            path: path.into(),
+            source: path.into(),
+            kind,
+            size: 1,
+            fingerprinted: false,
+        }
+    }
+
+    /// One plan for the file written and for the output a watch trusts: an
+    /// `immutable` glob vouches for the files it names (and their copies
+    /// under their own names), never for the variants kiln makes of them.
+    #[test]
+    fn the_output_plan_decides_names_and_cache_policy() {
+        use crate::emit::headers::{DEFAULT_CACHE_HASHED, DEFAULT_CACHE_HTML, DEFAULT_CACHE_OTHER};
+        let mut config = Config::new("s", "o");
+        config.link.immutable = crate::glob::GlobList::new(&["vendor/**"]).unwrap();
+
+        let hashed = plan(
+            &config,
+            &asset("css/a.css", AssetKind::Css),
+            &linked("css/a.1234abcd.css", true, true, false),
+        );
+        assert_eq!(hashed.paths, ["css/a.1234abcd.css", "css/a.css"]);
+        assert!(hashed.hashed);
+        assert_eq!(hashed.cache_control, DEFAULT_CACHE_HASHED);
+        let alias = hashed.alias.expect("the original name is kept");
+        assert_eq!(
+            (alias.path.as_str(), alias.cache_control.as_str()),
+            ("css/a.css", DEFAULT_CACHE_OTHER)
+        );
+
+        let vouched = plan(
+            &config,
+            &asset("vendor/x.js", AssetKind::Js),
+            &linked("vendor/x.js", false, false, false),
+        );
+        assert_eq!(
+            (vouched.hashed, vouched.cache_control.as_str()),
+            (false, DEFAULT_CACHE_HASHED)
+        );
+
+        // kiln's own variant under the glob: immutable only when hashed.
+        let variant = |hashed| {
+            plan(
+                &config,
+                &asset("vendor/a.png.webp", AssetKind::Webp),
+                &linked("vendor/a.png.webp", hashed, false, true),
+            )
+            .cache_control
+        };
+        assert_eq!(variant(false), DEFAULT_CACHE_OTHER);
+        assert_eq!(variant(true), DEFAULT_CACHE_HASHED);
+
+        let mut fingerprinted = asset("assets/index-CwOdOtxP.js", AssetKind::Js);
+        fingerprinted.fingerprinted = true;
+        let bundled = plan(
+            &config,
+            &fingerprinted,
+            &linked("assets/index-CwOdOtxP.js", false, false, false),
+        );
+        assert!(bundled.hashed && bundled.alias.is_none());
+        assert_eq!(bundled.cache_control, DEFAULT_CACHE_HASHED);
+
+        let page = plan(
+            &config,
+            &asset("index.html", AssetKind::Html),
+            &linked("index.html", false, false, false),
+        );
+        assert_eq!(page.paths, ["index.html"]);
+        assert_eq!(
+            (page.cache_control.as_str(), page.content_type.as_str()),
+            (DEFAULT_CACHE_HTML, "text/html; charset=utf-8")
+        );
+    }
+
     #[test]
     fn a_file_that_names_a_hashed_file_waits_for_the_first_group() {
         let linked = |hashed| Linked {

@@ -214,9 +214,14 @@ pub struct Baseline {
 /// manifest file, or an output directory holding `kiln-manifest.json`.
 pub fn read_baseline(spec: &str, settings: &DeploySettings) -> Result<Baseline> {
     if spec.starts_with("s3://") || spec.starts_with("dir:") {
+        // Only where the store is: a deploy setting that does not apply to
+        // reading (a bad `keep_for`) must not stop a comparison.
         let target = DeploySettings {
             to: Some(spec.to_owned()),
-            ..settings.clone()
+            endpoint: settings.endpoint.clone(),
+            region: settings.region.clone(),
+            path_style: settings.path_style,
+            ..DeploySettings::default()
         };
         let mut options = DeployOptions::from_settings(&target)?;
         // A comparison is not worth a minute of retries against a wrong endpoint.

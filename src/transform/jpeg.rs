@@ -401,8 +401,6 @@ mod tests {
         .unwrap()
     }
 
-    /// A large image is scored by tiles, and its score is the worst tile's:
-    /// damage in one corner counts in full instead of being averaged away.
     #[test]
     fn lossy_only_when_the_score_allows_it() {
         let bytes = photo();

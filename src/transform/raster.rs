@@ -160,6 +160,8 @@ fn score(a: &[u8], b: &[u8], width: usize, height: usize) -> Option<f64> {
 mod tests {
     use super::*;
 
+    /// A large image is scored by tiles, and its score is the worst tile's:
+    /// damage in one corner counts in full instead of being averaged away.
     #[test]
     fn large_images_are_scored_by_their_worst_tile() {
         let (w, h) = (1600usize, 900usize);
