@@ -3,13 +3,9 @@
 //! change, and removal of whatever a previous build left that this one did
 //! not produce.
 //!
-//! Replacing a file frees the old one's inode and blocks, and creating the
-//! temporary file takes new ones: on ext4 each costs about as much as writing
-//! the bytes. Under `kiln watch`, [`OutputDir::write`] and
-//! [`OutputDir::retire`] instead move the old file to a temporary name
-//! ([`Retired`]), and later writes in the same directory reuse it as their
-//! temporary file, overwritten in place once nobody has it open (a write
-//! lease). A build renames over files and keeps nothing.
+//! Under `kiln watch` ([`OutputDir::with_reuse`]), displaced files are kept
+//! and reused ([`super::reuse`]); a build renames over files and keeps
+//! nothing.
 //!
 //! The output directory belongs to kiln only if it is empty, new, or holds a
 //! `kiln-manifest.json`; anything else is refused unless forced.
@@ -18,8 +14,8 @@ use std::collections::HashSet;
 use std::fs;
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Mutex;
 
+use super::reuse::{self, Retired, set_readable};
 use crate::emit::manifest::{MANIFEST_FILE, Manifest};
 use crate::error::{Error, Result};
 
@@ -40,6 +36,13 @@ pub struct OutputDir {
 }
 
 impl OutputDir {
+    /// This output, with the files its writes displace kept in `retired` and
+    /// reused by later writes (a watch's session), instead of removed.
+    pub fn with_reuse(mut self, retired: std::sync::Arc<Retired>) -> OutputDir {
+        self.retired = Some(retired);
+        self
+    }
+
     /// [`write_atomic`] under the root, keeping a replaced file in [`Self::retired`].
     pub fn write(&self, relative: impl AsRef<Path>, bytes: &[u8]) -> Result<bool> {
         write_file(
@@ -79,7 +82,7 @@ impl OutputDir {
         let dir = path.parent().expect("joined paths have a parent");
         let moved = tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
-            .make_in(dir, |to| rename_noreplace(&path, to));
+            .make_in(dir, |to| reuse::rename_noreplace(&path, to));
         match moved {
             Ok(file) => {
                 let (_, to) = file.into_parts();
@@ -98,77 +101,6 @@ fn remove(path: &Path) -> Result<()> {
     match fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path, e)),
         _ => Ok(()),
-    }
-}
-
-/// Files a watch displaced from the output, under temporary names
-/// ([`TEMP_PREFIX`]), by directory: writes there reuse those nobody has open
-/// any more, the newest first (their pages are still in the page cache: an
-/// old one's last partial block may have to be read from the disk first). Whoever owns them removes what is left; a
-/// process killed first leaves them to the next build's stale-file removal.
-#[derive(Debug, Default)]
-pub struct Retired {
-    files: Mutex<std::collections::HashMap<PathBuf, std::collections::VecDeque<PathBuf>>>,
-    /// Reuse failed for a reason other than the file being in use (no leases
-    /// on this file system): displaced files are removed from then on.
-    stopped: std::sync::atomic::AtomicBool,
-}
-
-impl Retired {
-    fn push(&self, path: PathBuf) {
-        if self.stopped.load(std::sync::atomic::Ordering::Relaxed) {
-            let _ = fs::remove_file(path);
-            return;
-        }
-        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut dirs = self.files.lock().expect("no panics while locked");
-        dirs.entry(dir).or_default().push_back(path);
-    }
-
-    /// The newest retired file of `dir`, to be reused.
-    fn pop_in(&self, dir: &Path) -> Option<PathBuf> {
-        if self.stopped.load(std::sync::atomic::Ordering::Relaxed) {
-            return None;
-        }
-        self.files
-            .lock()
-            .expect("no panics while locked")
-            .get_mut(dir)?
-            .pop_back()
-    }
-
-    fn stop_reusing(&self) {
-        self.stopped
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// All retired files (absolute paths), emptying the list.
-    pub fn take(&self) -> Vec<PathBuf> {
-        let dirs = std::mem::take(&mut *self.files.lock().expect("no panics while locked"));
-        dirs.into_values().flatten().collect()
-    }
-
-    /// Keep the retired files in the directories `keep` accepts; returns the others.
-    pub fn split_off(&self, mut keep: impl FnMut(&Path) -> bool) -> Vec<PathBuf> {
-        let mut dirs = self.files.lock().expect("no panics while locked");
-        let gone: Vec<PathBuf> = dirs.keys().filter(|d| !keep(d)).cloned().collect();
-        gone.iter()
-            .filter_map(|d| dirs.remove(d))
-            .flatten()
-            .collect()
-    }
-
-    /// The retired files (absolute paths).
-    pub fn paths(&self) -> Vec<PathBuf> {
-        let dirs = self.files.lock().expect("no panics while locked");
-        dirs.values().flatten().cloned().collect()
-    }
-}
-
-/// Remove retired files; a missing one is fine.
-pub fn remove_retired(paths: Vec<PathBuf>) {
-    for path in paths {
-        let _ = fs::remove_file(path);
     }
 }
 
@@ -287,32 +219,10 @@ fn write_file(
     // tail past the new length). Not with a directory in the way.
     let in_the_way = old.as_ref().is_some_and(|m| m.is_dir());
     let swap = retired.is_some() && old.is_some() && !in_the_way;
-    while let Some(spare) = retired.filter(|_| !in_the_way).and_then(|r| r.pop_in(dir)) {
-        let placed = overwrite(&spare, bytes).and_then(|()| match swap {
-            true => exchange(&spare, &path),
-            false => fs::rename(&spare, &path),
-        });
-        match placed {
-            Ok(()) => {
-                if swap && let Some(r) = retired {
-                    r.push(spare);
-                }
-                return Ok(true);
-            }
-            // In use or gone: the next one. Anything else (a file system
-            // without leases or exchange, a file kiln may not change) stops
-            // reuse for the session: reuse only saves time.
-            Err(e) => {
-                let _ = fs::remove_file(&spare);
-                if !matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::NotFound
-                ) && let Some(r) = retired
-                {
-                    r.stop_reusing();
-                }
-            }
-        }
+    if let Some(retired) = retired.filter(|_| !in_the_way)
+        && retired.place(dir, &path, bytes, swap)
+    {
+        return Ok(true);
     }
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut tmp = tempfile::Builder::new()
@@ -325,7 +235,7 @@ fn write_file(
     // Swapped (a watch), the temporary name holds the old file. A build
     // renames over it, as does a watch with no file to swap with or no way to
     // swap: a directory in the way fails the rename.
-    match swap.then(|| exchange(&tmp, &path)) {
+    match swap.then(|| reuse::exchange(&tmp, &path)) {
         Some(Ok(())) => {
             if let Some(retired) = retired {
                 retired.push(tmp.keep().map_err(|e| Error::io(&path, e.error))?);
@@ -335,144 +245,6 @@ fn write_file(
         _ => tmp.persist(&path).map_err(|e| Error::io(&path, e.error))?,
     }
     Ok(true)
-}
-
-/// Overwrite a retired file with `bytes`, in place (never truncated to zero
-/// first: ext4 then flushes the file on close, taking it for an editor's
-/// save).
-fn overwrite(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        // Never through a link put in its place.
-        options.custom_flags(libc::O_NOFOLLOW);
-    }
-    let file = options.open(path)?;
-    let meta = file.metadata()?;
-    #[cfg(unix)]
-    let shared = std::os::unix::fs::MetadataExt::nlink(&meta) > 1;
-    #[cfg(not(unix))]
-    let shared = false;
-    // Hard-linked elsewhere (a backup made with `cp -al`): not ours to change.
-    if !meta.is_file() || shared {
-        return Err(std::io::ErrorKind::InvalidInput.into());
-    }
-    // Still open elsewhere (a response being sent from it, a server's cache
-    // of open files): its reader must keep the bytes it has.
-    #[cfg(target_os = "linux")]
-    let _lease = Lease::take(&file)?;
-    (&file).write_all(bytes)?;
-    if meta.len() > bytes.len() as u64 {
-        file.set_len(bytes.len() as u64)?;
-    }
-    // Retired outputs are readable already.
-    #[cfg(unix)]
-    if std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777 == 0o644 {
-        return Ok(());
-    }
-    set_readable(&file)
-}
-
-/// A write lease on a file: Linux grants one only when no other open file
-/// description of the file exists, in any process, and makes any new open
-/// wait until it is released (when dropped, before the file is swapped in).
-#[cfg(target_os = "linux")]
-struct Lease<'a>(&'a fs::File);
-
-#[cfg(target_os = "linux")]
-impl<'a> Lease<'a> {
-    fn take(file: &'a fs::File) -> std::io::Result<Lease<'a>> {
-        use std::os::fd::AsRawFd;
-        // SAFETY: fcntl on a descriptor the `File` owns and keeps open.
-        let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLEASE, libc::F_WRLCK) };
-        if r != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let lease = Lease(file);
-        // Someone opening the file now waits for the lease to go, and the
-        // kernel signals its owner: SIGIO, which would end the process. No
-        // owner, no signal.
-        // SAFETY: as above.
-        if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETOWN, 0) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(lease)
-    }
-}
-
-#[cfg(target_os = "linux")]
-impl Drop for Lease<'_> {
-    fn drop(&mut self) {
-        use std::os::fd::AsRawFd;
-        // SAFETY: as in `take`.
-        unsafe { libc::fcntl(self.0.as_raw_fd(), libc::F_SETLEASE, libc::F_UNLCK) };
-    }
-}
-
-/// How [`rename2`] renames.
-#[derive(Clone, Copy)]
-enum Rename {
-    /// Swap two existing files atomically.
-    Exchange,
-    /// Fail with `AlreadyExists` if the target exists.
-    NoReplace,
-}
-
-fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
-    rename2(a, b, Rename::Exchange)
-}
-
-fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
-    rename2(from, to, Rename::NoReplace)
-}
-
-/// Linux's `renameat2`; `Unsupported` elsewhere.
-#[cfg(not(target_os = "linux"))]
-fn rename2(from: &Path, to: &Path, how: Rename) -> std::io::Result<()> {
-    let _ = (from, to, how);
-    Err(std::io::ErrorKind::Unsupported.into())
-}
-
-/// Linux's `renameat2`; `Unsupported` elsewhere.
-#[cfg(target_os = "linux")]
-fn rename2(from: &Path, to: &Path, how: Rename) -> std::io::Result<()> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let flags = match how {
-        Rename::Exchange => libc::RENAME_EXCHANGE,
-        Rename::NoReplace => libc::RENAME_NOREPLACE,
-    };
-    let from = CString::new(from.as_os_str().as_bytes())?;
-    let to = CString::new(to.as_os_str().as_bytes())?;
-    // SAFETY: two NUL-terminated paths that outlive the call.
-    let r = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            from.as_ptr(),
-            libc::AT_FDCWD,
-            to.as_ptr(),
-            flags,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
-/// Temporary files are created private; outputs must be readable by a web server.
-fn set_readable(file: &fs::File) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(fs::Permissions::from_mode(0o644))?;
-    }
-    #[cfg(not(unix))]
-    let _ = file;
-    Ok(())
 }
 
 /// Copy a file whose name is not UTF-8, byte for byte.
@@ -662,7 +434,7 @@ mod tests {
         out.retire("d.gz").unwrap();
         assert!(dir.path().join("d.gz").is_dir());
         assert!(out.retire("../x.br").is_err());
-        remove_retired(out.retired.as_ref().unwrap().take());
+        crate::emit::remove_retired(out.retired.as_ref().unwrap().take());
         assert!(temporaries(dir.path()).is_empty());
     }
 
@@ -699,32 +471,6 @@ mod tests {
         out.write("a.html", b"four").unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"outside");
         assert_eq!(fs::read(dir.path().join("a.html")).unwrap(), b"four");
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn opening_a_leased_file_waits_for_it_and_signals_nobody() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("spare");
-        fs::write(&path, b"old").unwrap();
-        let file = fs::OpenOptions::new().write(true).open(&path).unwrap();
-        let lease = Lease::take(&file).unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let opener = std::thread::spawn(move || {
-            tx.send("opening").unwrap();
-            let bytes = fs::read(&path).unwrap();
-            tx.send("opened").unwrap();
-            bytes
-        });
-        assert_eq!(rx.recv().unwrap(), "opening");
-        // The open waits while the lease is held. Were the process signalled
-        // (SIGIO), it would end here.
-        let waited = rx.recv_timeout(std::time::Duration::from_millis(300));
-        assert!(waited.is_err(), "{waited:?}");
-        (&file).write_all(b"new").unwrap();
-        drop(lease);
-        assert_eq!(rx.recv().unwrap(), "opened");
-        assert_eq!(opener.join().unwrap(), b"new");
     }
 
     #[test]

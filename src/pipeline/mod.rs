@@ -106,13 +106,16 @@ fn run(
 ) -> Result<BuildOutcome> {
     let started = Instant::now();
     let memo = session.map(|s| &s.memo);
-    let mut out = emit::prepare(
+    let out = emit::prepare(
         &config.source,
         &config.output,
         config.force,
         manifest(config, BTreeMap::new()),
     )?;
-    out.retired = memo.map(Memo::spares);
+    let out = match memo {
+        Some(memo) => out.with_reuse(memo.spares()),
+        None => out,
+    };
 
     progress.stage(Stage::Scan, 0);
     let mut scanned = scan(
