@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 /// Files a watch displaced from the output, under temporary names
-/// ([`TEMP_PREFIX`]), by directory: writes there reuse those nobody has open
+/// ([`TEMP_PREFIX`](super::TEMP_PREFIX)), by directory: writes there reuse those nobody has open
 /// any more, the newest first (their pages are still in the page cache: an
 /// old one's last partial block may have to be read from the disk first). Whoever owns them removes what is left; a
 /// process killed first leaves them to the next build's stale-file removal.

@@ -1,6 +1,6 @@
 //! What the user sees of a build: progress while it runs, then a table per
 //! kind (files, bytes in and out, gzip, brotli, saved) and the slowest files,
-//! as text or as JSON. The library reports through [`Progress`]; printing is
+//! as text or as JSON. The library reports through [`Progress`](crate::progress::Progress); printing is
 //! the CLI's business.
 
 pub mod budget;

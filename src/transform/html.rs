@@ -5,7 +5,7 @@
 //! so that the linker resolves against it.
 //!
 //! Pages that a framework hydrates are minified around their hydrated roots
-//! ([`Hydration`]): inside a root, text, comments, inline code and attribute
+//! (`Hydration`): inside a root, text, comments, inline code and attribute
 //! values stay byte for byte, and URLs are pinned (never rewritten), because
 //! the client compares them with what it renders.
 

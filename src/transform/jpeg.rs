@@ -20,7 +20,7 @@
 //! other than 3-component YCbCr (grayscale, CMYK) stay lossless.
 //!
 //! Before libjpeg sees the file, the header's dimensions are checked against
-//! [`MAX_PIXELS`](super::raster::MAX_PIXELS). libjpeg reports errors by calling
+//! [`MAX_PIXELS`]. libjpeg reports errors by calling
 //! back; kiln's callback unwinds to [`optimize`], which passes the file
 //! through with the message. A warning (corrupt or truncated data, which
 //! libjpeg would patch over) also passes the file through: a lossless
