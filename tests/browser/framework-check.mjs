@@ -758,14 +758,24 @@ class Session {
       "caret style",
     );
     await this.settle();
-    await this.page.screenshot({
-      path: file,
-      fullPage: true,
-      animations: "disabled",
-      caret: "hide",
-      scale: "css",
-      timeout: this.remaining(),
-    });
+    // A stable screenshot, as Playwright's toHaveScreenshot takes one: two
+    // consecutive captures alike (at most five). On a loaded machine a page
+    // can still be restyling after hydration; a real difference between the
+    // original and the build stays in both sides' stable captures.
+    let previous = null;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const png = await this.page.screenshot({
+        fullPage: true,
+        animations: "disabled",
+        caret: "hide",
+        scale: "css",
+        timeout: this.remaining(),
+      });
+      if (previous && previous.equals(png)) break;
+      previous = png;
+      await sleep(150);
+    }
+    fs.writeFileSync(file, previous);
   }
 
   // Click the first match of `selector`, scrolled into view. Sets
