@@ -187,7 +187,7 @@ fn run(
     let manifest = manifest(config, written.files);
     files_written += write::write_generated(config, &out, &manifest, &mut keep, &mut diagnostics)?;
     if config.report {
-        // Written by the caller once budgets and the diff are known.
+        // Written by `report::tell` once budgets and the diff are known.
         keep.insert(PathBuf::from(REPORT_FILE));
     }
     write::keep_retired(&out, &mut keep);

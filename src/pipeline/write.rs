@@ -136,13 +136,12 @@ pub(super) fn emit_all(
     stores: Stores<'_>,
     progress: &dyn Progress,
 ) -> Written {
-    let mut linked = linker.take_linked();
     let mut groups: [Vec<(usize, Linked)>; 2] = Default::default();
-    for (i, l) in linked.iter_mut().enumerate() {
-        let group = emit_group(l.as_ref(), linker.names_hashed(i));
-        if let Some(g) = groups.get_mut(usize::from(group)) {
-            g.push((i, l.take().expect("linked files are in groups 0 and 1")));
-        }
+    for (i, l) in linker.take_linked().into_iter().enumerate() {
+        // Pages are not linked yet (group 2): linked and written last, below.
+        let Some(l) = l else { continue };
+        let group = emit_group(Some(&l), linker.names_hashed(i));
+        groups[usize::from(group)].push((i, l));
     }
     let emit = |i: usize, l: Linked| {
         let r = emit_one(config, out, &assets[i], l, stores);
