@@ -22,6 +22,7 @@
 //! Origins: [`dir`] (a local directory, what an nginx origin serves) and
 //! [`s3`] (any S3-compatible store).
 
+pub mod aws;
 pub mod cdn;
 pub mod dir;
 pub mod s3;

@@ -36,14 +36,7 @@ pub struct S3Origin {
 
 impl S3Origin {
     pub async fn connect(bucket: &str, prefix: &str, options: &DeployOptions) -> Result<S3Origin> {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(region) = &options.region {
-            loader = loader.region(aws_config::Region::new(region.clone()));
-        }
-        if let Some(endpoint) = &options.endpoint {
-            loader = loader.endpoint_url(endpoint);
-        }
-        let shared = loader.load().await;
+        let shared = super::aws::load(options.region.as_deref(), options.endpoint.as_deref()).await;
         let mut config = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(options.path_style)
             .retry_config(RetryConfig::standard().with_max_attempts(options.max_attempts.max(1)));

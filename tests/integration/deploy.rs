@@ -67,6 +67,7 @@ fn client() -> Client {
     let s = server();
     let config = aws_sdk_s3::config::Builder::new()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .http_client(kiln::deploy::aws::https_client())
         .endpoint_url(&s.endpoint)
         .region(aws_sdk_s3::config::Region::new("us-east-1"))
         .force_path_style(true)
@@ -783,9 +784,12 @@ fn s3_multipart_encodings_purge_hook_and_foreign_keys() {
     }
 }
 
-/// A stand-in for the CloudFront API: answers each CreateInvalidation with 201
-/// and hands the requests (head and body) to the test.
-fn cloudfront_mock() -> (String, std::sync::mpsc::Receiver<String>) {
+/// A stand-in for the CloudFront API: answers each CreateInvalidation with
+/// `reply` (201 and an invalidation by default) and hands the requests (head
+/// and body) to the test.
+fn cloudfront_mock(
+    reply: Option<(&'static str, &'static str)>,
+) -> (String, std::sync::mpsc::Receiver<String>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let (sender, requests) = std::sync::mpsc::channel();
@@ -810,15 +814,18 @@ fn cloudfront_mock() -> (String, std::sync::mpsc::Receiver<String>) {
             }
             let mut body = vec![0; length];
             reader.read_exact(&mut body).unwrap();
-            let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+            let (status, xml) = reply.unwrap_or((
+                "201 Created",
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
                 <Invalidation xmlns=\"http://cloudfront.amazonaws.com/doc/2020-05-31/\">\
                 <Id>I2KILNTEST</Id><Status>InProgress</Status>\
                 <CreateTime>2026-11-25T00:00:00Z</CreateTime><InvalidationBatch>\
                 <Paths><Quantity>0</Quantity></Paths><CallerReference>x</CallerReference>\
-                </InvalidationBatch></Invalidation>";
+                </InvalidationBatch></Invalidation>",
+            ));
             let _ = write!(
                 stream,
-                "HTTP/1.1 201 Created\r\nContent-Type: text/xml\r\nLocation: http://{addr}/i\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
+                "HTTP/1.1 {status}\r\nContent-Type: text/xml\r\nLocation: http://{addr}/i\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
                 xml.len()
             );
             let _ = sender.send(head + &String::from_utf8_lossy(&body));
@@ -832,7 +839,7 @@ fn cloudfront_invalidation_for_changed_pages_and_warming() {
     let build = Build::new();
     let dir = tempfile::tempdir().unwrap();
     let target = format!("dir:{}", dir.path().join("www").display());
-    let (endpoint, requests) = cloudfront_mock();
+    let (endpoint, requests) = cloudfront_mock(None);
     // The build served like the CDN will: warming fetches through it.
     let (mut serve, line) = spawn_first_line(
         std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"))
@@ -875,6 +882,14 @@ fn cloudfront_invalidation_for_changed_pages_and_warming() {
         request.starts_with("POST /2020-05-31/distribution/E2KILNTEST/invalidation "),
         "{request}"
     );
+    // Signed with the environment's credentials, for CloudFront's global region.
+    let lower = request.to_ascii_lowercase();
+    assert!(
+        lower.contains("authorization: aws4-hmac-sha256 credential=kiln-test/")
+            && lower.contains("/us-east-1/cloudfront/aws4_request"),
+        "{request}"
+    );
+    assert!(request.contains("<Quantity>"), "{request}");
     // Many pages changed: collapsed to folders, and never an immutable file by name.
     let paths = first["invalidation"]["paths"].as_array().unwrap();
     assert!(paths.len() <= 15, "{paths:?}");
@@ -908,6 +923,47 @@ fn cloudfront_invalidation_for_changed_pages_and_warming() {
     );
     let _ = serve.kill();
     let _ = serve.wait();
+}
+
+#[test]
+fn a_refused_invalidation_is_a_clear_error_after_a_complete_deploy() {
+    let build = Build::new();
+    let dir = tempfile::tempdir().unwrap();
+    let www = dir.path().join("www");
+    let (endpoint, requests) = cloudfront_mock(Some((
+        "403 Forbidden",
+        "<?xml version=\"1.0\"?><ErrorResponse><Error><Type>Sender</Type>\
+         <Code>AccessDenied</Code><Message>User: kiln-test is not authorized to perform: \
+         cloudfront:CreateInvalidation</Message></Error></ErrorResponse>",
+    )));
+    let output = kiln()
+        .arg("deploy")
+        .arg(&build.out)
+        .arg("--to")
+        .arg(format!("dir:{}", www.display()))
+        .args(["--cloudfront", "E2KILNTEST"])
+        .env("AWS_ACCESS_KEY_ID", "kiln-test")
+        .env("AWS_SECRET_ACCESS_KEY", "kiln-test-secret")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL_CLOUDFRONT", &endpoint)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cloudfront:E2KILNTEST")
+            && stderr.contains("the deploy itself is complete")
+            && stderr.contains("AccessDenied: User: kiln-test is not authorized"),
+        "{stderr}"
+    );
+    // A 403 is not retried; the site went out whole.
+    assert!(
+        requests
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .is_ok()
+    );
+    assert!(requests.try_recv().is_err());
+    assert!(www.join("index.html").is_file());
 }
 
 #[test]
