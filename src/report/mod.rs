@@ -46,6 +46,19 @@ impl Sizes {
             1.0 - self.brotli as f64 / self.bytes_in as f64
         }
     }
+
+    /// A row of the size tables (text and Markdown): files, in, out, gzip,
+    /// brotli, saved.
+    fn cells(&self) -> [String; 6] {
+        [
+            self.files.to_string(),
+            human_bytes(self.bytes_in),
+            human_bytes(self.bytes_out),
+            human_bytes(self.gzip),
+            human_bytes(self.brotli),
+            format!("{:.1}%", self.saved() * 100.0),
+        ]
+    }
 }
 
 /// The machine-readable summary (`--json`).
@@ -199,16 +212,7 @@ impl Summary {
             "| kind | files | in | out | gzip | brotli | saved |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
         );
         let mut row = |name: &str, s: &Sizes| {
-            let _ = writeln!(
-                md,
-                "| {name} | {} | {} | {} | {} | {} | {:.1}% |",
-                s.files,
-                human_bytes(s.bytes_in),
-                human_bytes(s.bytes_out),
-                human_bytes(s.gzip),
-                human_bytes(s.brotli),
-                s.saved() * 100.0
-            );
+            let _ = writeln!(md, "| {name} | {} |", s.cells().join(" | "));
         };
         for (kind, sizes) in &self.kinds {
             row(kind, sizes);
@@ -318,16 +322,10 @@ impl Summary {
             "kind", "files", "in", "out", "gzip", "brotli", "saved"
         );
         let row = |out: &mut String, name: &str, s: &Sizes| {
+            let [files, bytes_in, bytes_out, gzip, brotli, saved] = s.cells();
             let _ = writeln!(
                 out,
-                "{:<14} {:>6} {:>11} {:>11} {:>11} {:>11} {:>6.1}%",
-                name,
-                s.files,
-                human_bytes(s.bytes_in),
-                human_bytes(s.bytes_out),
-                human_bytes(s.gzip),
-                human_bytes(s.brotli),
-                s.saved() * 100.0
+                "{name:<14} {files:>6} {bytes_in:>11} {bytes_out:>11} {gzip:>11} {brotli:>11} {saved:>7}"
             );
         };
         for (kind, sizes) in &self.kinds {

@@ -249,6 +249,16 @@ pub const DEFAULT_PRIVATE: &[&str] = &["**/.vite/**"];
 mod tests {
     use super::*;
 
+    /// Scan `root` with `exclude` instead of the default, fingerprints not looked for.
+    fn scan_excluding(root: &Path, exclude: GlobList) -> Scanned {
+        let options = ScanOptions {
+            exclude,
+            detect_fingerprints: false,
+            ..ScanOptions::default()
+        };
+        scan(root, &options, &Walk::default())
+    }
+
     fn paths(scanned: &Scanned) -> Vec<&str> {
         scanned.assets.iter().map(|a| a.path.as_str()).collect()
     }
@@ -270,15 +280,9 @@ mod tests {
             std::fs::write(root.join(p), "x").unwrap();
         }
         std::fs::write(root.join(IGNORE_FILE), "*.tmp\n").unwrap();
-        let exclude = GlobList::new(&[".git/**", ".kilnignore", "*.map"]).unwrap();
-        let scanned = scan(
+        let scanned = scan_excluding(
             root,
-            &ScanOptions {
-                exclude,
-                detect_fingerprints: false,
-                ..ScanOptions::default()
-            },
-            &Walk::default(),
+            GlobList::new(&[".git/**", ".kilnignore", "*.map"]).unwrap(),
         );
         assert_eq!(
             paths(&scanned),
@@ -304,16 +308,7 @@ mod tests {
         std::os::unix::fs::symlink(outside.path(), root.join("out")).unwrap();
         std::os::unix::fs::symlink(root.join("d"), root.join("d/loop")).unwrap();
         std::os::unix::fs::symlink(root.join("d/in.txt"), root.join("alias.txt")).unwrap();
-        let exclude = GlobList::new::<&str>(&[]).unwrap();
-        let scanned = scan(
-            root,
-            &ScanOptions {
-                exclude,
-                detect_fingerprints: false,
-                ..ScanOptions::default()
-            },
-            &Walk::default(),
-        );
+        let scanned = scan_excluding(root, GlobList::new::<&str>(&[]).unwrap());
         assert_eq!(paths(&scanned), ["alias.txt", "d/in.txt"]);
         let messages: Vec<String> = scanned
             .diagnostics

@@ -262,18 +262,7 @@ fn restore_urls(
         })
         .collect();
     let map = shifted.zip(map).map(|(sm, (_, file_name))| {
-        let name = format!("{file_name}.map");
-        let (comment, span) = super::sourcemap::comment(true, &name);
-        let at = code.len();
-        code.push_str(&comment);
-        refs.push(Reference {
-            span: at + span.start..at + span.end,
-            url: name,
-            kind: RefKind::SourceMap,
-            line: 1,
-            col: 1,
-            pinned: false,
-        });
+        super::sourcemap::append_comment(&mut code, &mut refs, true, format!("{file_name}.map"));
         super::sourcemap::to_json(&sm)
     });
     MinifiedCode { code, refs, map }

@@ -505,17 +505,7 @@ fn minify_in_globals(
         .collect();
     let map = source_map.map(|sm| {
         let name = format!("{}.map", map.map_or("", |m| m.file_name));
-        let (comment, span) = crate::transform::sourcemap::comment(false, &name);
-        let at = code.len();
-        code.push_str(&comment);
-        refs.push(crate::asset::Reference {
-            span: at + span.start..at + span.end,
-            url: name,
-            kind: RefKind::SourceMap,
-            line: 1,
-            col: 1,
-            pinned: false,
-        });
+        crate::transform::sourcemap::append_comment(&mut code, &mut refs, false, name);
         crate::transform::sourcemap::to_json(&sm)
     });
     Ok(MinifiedCode { code, refs, map })

@@ -4,6 +4,8 @@
 
 use swc_sourcemap::{SourceMap, SourceMapBuilder};
 
+use crate::asset::{RefKind, Reference};
+
 /// What a source map needs: the file's name (the map is `<name>.map` beside
 /// it) and the map of the input, if it had one, to chain to.
 #[derive(Debug, Clone, Copy)]
@@ -107,15 +109,26 @@ pub fn to_json(map: &SourceMap) -> Vec<u8> {
     out
 }
 
-/// The comment that points a script or stylesheet at its map.
-pub fn comment(css: bool, url: &str) -> (String, std::ops::Range<usize>) {
+/// Point a script or stylesheet at its map: the comment goes at the end of
+/// `code`, and its URL becomes a reference, renamed with the map.
+pub fn append_comment(code: &mut String, refs: &mut Vec<Reference>, css: bool, url: String) {
     let (open, close) = if css {
         ("\n/*# sourceMappingURL=", " */")
     } else {
         ("\n//# sourceMappingURL=", "")
     };
-    let text = format!("{open}{url}{close}");
-    (text, open.len()..open.len() + url.len())
+    let at = code.len() + open.len();
+    code.push_str(open);
+    code.push_str(&url);
+    code.push_str(close);
+    refs.push(Reference {
+        span: at..at + url.len(),
+        url,
+        kind: RefKind::SourceMap,
+        line: 1,
+        col: 1,
+        pinned: false,
+    });
 }
 
 #[cfg(test)]
