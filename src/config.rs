@@ -17,6 +17,7 @@ use crate::error::ConfigError;
 use crate::glob::GlobList;
 use crate::link::{DEFAULT_KEEP_NAMES, HashPolicy, ImageTags, LinkOptions};
 use crate::report::budget::{FileBudget, Rule};
+use crate::routes::Routes;
 use crate::scan::{DEFAULT_EXCLUDE, DEFAULT_PRIVATE, ScanOptions};
 use crate::spill::DEFAULT_BUDGET as DEFAULT_MEMORY_BUDGET;
 use crate::transform::css::CssOptions;
@@ -55,6 +56,9 @@ pub struct Config {
     pub budgets: Vec<Rule>,
     /// Write `kiln-report.html` into the output. Default: true.
     pub report: bool,
+    /// `[routes]`: redirects, rewrites and the SPA fallback. The source's
+    /// `_redirects` rules go before these (read by the build).
+    pub routes: Routes,
     /// `[deploy]` as written in kiln.toml.
     pub deploy: DeploySettings,
     /// The transform and compression cache; `None` builds without one.
@@ -91,6 +95,7 @@ impl Config {
             outputs: OutputFormats::default(),
             budgets: Vec::new(),
             report: true,
+            routes: Routes::default(),
             deploy: DeploySettings::default(),
             cache_dir: Some(PathBuf::from(DEFAULT_CACHE_DIR)),
             strict: false,
@@ -161,6 +166,7 @@ struct FileConfig {
     html: Option<FileHtml>,
     json: Option<FileJson>,
     images: Option<FileImages>,
+    routes: Option<FileRoutes>,
     deploy: Option<DeploySettings>,
     budget: Option<Vec<FileBudget>>,
     report: Option<bool>,
@@ -269,6 +275,15 @@ struct FileOutputs {
     propshaft: Option<bool>,
     headers: Option<bool>,
     nginx: Option<bool>,
+    redirects: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRoutes {
+    fallback: Option<Spanned<String>>,
+    #[serde(default)]
+    redirects: Vec<Spanned<crate::routes::Rule>>,
 }
 
 /// Resolve the configuration: find and read `kiln.toml`, apply flags over it.
@@ -448,6 +463,33 @@ pub fn resolve(overrides: Overrides) -> Result<Config, ConfigError> {
             propshaft: o.propshaft.unwrap_or(d.propshaft),
             headers: o.headers.unwrap_or(d.headers),
             nginx: o.nginx.unwrap_or(d.nginx),
+            redirects: o.redirects.unwrap_or(d.redirects),
+        };
+    }
+    if let Some(r) = &file.routes {
+        for rule in &r.redirects {
+            rule.get_ref()
+                .validate()
+                .map_err(|m| at(rule.span(), format!("`routes.redirects`: {m}")))?;
+        }
+        config.routes = Routes {
+            rules: r.redirects.iter().map(|r| r.get_ref().clone()).collect(),
+            fallback: match &r.fallback {
+                Some(page) => {
+                    let path = page.get_ref().trim_start_matches('/');
+                    if path.is_empty() || path.split('/').any(|s| s == "..") {
+                        return Err(at(
+                            page.span(),
+                            format!(
+                                "`routes.fallback`: `{}` is not a file of the output",
+                                page.get_ref()
+                            ),
+                        ));
+                    }
+                    Some(path.to_owned())
+                }
+                None => None,
+            },
         };
     }
     Ok(config)

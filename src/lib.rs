@@ -21,6 +21,7 @@ pub mod link;
 pub mod pipeline;
 pub mod progress;
 pub mod report;
+pub mod routes;
 pub mod scan;
 pub mod spill;
 pub mod transform;

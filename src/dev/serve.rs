@@ -3,7 +3,9 @@
 //! Cache-Control); precompressed `.br`/`.gz` siblings are chosen by
 //! `Accept-Encoding` with `Vary: Accept-Encoding`; validators are weak ETags
 //! from the content hash (`If-None-Match` → 304); Range requests, directory
-//! `index.html` and the site's `404.html` are served by tower-http.
+//! `index.html` and the site's `404.html` are served by tower-http. The
+//! site's routes (redirects, rewrites, the SPA fallback: [`crate::routes`])
+//! apply before any file is looked up.
 //!
 //! `kiln watch --serve` uses the same server in live mode: pages get a small
 //! script (only in responses, never in the build output) that listens to an
@@ -30,6 +32,17 @@ use tower_http::services::{ServeDir, ServeFile};
 
 use crate::emit::manifest::Manifest;
 use crate::error::{Error, Result};
+use crate::routes::{Route, Routes};
+
+/// What a URL or URL path keeps unencoded in a `Location` or a rewritten request.
+const URL_KEEP: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
 
 /// The default address: loopback only, the port of `vite preview`.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:4173";
@@ -49,6 +62,7 @@ struct Headers {
     by_path: HashMap<String, Served>,
     /// URL paths of private files (`.vite/manifest.json`): answered as missing.
     private: std::collections::HashSet<String>,
+    routes: Routes,
 }
 
 impl Headers {
@@ -73,7 +87,25 @@ impl Headers {
             base: manifest.base.clone(),
             by_path,
             private,
+            routes: manifest.routes.clone(),
         }
+    }
+
+    /// Whether a file answers a (decoded) URL path, a directory by its index.
+    fn exists(&self, path: &str) -> bool {
+        let dir = path.trim_end_matches('/');
+        self.by_path.contains_key(path) || self.by_path.contains_key(&format!("{dir}/index.html"))
+    }
+
+    /// What the site's routes make of a request path, if anything.
+    fn route(&self, path: &str) -> Option<Route> {
+        if self.routes.is_empty() {
+            return None;
+        }
+        let path = percent_encoding::percent_decode_str(path)
+            .decode_utf8()
+            .ok()?;
+        self.routes.resolve(&self.base, &path, |p| self.exists(p))
     }
 
     /// Whether a request path names a private file.
@@ -239,6 +271,30 @@ async fn cdn_headers(State(site): State<Site>, mut request: Request, next: Next)
         // A file for the backend, not for browsers: as if it were not there.
         *request.uri_mut() = missing;
     }
+    let mut status = None;
+    match headers.route(request.uri().path()) {
+        Some(Route::Redirect { status, location }) => {
+            return redirect(status, &location, request.uri().query());
+        }
+        Some(Route::Rewrite { status: s, path }) => {
+            let query = request
+                .uri()
+                .query()
+                .map(|q| format!("?{q}"))
+                .unwrap_or_default();
+            let target = format!(
+                "{}{query}",
+                percent_encoding::utf8_percent_encode(&path, URL_KEEP)
+            );
+            if let Ok(uri) = target.parse() {
+                *request.uri_mut() = uri;
+                status = StatusCode::from_u16(s)
+                    .ok()
+                    .filter(|s| *s != StatusCode::OK);
+            }
+        }
+        None => {}
+    }
     let served = headers.lookup(request.uri().path()).cloned();
     let live = site.shared.live.is_some();
     let page = served
@@ -279,6 +335,12 @@ async fn cdn_headers(State(site): State<Site>, mut request: Request, next: Next)
     {
         set(response.headers_mut(), s);
     }
+    if let Some(status) = status
+        && response.status() == StatusCode::OK
+    {
+        // A 404/410 rule: the target's bytes with the rule's status.
+        *response.status_mut() = status;
+    }
     let has_body = matches!(response.status(), StatusCode::OK | StatusCode::NOT_FOUND);
     if live && has_body && is_html(response.headers()) {
         let h = response.headers_mut();
@@ -301,6 +363,30 @@ async fn cdn_headers(State(site): State<Site>, mut request: Request, next: Next)
         } else {
             response = with_live_script(response, &tag).await;
         }
+    }
+    response
+}
+
+/// A rule's redirect; the request's query goes along unless the target has one.
+fn redirect(status: u16, location: &str, query: Option<&str>) -> Response {
+    let mut target = percent_encoding::utf8_percent_encode(location, URL_KEEP).to_string();
+    if let Some(q) = query
+        && !target.contains('?')
+    {
+        target = format!("{target}?{q}");
+    }
+    let mut response = StatusCode::from_u16(status)
+        .unwrap_or(StatusCode::MOVED_PERMANENTLY)
+        .into_response();
+    if let Ok(value) = HeaderValue::from_str(&target) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    if matches!(status, 301 | 308) {
+        // Permanent, but a rule may still change with the next deploy.
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=3600"),
+        );
     }
     response
 }

@@ -462,6 +462,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect(),
+            routes: Default::default(),
         }
     }
 

@@ -112,6 +112,15 @@ pub fn nginx_conf(manifest: &Manifest) -> String {
             nginx_string(served.cache_control),
         ));
     }
+    if !manifest.routes.is_empty() {
+        let not_found = manifest
+            .served()
+            .into_iter()
+            .any(|s| s.path == "404.html")
+            .then(|| format!("{}404.html", manifest.base));
+        out.push('\n');
+        out.push_str(&manifest.routes.nginx(&manifest.base, not_found.as_deref()));
+    }
     out
 }
 

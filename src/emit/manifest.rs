@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::asset::AssetKind;
 use crate::emit::compress::CompressOptions;
+use crate::routes::Routes;
 
 /// Other manifests, at the output root, for the backends that read them.
 pub const REV_MANIFEST_FILE: &str = "rev-manifest.json";
@@ -35,6 +36,9 @@ pub struct Manifest {
     pub compression: CompressOptions,
     /// Every source file, by its path relative to the source root.
     pub files: BTreeMap<String, FileEntry>,
+    /// Redirects, rewrites and the fallback (`[routes]` and `_redirects`).
+    #[serde(default, skip_serializing_if = "Routes::is_empty")]
+    pub routes: Routes,
 }
 
 /// One source file and what became of it.
@@ -97,6 +101,7 @@ impl Manifest {
             base: base.to_owned(),
             compression: Default::default(),
             files: Default::default(),
+            routes: Routes::default(),
         }
     }
 
@@ -288,6 +293,8 @@ pub struct OutputFormats {
     pub propshaft: bool,
     pub headers: bool,
     pub nginx: bool,
+    /// `_redirects`, when the site has routes.
+    pub redirects: bool,
 }
 
 impl Default for OutputFormats {
@@ -298,6 +305,7 @@ impl Default for OutputFormats {
             propshaft: true,
             headers: true,
             nginx: true,
+            redirects: true,
         }
     }
 }
@@ -351,6 +359,7 @@ mod tests {
             base: "/".into(),
             compression: CompressOptions::default(),
             files,
+            routes: Routes::default(),
         };
         assert_eq!(m.rev_manifest(), "{\n  \"a.css\": \"a.h.css\"\n}\n");
         assert!(m.django().contains("\"version\": \"1.1\""));

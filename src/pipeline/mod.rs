@@ -1,7 +1,7 @@
 //! The build, stage by stage: scan → transform → link → emit → manifests.
 //! This is the only module that knows the order of the stages.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,7 @@ use crate::emit::manifest::{FileEntry, Manifest, REPORT_FILE, SCHEMA_VERSION};
 use crate::error::{Error, Result};
 use crate::link::{Linked, Linker, Tree};
 use crate::progress::{Progress, Stage};
+use crate::routes::{REDIRECTS_FILE, Routes};
 use crate::scan::{Walk, scan};
 use crate::spill::Spill;
 
@@ -130,6 +131,7 @@ fn run(
     );
     read::drop_precompressed(&mut scanned.assets, &config.compress);
     let mut diagnostics = scanned.diagnostics;
+    let redirects = read::take_redirects(&mut scanned.assets, &mut diagnostics);
 
     let cache = config.cache_dir.as_ref().map(Cache::open);
     let cache = cache.as_ref();
@@ -184,7 +186,25 @@ fn run(
     }
 
     progress.stage(Stage::Manifest, 0);
-    let manifest = manifest(config, written.files);
+    let mut manifest = manifest(config, written.files);
+    let (redirects_text, source_rules) = redirects.unzip();
+    let from_source = source_rules.as_ref().map_or(0, Vec::len);
+    manifest.routes = Routes {
+        rules: source_rules
+            .into_iter()
+            .flatten()
+            .chain(config.routes.rules.iter().cloned())
+            .collect(),
+        fallback: config.routes.fallback.clone(),
+    };
+    diagnostics.extend(check_routes(config, &manifest, from_source));
+    files_written += usize::from(write::write_redirects(
+        config,
+        &out,
+        &manifest,
+        redirects_text.as_deref(),
+        &mut keep,
+    )?);
     files_written += write::write_generated(config, &out, &manifest, &mut keep, &mut diagnostics)?;
     if config.report {
         // Written by `report::tell` once budgets and the diff are known.
@@ -229,7 +249,54 @@ fn manifest(config: &Config, files: BTreeMap<String, FileEntry>) -> Manifest {
         base: config.base.clone(),
         compression: config.compress.clone(),
         files,
+        routes: Routes::default(),
     }
+}
+
+/// The fallback must be a page of the build, and a local target should be.
+/// The first `from_source` rules came from the source's `_redirects`.
+fn check_routes(config: &Config, manifest: &Manifest, from_source: usize) -> Vec<Diagnostic> {
+    let served: HashSet<String> = manifest
+        .served()
+        .into_iter()
+        .map(|s| format!("{}{}", manifest.base, s.path))
+        .collect();
+    let exists = |path: &str| {
+        let dir = path.trim_end_matches('/');
+        served.contains(path) || served.contains(&format!("{dir}/index.html"))
+    };
+    let config_file = config
+        .config_file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(crate::config::CONFIG_FILE));
+    let mut out = Vec::new();
+    if let Some(page) = &manifest.routes.fallback
+        && !exists(&format!("{}{page}", manifest.base))
+    {
+        out.push(Diagnostic::error(
+            &config_file,
+            format!("`routes.fallback`: `{page}` is not a file of the build"),
+        ));
+    }
+    for (i, rule) in manifest.routes.rules.iter().enumerate() {
+        let file = if i < from_source {
+            config.source.join(REDIRECTS_FILE)
+        } else {
+            config_file.clone()
+        };
+        let local = rule.to.starts_with('/') && !rule.to.contains(':');
+        let path = rule.to.split(['?', '#']).next().unwrap_or("");
+        if local && !exists(path) && !manifest.routes.rules.iter().any(|r| r.from == path) {
+            out.push(Diagnostic::warning(
+                &file,
+                format!(
+                    "route `{} {}`: nothing in the build is served at `{path}`",
+                    rule.from, rule.to
+                ),
+            ));
+        }
+    }
+    out
 }
 
 /// Two files must never be written to one path: a hashed name that equals

@@ -21,6 +21,43 @@ use crate::spill::{Blob, Spill};
 use crate::transform::variants::Variant;
 use crate::transform::{TransformOptions, transform};
 
+/// Largest `_redirects` file read (Netlify's own limit is far below).
+const MAX_REDIRECTS_FILE: u64 = 4 << 20;
+
+/// The source's `_redirects`, taken out of the assets: kiln writes the file
+/// the hosts read (this text, then kiln.toml's rules) and serves its rules.
+/// Returns its text and the rules kiln can apply.
+pub(super) fn take_redirects(
+    assets: &mut Vec<Asset>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<(String, Vec<crate::routes::Rule>)> {
+    let at = assets
+        .iter()
+        .position(|a| a.path == crate::routes::REDIRECTS_FILE)?;
+    let asset = assets.remove(at);
+    let text = if asset.size > MAX_REDIRECTS_FILE {
+        Err(format!("larger than {MAX_REDIRECTS_FILE} bytes"))
+    } else {
+        std::fs::read(&asset.source)
+            .map_err(|e| e.to_string())
+            .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8".to_owned()))
+    };
+    match text {
+        Ok(text) => {
+            let (rules, found) = crate::routes::parse_redirects(&asset.source, &text);
+            diagnostics.extend(found);
+            Some((text, rules))
+        }
+        Err(e) => {
+            diagnostics.push(Diagnostic::error(
+                &asset.source,
+                format!("cannot read redirects: {e}; none are written"),
+            ));
+            None
+        }
+    }
+}
+
 /// One file after the transform stage: ready to link.
 pub(super) struct File {
     pub asset: Asset,

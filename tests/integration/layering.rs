@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 /// entry naming it or a module it is in. A module may use any lower layer,
 /// and its own layer only where `SAME_LAYER` says so.
 const LAYERS: &[&[&str]] = &[
-    // Leaves: types every stage shares, and how a URL names a file (the
-    // transforms read URLs as the link stage will).
+    // Leaves: types every stage shares, how a URL names a file (the
+    // transforms read URLs as the link stage will), and the site's routes.
     &[
         "error",
         "diag",
@@ -26,6 +26,7 @@ const LAYERS: &[&[&str]] = &[
         "spill",
         "link::resolve",
         "link::rewrite",
+        "routes",
     ],
     // The stages, each with its own options.
     &["scan", "transform", "link", "emit", "cache"],
@@ -40,7 +41,8 @@ const LAYERS: &[&[&str]] = &[
 ];
 
 /// Uses allowed within one layer (entries of `LAYERS`), in this direction.
-/// Each is a later stage reading an earlier stage's output types.
+/// Each is a later stage reading an earlier stage's output types, or the
+/// routes' parser reporting through diagnostics.
 const SAME_LAYER: &[(&str, &str)] = &[
     ("link", "transform"),
     ("emit", "link"),
@@ -48,6 +50,7 @@ const SAME_LAYER: &[(&str, &str)] = &[
     ("cache", "transform"),
     ("cache", "emit"),
     ("dev", "report"),
+    ("routes", "diag"),
 ];
 
 fn rs_files(dir: &Path, found: &mut Vec<PathBuf>) {

@@ -19,6 +19,7 @@ mod node;
 mod npm;
 mod outputs;
 mod render;
+mod routes;
 mod serve;
 mod site;
 mod sourcemaps;

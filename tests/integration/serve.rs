@@ -8,13 +8,13 @@ use std::process::Child;
 use crate::util::{Built, build, fixture_path, spawn_first_line};
 
 /// A running `kiln serve`, stopped when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
 }
 
 impl Server {
-    fn start(built: &Built) -> Server {
+    pub(crate) fn start(built: &Built) -> Server {
         let (child, line) = spawn_first_line(
             std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"))
                 .arg("serve")
@@ -30,25 +30,27 @@ impl Server {
         Server { child, addr }
     }
 
-    fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
-        self.request("GET", path, headers)
+    pub(crate) fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        http(&self.addr, "GET", path, headers)
     }
 
     fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
-        let mut stream = TcpStream::connect(&self.addr).unwrap();
-        let mut request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
-            self.addr
-        );
-        for (k, v) in headers {
-            request.push_str(&format!("{k}: {v}\r\n"));
-        }
-        request.push_str("\r\n");
-        stream.write_all(request.as_bytes()).unwrap();
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).unwrap();
-        Reply::parse(&raw)
+        http(&self.addr, method, path, headers)
     }
+}
+
+/// One HTTP/1.1 request over a fresh connection to `addr`.
+pub(crate) fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    Reply::parse(&raw)
 }
 
 impl Drop for Server {
@@ -58,10 +60,10 @@ impl Drop for Server {
     }
 }
 
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Reply {
@@ -98,7 +100,7 @@ impl Reply {
         }
     }
 
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k == name)

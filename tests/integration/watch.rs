@@ -166,13 +166,7 @@ impl Drop for Watcher {
 fn manifest(out: &Path) -> Manifest {
     // The manifest is replaced atomically, so a read never sees half of it.
     let text = std::fs::read_to_string(out.join("kiln-manifest.json")).unwrap_or_default();
-    serde_json::from_str(&text).unwrap_or_else(|_| Manifest {
-        schema: 0,
-        generator: String::new(),
-        base: "/".into(),
-        compression: Default::default(),
-        files: Default::default(),
-    })
+    serde_json::from_str(&text).unwrap_or_else(|_| Manifest::empty("/"))
 }
 
 /// The output path of `source` in the current manifest.

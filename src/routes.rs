@@ -1,0 +1,614 @@
+//! Routes: redirects, rewrites and the SPA fallback, as Netlify's
+//! `_redirects` writes them and as `[routes]` in kiln.toml does.
+//!
+//! A rule maps a URL path pattern to a target:
+//! - `/old /new` (301 by default), `/a /b 302`, `307`, `308`: a redirect;
+//! - `/app/* /app/index.html 200`: a rewrite, served from the target with 200;
+//! - `/gone /gone.html 404` (or `410`): the target's bytes with that status.
+//!
+//! Patterns hold `:name` placeholders (one path segment) and a final `*`
+//! (the rest of the path, as `:splat` in the target). A rule applies only
+//! where no file is served, unless forced (`301!`), as on Netlify. Rules are
+//! tried in order, the first match wins; the fallback comes last.
+//!
+//! Every host gets the same rules: `kiln serve`, `_redirects` (Netlify,
+//! Cloudflare Pages), nginx (`location @kiln_routes`).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::diag::Diagnostic;
+
+/// The Netlify file, read from the source root and written to the output.
+pub const REDIRECTS_FILE: &str = "_redirects";
+
+/// Statuses a rule may have.
+const STATUSES: &[u16] = &[200, 301, 302, 303, 307, 308, 404, 410, 451];
+
+/// One rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// URL path pattern, from `/`.
+    pub from: String,
+    /// URL path (with `:name` and `:splat`) or absolute URL.
+    pub to: String,
+    #[serde(default = "default_status")]
+    pub status: u16,
+    /// Applies even where a file is served.
+    #[serde(default)]
+    pub force: bool,
+}
+
+fn default_status() -> u16 {
+    301
+}
+
+/// The site's routes: rules in order, then the fallback.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Routes {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<Rule>,
+    /// Output path (relative to the output root) served with 200 for any
+    /// URL under the base that nothing else answers: `index.html` for an SPA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
+}
+
+/// What a request path resolves to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// Answer `status` with `Location: location`.
+    Redirect { status: u16, location: String },
+    /// Serve the file at URL path `path` with `status`.
+    Rewrite { status: u16, path: String },
+}
+
+impl Rule {
+    /// Check a rule as written; the message says what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.from.starts_with('/') {
+            return Err(format!(
+                "`{}`: a pattern is a URL path from `/` (domain rules are not supported)",
+                self.from
+            ));
+        }
+        if let Some(i) = self.from.find('*')
+            && i + 1 != self.from.len()
+        {
+            return Err(format!("`{}`: `*` may only end a pattern", self.from));
+        }
+        if !STATUSES.contains(&self.status) {
+            return Err(format!(
+                "status {} (one of {})",
+                self.status,
+                STATUSES
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        let external = is_external(&self.to);
+        if !external && !self.to.starts_with('/') {
+            return Err(format!(
+                "`{}`: a target is a URL path from `/` or an http(s) URL",
+                self.to
+            ));
+        }
+        if external && !self.is_redirect() {
+            return Err(format!(
+                "`{}`: status {} with an external URL is a proxy, which a static origin cannot do",
+                self.to, self.status
+            ));
+        }
+        for name in placeholders(&self.to) {
+            if name != "splat" && !placeholders(&self.from).any(|n| n == name) {
+                return Err(format!(
+                    "`:{name}` in `{}` is not in `{}`",
+                    self.to, self.from
+                ));
+            }
+        }
+        if self.to.contains(":splat") && !self.from.ends_with('*') {
+            return Err(format!(
+                "`:splat` in `{}` needs a `*` in `{}`",
+                self.to, self.from
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn is_redirect(&self) -> bool {
+        (301..=308).contains(&self.status)
+    }
+
+    /// The values of the pattern's placeholders (and `splat`) for `path`.
+    /// A trailing slash does not matter, but a splat keeps it.
+    fn captures(&self, path: &str) -> Option<Vec<(&str, String)>> {
+        match self.from.strip_suffix('*') {
+            // `/news/*` matches `/news` too, with an empty splat.
+            Some(prefix) => match_segments(prefix, true, path).or_else(|| {
+                (prefix.ends_with('/') && !path.ends_with('/'))
+                    .then(|| match_segments(prefix, true, &format!("{path}/")))
+                    .flatten()
+            }),
+            None => match_segments(trim_slash(&self.from), false, trim_slash(path)),
+        }
+    }
+
+    /// The target with the captured values substituted.
+    fn target(&self, captures: &[(&str, String)]) -> String {
+        let mut out = self.to.clone();
+        // Longest names first: `:id` must not eat the start of `:idx`.
+        let mut sorted: Vec<&(&str, String)> = captures.iter().collect();
+        sorted.sort_by_key(|(name, _)| std::cmp::Reverse(name.len()));
+        for (name, value) in sorted {
+            out = out.replace(&format!(":{name}"), value);
+        }
+        out
+    }
+}
+
+/// Match `path` segment by segment against `pattern` (with its final `*`
+/// removed when `splat`).
+fn match_segments<'p>(pattern: &'p str, splat: bool, path: &str) -> Option<Vec<(&'p str, String)>> {
+    let mut out = Vec::new();
+    let mut rest = path;
+    let segments: Vec<&str> = pattern.split('/').collect();
+    for (i, segment) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        let (head, tail) = if last && splat {
+            let tail = rest.strip_prefix(segment)?;
+            out.push(("splat", tail.to_owned()));
+            return Some(out);
+        } else if last {
+            if rest.contains('/') {
+                return None;
+            }
+            (rest, "")
+        } else {
+            rest.split_once('/')?
+        };
+        match segment.strip_prefix(':') {
+            Some(name) if !head.is_empty() => out.push((name, head.to_owned())),
+            None if *segment == head => {}
+            _ => return None,
+        }
+        rest = tail;
+    }
+    Some(out)
+}
+
+/// A path without its trailing slash, `/` itself kept.
+fn trim_slash(path: &str) -> &str {
+    match path.trim_end_matches('/') {
+        "" => "/",
+        trimmed => trimmed,
+    }
+}
+
+fn is_external(to: &str) -> bool {
+    to.starts_with("http://") || to.starts_with("https://")
+}
+
+/// The `:name`s of a pattern or target (a name starts with a letter, so the
+/// `:` of `https://` or of a port is none).
+fn placeholders(text: &str) -> impl Iterator<Item = &str> {
+    text.split(':')
+        .skip(1)
+        .map(|rest| {
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            &rest[..end]
+        })
+        .filter(|name| name.starts_with(|c: char| c.is_ascii_alphabetic()))
+}
+
+impl Routes {
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty() && self.fallback.is_none()
+    }
+
+    /// Resolve a request for URL path `path` (percent-decoded, with the base)
+    /// on a site whose base is `base`; `served` says whether a file answers
+    /// a URL path. `None`: serve as usual.
+    pub fn resolve(&self, base: &str, path: &str, served: impl Fn(&str) -> bool) -> Option<Route> {
+        let exists = served(path);
+        for rule in &self.rules {
+            if exists && !rule.force {
+                continue;
+            }
+            let Some(captures) = rule.captures(path) else {
+                continue;
+            };
+            let target = rule.target(&captures);
+            return Some(if rule.is_redirect() {
+                Route::Redirect {
+                    status: rule.status,
+                    location: target,
+                }
+            } else {
+                Route::Rewrite {
+                    status: rule.status,
+                    path: target,
+                }
+            });
+        }
+        match &self.fallback {
+            Some(page) if !exists && path.starts_with(base) => Some(Route::Rewrite {
+                status: 200,
+                path: format!("{base}{page}"),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The rules as `_redirects` lines (the fallback as `/* page 200`).
+    pub fn netlify(&self, base: &str) -> String {
+        let mut out = String::new();
+        for rule in &self.rules {
+            out.push_str(&format!(
+                "{} {} {}{}\n",
+                rule.from,
+                rule.to,
+                rule.status,
+                if rule.force { "!" } else { "" }
+            ));
+        }
+        if let Some(page) = &self.fallback {
+            out.push_str(&format!("{base}* {base}{page} 200\n"));
+        }
+        out
+    }
+
+    /// nginx directives for the `server` block: forced rules at its level,
+    /// the others in `location @kiln_routes`, reached when no file answers.
+    pub fn nginx(&self, base: &str, not_found_page: Option<&str>) -> String {
+        // Locations as the rules wrote them (`/news/`), not made absolute.
+        let mut out =
+            String::from("# Routes: kiln.toml [routes] and _redirects.\nabsolute_redirect off;\n");
+        if let Some(page) = not_found_page {
+            out.push_str(&format!("error_page 404 {};\n", nginx_string(page)));
+        }
+        for rule in self.rules.iter().filter(|r| r.force) {
+            out.push_str(&nginx_rule(rule, ""));
+        }
+        out.push_str(&format!(
+            "location {} {{\n    try_files $uri $uri/index.html @kiln_routes;\n}}\n\
+             location @kiln_routes {{\n",
+            nginx_string(base)
+        ));
+        for rule in self.rules.iter().filter(|r| !r.force) {
+            out.push_str(&nginx_rule(rule, "    "));
+        }
+        if let Some(page) = &self.fallback {
+            out.push_str(&format!(
+                "    rewrite {} {} last;\n",
+                nginx_string(&format!("^{}", regex_escape(base))),
+                nginx_string(&format!("{base}{page}"))
+            ));
+        }
+        out.push_str("    return 404;\n}\n");
+        out
+    }
+}
+
+/// One rule as nginx directives (a regex on `$uri`, captures as `$1`…).
+fn nginx_rule(rule: &Rule, indent: &str) -> String {
+    let (regex, names) = pattern_regex(&rule.from);
+    let mut target = rule.to.clone();
+    let mut sorted: Vec<(usize, &String)> = names.iter().enumerate().collect();
+    sorted.sort_by_key(|(_, name)| std::cmp::Reverse(name.len()));
+    for (i, name) in sorted {
+        target = target.replace(&format!(":{name}"), &format!("${}", i + 1));
+    }
+    if rule.is_redirect() {
+        format!(
+            "{indent}if ($uri ~ {}) {{\n{indent}    return {} {};\n{indent}}}\n",
+            nginx_string(&regex),
+            rule.status,
+            nginx_string(&format!("{target}$is_args$args"))
+        )
+    } else if rule.status == 200 {
+        format!(
+            "{indent}rewrite {} {} last;\n",
+            nginx_string(&regex),
+            nginx_string(&target)
+        )
+    } else {
+        // nginx cannot serve a file's bytes with an error status from a
+        // rewrite; the status alone is sent (with the error page).
+        format!(
+            "{indent}if ($uri ~ {}) {{\n{indent}    return {};\n{indent}}}\n",
+            nginx_string(&regex),
+            rule.status
+        )
+    }
+}
+
+/// A pattern as an anchored regex, and the names of its groups in order.
+fn pattern_regex(from: &str) -> (String, Vec<String>) {
+    let (pattern, splat) = match from.strip_suffix('*') {
+        Some(prefix) => (prefix, true),
+        None => (from, false),
+    };
+    let mut regex = String::from("^");
+    let mut names = Vec::new();
+    let segments: Vec<&str> = pattern.split('/').collect();
+    for (i, segment) in segments.iter().enumerate() {
+        if i > 0 {
+            if splat && i + 1 == segments.len() && segment.is_empty() {
+                // `/news/*`: the slash is optional, so `/news` matches too.
+                regex.push_str("(?:/");
+                names.push("splat".to_owned());
+                regex.push_str("(.*))?");
+                return (regex + "$", names);
+            }
+            regex.push('/');
+        }
+        match segment.strip_prefix(':') {
+            Some(name) => {
+                names.push(name.to_owned());
+                regex.push_str("([^/]+)");
+            }
+            None => regex.push_str(&regex_escape(segment)),
+        }
+    }
+    if splat {
+        names.push("splat".to_owned());
+        regex.push_str("(.*)");
+    } else {
+        regex.push_str("/?");
+    }
+    (regex + "$", names)
+}
+
+fn regex_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn nginx_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Parse a `_redirects` file. Lines kiln cannot apply (conditions, query
+/// matches, proxies, domain rules) are warnings naming their line; the file
+/// still goes to the hosts that read it, as written.
+pub fn parse_redirects(path: &Path, text: &str) -> (Vec<Rule>, Vec<Diagnostic>) {
+    let mut rules = Vec::new();
+    let mut diagnostics = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line_no = n as u32 + 1;
+        let content = line.split('#').next().unwrap_or("").trim();
+        if content.is_empty() {
+            continue;
+        }
+        let col = (line.len() - line.trim_start().len()) as u32 + 1;
+        let warn = |message: String| Diagnostic::warning(path, message).at(line_no, col);
+        let fields: Vec<&str> = content.split_whitespace().collect();
+        let [from, to, rest @ ..] = fields.as_slice() else {
+            diagnostics.push(warn(format!(
+                "`{content}`: a rule is `FROM TO [STATUS]`; skipped"
+            )));
+            continue;
+        };
+        let (status, conditions) = match rest.split_first() {
+            Some((s, more)) if s.trim_end_matches('!').parse::<u16>().is_ok() => (Some(*s), more),
+            _ => (None, rest),
+        };
+        if !conditions.is_empty() || to.contains('=') {
+            diagnostics.push(warn(format!(
+                "`{}`: conditions and query matches are left to the host; kiln serve skips this rule",
+                conditions.join(" ")
+            )));
+            continue;
+        }
+        let rule = Rule {
+            from: (*from).to_owned(),
+            to: (*to).to_owned(),
+            status: status.map_or(301, |s| s.trim_end_matches('!').parse().unwrap_or(301)),
+            force: status.is_some_and(|s| s.ends_with('!')),
+        };
+        match rule.validate() {
+            Ok(()) => rules.push(rule),
+            Err(message) => {
+                diagnostics.push(warn(format!("{message}; kiln serve skips this rule")))
+            }
+        }
+    }
+    (rules, diagnostics)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(from: &str, to: &str, status: u16) -> Rule {
+        Rule {
+            from: from.into(),
+            to: to.into(),
+            status,
+            force: false,
+        }
+    }
+
+    fn routes(rules: Vec<Rule>, fallback: Option<&str>) -> Routes {
+        Routes {
+            rules,
+            fallback: fallback.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn placeholders_and_splats_fill_the_target() {
+        let r = routes(
+            vec![
+                rule("/news/*", "/blog/:splat", 301),
+                rule("/posts/:year/:slug", "/blog/:year-:slug", 308),
+                rule("/app/*", "/app/index.html", 200),
+            ],
+            None,
+        );
+        let none = |_: &str| false;
+        let redirect = |status, location: &str| {
+            Some(Route::Redirect {
+                status,
+                location: location.into(),
+            })
+        };
+        assert_eq!(
+            r.resolve("/", "/news/a/b", none),
+            redirect(301, "/blog/a/b")
+        );
+        assert_eq!(r.resolve("/", "/news", none), redirect(301, "/blog/"));
+        assert_eq!(r.resolve("/", "/news/", none), redirect(301, "/blog/"));
+        assert_eq!(r.resolve("/", "/news/a/", none), redirect(301, "/blog/a/"));
+        assert_eq!(r.resolve("/", "/newsroom", none), None);
+        assert_eq!(
+            r.resolve("/", "/posts/2024/hello/", none),
+            redirect(308, "/blog/2024-hello")
+        );
+        assert_eq!(r.resolve("/", "/posts/2024", none), None);
+        assert_eq!(r.resolve("/", "/posts/2024/a/b", none), None);
+        assert_eq!(
+            r.resolve("/", "/app/settings/profile", none),
+            Some(Route::Rewrite {
+                status: 200,
+                path: "/app/index.html".into()
+            })
+        );
+    }
+
+    #[test]
+    fn files_shadow_rules_unless_forced_and_the_fallback_comes_last() {
+        let mut forced = rule("/old.html", "/new.html", 301);
+        forced.force = true;
+        let r = routes(
+            vec![rule("/about", "/team", 302), forced],
+            Some("index.html"),
+        );
+        let exists = |p: &str| p == "/about" || p == "/old.html" || p == "/a.js";
+        assert_eq!(r.resolve("/", "/about", exists), None);
+        assert_eq!(
+            r.resolve("/", "/old.html", exists),
+            Some(Route::Redirect {
+                status: 301,
+                location: "/new.html".into()
+            })
+        );
+        assert_eq!(r.resolve("/", "/a.js", exists), None);
+        assert_eq!(
+            r.resolve("/", "/deep/link", exists),
+            Some(Route::Rewrite {
+                status: 200,
+                path: "/index.html".into()
+            })
+        );
+        // Under a base, only its own paths fall back.
+        assert_eq!(
+            r.resolve("/docs/", "/docs/x", |_| false),
+            Some(Route::Rewrite {
+                status: 200,
+                path: "/docs/index.html".into()
+            })
+        );
+        assert_eq!(r.resolve("/docs/", "/x", |_| false), None);
+    }
+
+    #[test]
+    fn a_redirects_file_parses_with_warnings_for_what_kiln_cannot_do() {
+        let text = "# comment\n\n/a /b\n/c   /d   302!  # trailing\n/e /f 200 Country=us\n\
+                    /store id=:id /blog/:id 301\nnot-a-path /x\n/p https://example.com/:x 200\n/only\n\
+                    /g https://example.com/g 308\n";
+        let (rules, diagnostics) = parse_redirects(Path::new("_redirects"), text);
+        assert_eq!(
+            rules,
+            [
+                rule("/a", "/b", 301),
+                Rule {
+                    force: true,
+                    ..rule("/c", "/d", 302)
+                },
+                rule("/g", "https://example.com/g", 308),
+            ]
+        );
+        let lines: Vec<(u32, &str)> = diagnostics
+            .iter()
+            .map(|d| (d.line.unwrap_or(0), d.message.as_str()))
+            .collect();
+        assert_eq!(lines.len(), 5, "{lines:?}");
+        assert_eq!(lines[0].0, 5);
+        assert!(lines[0].1.contains("Country=us"), "{lines:?}");
+        assert_eq!(lines[1].0, 6);
+        assert_eq!(lines[2].0, 7);
+        assert!(lines[2].1.contains("URL path from `/`"), "{lines:?}");
+        assert_eq!(lines[3].0, 8);
+        assert!(lines[3].1.contains("proxy"), "{lines:?}");
+        assert_eq!(lines[4].0, 9);
+    }
+
+    #[test]
+    fn rules_are_checked() {
+        assert!(rule("/a/*/b", "/x", 301).validate().is_err());
+        assert!(rule("/a", "/x", 299).validate().is_err());
+        assert!(rule("/a", "x", 301).validate().is_err());
+        assert!(rule("/a/:id", "/x/:other", 301).validate().is_err());
+        assert!(rule("/a", "/x/:splat", 301).validate().is_err());
+        assert!(rule("/a/:id/*", "/x/:id/:splat", 301).validate().is_ok());
+    }
+
+    #[test]
+    fn nginx_regexes_match_what_kiln_serve_matches() {
+        assert_eq!(
+            pattern_regex("/news/*"),
+            ("^/news(?:/(.*))?$".into(), vec!["splat".into()])
+        );
+        assert_eq!(
+            pattern_regex("/p/:year/:slug"),
+            (
+                "^/p/([^/]+)/([^/]+)/?$".into(),
+                vec!["year".into(), "slug".into()]
+            )
+        );
+        assert_eq!(pattern_regex("/a.html"), ("^/a\\.html/?$".into(), vec![]));
+        let text = routes(
+            vec![rule("/p/:year/:slug", "/blog/:year-:slug", 301)],
+            Some("index.html"),
+        )
+        .nginx("/", Some("/404.html"));
+        assert!(
+            text.contains("return 301 \"/blog/$1-$2$is_args$args\";"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rewrite \"^/\" \"/index.html\" last;"),
+            "{text}"
+        );
+        assert!(text.contains("error_page 404 \"/404.html\";"), "{text}");
+    }
+
+    #[test]
+    fn netlify_lines_round_trip() {
+        let mut forced = rule("/x", "/y", 302);
+        forced.force = true;
+        let r = routes(
+            vec![rule("/a/*", "/b/:splat", 301), forced],
+            Some("index.html"),
+        );
+        let text = r.netlify("/");
+        assert_eq!(text, "/a/* /b/:splat 301\n/x /y 302!\n/* /index.html 200\n");
+        let (parsed, diagnostics) = parse_redirects(Path::new("_redirects"), &text);
+        assert!(diagnostics.is_empty());
+        assert_eq!(parsed[..2], r.rules[..]);
+    }
+}
