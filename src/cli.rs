@@ -117,9 +117,21 @@ pub struct DeployArgs {
     /// After the deploy, fetch the changed URLs under BASE_URL (br, gzip) to fill the CDN.
     #[arg(long, value_name = "BASE_URL")]
     pub warm: Option<String>,
+    /// Purge the changed URLs from this Cloudflare zone (token in CLOUDFLARE_API_TOKEN).
+    #[arg(long, value_name = "ZONE_ID")]
+    pub cloudflare_zone: Option<String>,
+    /// Purge the changed URLs from this Fastly service (token in FASTLY_API_TOKEN).
+    #[arg(long, value_name = "SERVICE_ID")]
+    pub fastly_service: Option<String>,
+    /// The public URL of the site's root, for purges by URL (default: --warm's).
+    #[arg(long, value_name = "URL")]
+    pub site_url: Option<String>,
     /// Print the summary (with the plan) as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// One line per object written or deleted, on stderr.
+    #[arg(short, long)]
+    pub verbose: bool,
     /// Write step outputs to $GITHUB_OUTPUT and a job summary to $GITHUB_STEP_SUMMARY.
     #[arg(long)]
     pub github: bool,
@@ -166,6 +178,9 @@ impl DeployArgs {
             prune_foreign: self.prune_foreign.then_some(true),
             cloudfront_distribution: self.cloudfront.clone(),
             warm: self.warm.clone(),
+            cloudflare_zone: self.cloudflare_zone.clone(),
+            fastly_service: self.fastly_service.clone(),
+            site_url: self.site_url.clone(),
             ..self.endpoint.settings()
         }
     }

@@ -241,6 +241,27 @@ fn keep_freed_memory() {
 fn watch(args: &cli::BuildArgs, serve: Option<std::net::SocketAddr>) -> Exit {
     use kiln::dev::watch::WatchEvent;
     use std::io::Write;
+    // What a one-shot build reports at its end: a watch has no end.
+    let one_shot = [
+        ("--json", args.json),
+        ("--quiet", args.quiet),
+        ("--github", args.github),
+        ("--compare-to", args.compare_to.is_some()),
+        ("--budgets", args.budgets.is_some()),
+        ("--no-fail-on-budget", args.no_fail_on_budget),
+    ];
+    let given: Vec<&str> = one_shot
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(f, _)| *f)
+        .collect();
+    if !given.is_empty() {
+        eprintln!(
+            "error: kiln watch does not take {}: it reports each rebuild in one line (run `kiln build` for the report, budgets and diff)",
+            given.join(", ")
+        );
+        return Exit::Usage;
+    }
     keep_freed_memory();
     let mut overrides = args.overrides();
     // A rebuild must be quick; `--compress-effort best` asks for shipping bytes.
@@ -366,7 +387,10 @@ fn deploy(args: &cli::DeployArgs) -> Exit {
     options.verify = args.verify;
     options.dry_run = args.dry_run;
     options.raw = args.raw;
-    match kiln::deploy::deploy(&out, &options) {
+    let reporter = DeployReporter::new(args.verbose, args.json);
+    let result = kiln::deploy::deploy_with(&out, &options, &reporter);
+    reporter.finish();
+    match result {
         Ok(summary) => {
             if args.json {
                 outln!(
@@ -375,17 +399,7 @@ fn deploy(args: &cli::DeployArgs) -> Exit {
                 );
             } else {
                 if options.dry_run {
-                    let plan = &summary.plan;
-                    for (label, keys) in [
-                        ("upload", &plan.uploads),
-                        ("update", &plan.updates),
-                        ("delete", &plan.deletions),
-                        ("defer", &plan.deferred),
-                    ] {
-                        for key in keys {
-                            outln!("{label:>6} {key}");
-                        }
-                    }
+                    out!("{}", summary.plan.to_text());
                 }
                 out!("{}", summary.to_text());
             }
@@ -420,7 +434,17 @@ fn deploy(args: &cli::DeployArgs) -> Exit {
                     eprintln!("warning: --github: {e}");
                 }
             }
-            Exit::Success
+            match &summary.refused {
+                // The plan is shown; the deploy it describes would fail.
+                Some(refused) => {
+                    eprintln!(
+                        "error: deploy to {}: {refused}; a deploy would change nothing",
+                        summary.target
+                    );
+                    Exit::Failed
+                }
+                None => Exit::Success,
+            }
         }
         Err(e) => fail(&e),
     }
@@ -550,6 +574,53 @@ impl Progress for Reporter {
     fn advance(&self) {
         if let Some(bar) = &self.bar {
             bar.inc(1);
+        }
+    }
+}
+
+/// A deploy's progress: a bar on a terminal, one line per object with `--verbose`.
+struct DeployReporter {
+    bar: Option<ProgressBar>,
+    verbose: bool,
+}
+
+impl DeployReporter {
+    fn new(verbose: bool, json: bool) -> DeployReporter {
+        let tty = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+        let bar = (tty && !verbose && !json).then(|| {
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template("{prefix:>9} [{bar:30}] {pos}/{len} {elapsed}")
+                    .expect("template is valid")
+                    .progress_chars("=> "),
+            );
+            bar.set_prefix("deploy");
+            bar
+        });
+        DeployReporter { bar, verbose }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl kiln::deploy::DeployProgress for DeployReporter {
+    fn planned(&self, sends: usize, deletions: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_length((sends + deletions) as u64);
+        }
+    }
+
+    fn done(&self, action: &str, key: &str, bytes: Option<u64>) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+        if self.verbose {
+            let size = bytes.map_or_else(|| "-".to_owned(), kiln::units::human_bytes);
+            eprintln!("{action:>6} {size:>10}  {key}");
         }
     }
 }

@@ -1,5 +1,6 @@
-//! After the upload: tell the CDN what changed (CloudFront invalidation,
-//! collapsed to few paths) and warm its cache by fetching the changed URLs.
+//! After the upload: tell the CDN what changed (a CloudFront invalidation
+//! collapsed to few paths, a Cloudflare or Fastly purge of the changed URLs)
+//! and warm its cache by fetching them.
 
 use std::time::Duration;
 
@@ -12,40 +13,46 @@ use crate::error::{Error, Result};
 /// (CloudFront bills per path beyond 1 000 a month; a wildcard is one path).
 pub const MAX_INVALIDATION_PATHS: usize = 15;
 
-/// URL paths to invalidate for the changed keys: each key as `/key`, a
-/// directory's `index.html` also as `/dir/`; past `max`, whole top-level
-/// folders as `/folder/*`, and past that, `/*`.
-pub fn invalidation_paths(keys: &[String], max: usize) -> Vec<String> {
+/// URL paths to invalidate for the changed keys of a site served under
+/// `base`: each key as `{base}key`, a directory's `index.html` also as
+/// `{base}dir/`; past `max`, whole top-level folders as `{base}folder/*`, and
+/// past that, `{base}*`. Each segment is percent-encoded, as CloudFront wants
+/// (a `*` in a name too: only a final one is a wildcard).
+pub fn invalidation_paths(keys: &[String], base: &str, max: usize) -> Vec<String> {
+    let encode = |key: &str| -> String {
+        key.split('/')
+            .map(|s| crate::link::rewrite::encode_file_name(s).replace('*', "%2A"))
+            .collect::<Vec<_>>()
+            .join("/")
+    };
     let mut paths: Vec<String> = keys
         .iter()
         .flat_map(|key| {
-            let path = format!("/{key}");
+            let path = encode(key);
             let dir = key
                 .strip_suffix("index.html")
                 .filter(|d| d.is_empty() || d.ends_with('/'))
-                .map(|d| format!("/{d}"));
+                .map(encode);
             std::iter::once(path).chain(dir)
         })
         .collect();
     paths.sort();
     paths.dedup();
-    if paths.len() <= max {
-        return paths;
+    if paths.len() > max {
+        paths = paths
+            .iter()
+            .map(|p| match p.split_once('/') {
+                Some((folder, _)) => format!("{folder}/*"),
+                None => p.clone(),
+            })
+            .collect();
+        paths.sort();
+        paths.dedup();
     }
-    let mut folders: Vec<String> = paths
-        .iter()
-        .map(|p| match p[1..].split_once('/') {
-            Some((folder, _)) => format!("/{folder}/*"),
-            None => p.clone(),
-        })
-        .collect();
-    folders.sort();
-    folders.dedup();
-    if folders.len() <= max {
-        folders
-    } else {
-        vec!["/*".to_owned()]
+    if paths.len() > max {
+        paths = vec!["*".to_owned()];
     }
+    paths.into_iter().map(|p| format!("{base}{p}")).collect()
 }
 
 /// CloudFront's API version in request paths, and its XML namespace.
@@ -82,11 +89,7 @@ pub async fn invalidate_cloudfront(
             .map_err(|e| failed(format!("no AWS credentials: {e}")))?,
         None => return Err(failed("no AWS credentials".to_owned())),
     };
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .user_agent(crate::generator())
-        .build()
-        .map_err(|e| failed(e.to_string()))?;
+    let client = http_client(Duration::from_secs(60)).map_err(&failed)?;
     let mut last = String::new();
     for attempt in 0..3u32 {
         if attempt > 0 {
@@ -212,6 +215,147 @@ fn xml_text(xml: &str, tag: &str) -> Option<String> {
     )
 }
 
+/// The public URLs of changed keys for a site whose root is at `site_url`:
+/// each key, and a directory's URL for its `index.html`; percent-encoded.
+pub fn purge_urls(keys: &[String], site_url: &str) -> Vec<String> {
+    let root = format!("{}/", site_url.trim_end_matches('/'));
+    let mut urls: Vec<String> = invalidation_paths(keys, "/", usize::MAX)
+        .into_iter()
+        .map(|p| format!("{root}{}", &p[1..]))
+        .collect();
+    urls.sort();
+    urls.dedup();
+    urls
+}
+
+/// URLs one Cloudflare purge request lists (the limit on every plan).
+const CLOUDFLARE_BATCH: usize = 30;
+/// Past this many URLs, Fastly purges the whole service in one request.
+const FASTLY_MAX_URLS: usize = 100;
+
+/// Purge `urls` from a Cloudflare zone, 30 per request, with the API token in
+/// `CLOUDFLARE_API_TOKEN`. `CLOUDFLARE_API_URL` overrides the API (tests).
+/// Returns the requests made.
+pub async fn purge_cloudflare(zone: &str, urls: &[String]) -> Result<usize> {
+    let failed = |message: String| Error::Deploy {
+        target: format!("cloudflare:{zone}"),
+        message: format!("purge failed (the deploy itself is complete): {message}"),
+    };
+    let token = api_token("CLOUDFLARE_API_TOKEN").map_err(&failed)?;
+    let api = api_url("CLOUDFLARE_API_URL", "https://api.cloudflare.com/client/v4");
+    let client = http_client(Duration::from_secs(60)).map_err(&failed)?;
+    let url = format!("{api}/zones/{zone}/purge_cache");
+    let mut requests = 0;
+    for batch in urls.chunks(CLOUDFLARE_BATCH) {
+        requests += 1;
+        let response = client
+            .post(&url)
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(serde_json::json!({ "files": batch }).to_string())
+            .send()
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let status = response.status();
+        let body: serde_json::Value = response
+            .bytes()
+            .await
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        if !status.is_success() || body["success"] != true {
+            let errors: Vec<String> = body["errors"]
+                .as_array()
+                .map(|list| {
+                    list.iter()
+                        .map(|e| format!("{} {}", e["code"], e["message"].as_str().unwrap_or("")))
+                        .collect()
+                })
+                .unwrap_or_default();
+            return Err(failed(format!("HTTP {status}: {}", errors.join("; "))));
+        }
+    }
+    Ok(requests)
+}
+
+/// Purge `urls` from Fastly with the API token in `FASTLY_API_TOKEN`: each
+/// URL (`POST /purge/{url}`), or past 100 of them the whole service
+/// (`POST /service/{id}/purge_all`). `FASTLY_API_URL` overrides the API.
+/// Returns the requests made.
+pub async fn purge_fastly(service: &str, urls: &[String]) -> Result<usize> {
+    let failed = |message: String| Error::Deploy {
+        target: format!("fastly:{service}"),
+        message: format!("purge failed (the deploy itself is complete): {message}"),
+    };
+    let token = api_token("FASTLY_API_TOKEN").map_err(&failed)?;
+    let api = api_url("FASTLY_API_URL", "https://api.fastly.com");
+    let client = http_client(Duration::from_secs(60)).map_err(&failed)?;
+    let targets: Vec<String> = if urls.len() > FASTLY_MAX_URLS {
+        vec![format!("{api}/service/{service}/purge_all")]
+    } else {
+        urls.iter()
+            .map(|u| {
+                let bare = u.split_once("://").map_or(u.as_str(), |(_, rest)| rest);
+                format!("{api}/purge/{bare}")
+            })
+            .collect()
+    };
+    let sent: Vec<std::result::Result<(), String>> = futures_util::stream::iter(&targets)
+        .map(|target| {
+            let client = client.clone();
+            let token = token.clone();
+            async move {
+                let response = client
+                    .post(target)
+                    .header("fastly-key", token)
+                    .header("accept", "application/json")
+                    .send()
+                    .await
+                    .map_err(|e| format!("{target}: {e}"))?;
+                let status = response.status();
+                if status.is_success() {
+                    Ok(())
+                } else {
+                    let body = response.text().await.unwrap_or_default();
+                    Err(format!("{target}: HTTP {status} {}", body.trim()))
+                }
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    match sent.into_iter().find_map(|r| r.err()) {
+        Some(e) => Err(failed(e)),
+        None => Ok(targets.len()),
+    }
+}
+
+fn api_token(name: &str) -> std::result::Result<String, String> {
+    std::env::var(name)
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| format!("{name} is not set"))
+}
+
+/// The API root from the environment variable `name`, else `default`.
+fn api_url(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| default.to_owned())
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// The HTTP client of the CDN calls.
+fn http_client(timeout: Duration) -> std::result::Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .user_agent(crate::generator())
+        .build()
+        .map_err(|e| e.to_string())
+}
+
 /// What one warming request saw.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Warmed {
@@ -228,11 +372,7 @@ pub struct Warmed {
 /// Fetch `base` + each path with `Accept-Encoding: br, gzip`, a few at a
 /// time, so the CDN's edge holds them before visitors ask.
 pub async fn warm(base: &str, paths: &[String], concurrency: usize) -> Vec<Warmed> {
-    let client = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .user_agent(crate::generator())
-        .build()
-    {
+    let client = match http_client(Duration::from_secs(30)) {
         Ok(c) => c,
         Err(e) => {
             return vec![Warmed {
@@ -241,7 +381,7 @@ pub async fn warm(base: &str, paths: &[String], concurrency: usize) -> Vec<Warme
                 content_encoding: None,
                 cache_control: None,
                 cache: None,
-                error: Some(e.to_string()),
+                error: Some(e),
             }];
         }
     };
@@ -307,13 +447,31 @@ mod tests {
     #[test]
     fn index_pages_add_their_directory() {
         assert_eq!(
-            invalidation_paths(&keys(&["index.html", "docs/index.html", "a.txt"]), 15),
+            invalidation_paths(&keys(&["index.html", "docs/index.html", "a.txt"]), "/", 15),
             ["/", "/a.txt", "/docs/", "/docs/index.html", "/index.html"]
         );
         // Not an index page.
         assert_eq!(
-            invalidation_paths(&keys(&["myindex.html"]), 15),
+            invalidation_paths(&keys(&["myindex.html"]), "/", 15),
             ["/myindex.html"]
+        );
+    }
+
+    #[test]
+    fn paths_are_under_the_base_and_percent_encoded() {
+        assert_eq!(
+            invalidation_paths(
+                &keys(&["index.html", "img/team photo.jpg", "a*b.txt", "é.html"]),
+                "/docs/",
+                15
+            ),
+            [
+                "/docs/",
+                "/docs/%C3%A9.html",
+                "/docs/a%2Ab.txt",
+                "/docs/img/team%20photo.jpg",
+                "/docs/index.html",
+            ]
         );
     }
 
@@ -323,11 +481,16 @@ mod tests {
         let mut with_root = many.clone();
         with_root.push("robots.txt".into());
         assert_eq!(
-            invalidation_paths(&with_root, 15),
+            invalidation_paths(&with_root, "/", 15),
             ["/docs/*", "/robots.txt"]
         );
+        assert_eq!(
+            invalidation_paths(&with_root, "/site/", 15),
+            ["/site/docs/*", "/site/robots.txt"]
+        );
         let spread: Vec<String> = (0..40).map(|i| format!("d{i}/x.html")).collect();
-        assert_eq!(invalidation_paths(&spread, 15), ["/*"]);
+        assert_eq!(invalidation_paths(&spread, "/", 15), ["/*"]);
+        assert_eq!(invalidation_paths(&spread, "/site/", 15), ["/site/*"]);
     }
 
     #[test]
@@ -363,5 +526,20 @@ mod tests {
             "{auth}"
         );
         assert!(headers.iter().any(|(n, _)| n == "x-amz-date"));
+    }
+
+    #[test]
+    fn purge_urls_are_public_urls_under_the_site_root() {
+        assert_eq!(
+            purge_urls(
+                &keys(&["index.html", "docs/a b.html"]),
+                "https://example.com/site"
+            ),
+            [
+                "https://example.com/site/",
+                "https://example.com/site/docs/a%20b.html",
+                "https://example.com/site/index.html",
+            ]
+        );
     }
 }

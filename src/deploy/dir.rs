@@ -120,10 +120,13 @@ impl DirOrigin {
     }
 
     /// Copy a batch in parallel; the first failure stops the deploy.
-    pub fn put_all(&self, objects: &[&Object]) -> Result<()> {
+    /// Write `objects`, telling `sent` about each.
+    pub fn put_all(&self, objects: &[&Object], sent: &(dyn Fn(&Object) + Sync)) -> Result<()> {
         objects.par_iter().try_for_each(|object| {
             let bytes = std::fs::read(&object.file).map_err(|e| Error::io(&object.file, e))?;
-            self.put_bytes(&object.key, &bytes)
+            self.put_bytes(&object.key, &bytes)?;
+            sent(object);
+            Ok(())
         })
     }
 
@@ -138,7 +141,8 @@ impl DirOrigin {
         }
     }
 
-    pub fn delete_all(&self, keys: &[String]) -> Result<()> {
+    /// Delete `keys` (never kiln's own), telling `deleted` about each.
+    pub fn delete_all(&self, keys: &[String], deleted: &(dyn Fn(&str) + Sync)) -> Result<()> {
         for key in keys {
             if super::is_meta_key(key) {
                 continue;
@@ -158,6 +162,7 @@ impl DirOrigin {
                 }
                 dir = d.parent();
             }
+            deleted(key);
         }
         Ok(())
     }
@@ -180,7 +185,11 @@ mod tests {
         #[cfg(unix)]
         {
             assert!(origin.put_bytes("assets/x.css", b"x").is_err());
-            assert!(origin.delete_all(&["assets/keep.txt".into()]).is_err());
+            assert!(
+                origin
+                    .delete_all(&["assets/keep.txt".into()], &|_| {})
+                    .is_err()
+            );
             assert!(outside.path().join("keep.txt").exists());
             assert!(!outside.path().join("x.css").exists());
         }

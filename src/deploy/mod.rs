@@ -127,6 +127,10 @@ pub fn safe_key(key: &str) -> bool {
             .all(|segment| !segment.is_empty() && segment != "." && segment != "..")
 }
 
+/// Most keys one deploy deletes unless `max_delete` says otherwise (as
+/// s3deploy and `hugo deploy`): a misconfigured prefix must not empty a bucket.
+pub const DEFAULT_MAX_DELETE: usize = 256;
+
 /// Everything a deploy needs besides the build.
 #[derive(Debug, Clone)]
 pub struct DeployOptions {
@@ -136,7 +140,9 @@ pub struct DeployOptions {
     pub path_style: bool,
     pub encoding: Encoding,
     pub concurrency: usize,
-    pub max_delete: Option<usize>,
+    /// Most deletions one deploy makes (grace period over, stale siblings,
+    /// `prune_foreign`); a plan with more changes nothing.
+    pub max_delete: usize,
     pub keep_deploys: u64,
     pub keep_for: Duration,
     pub prune_foreign: bool,
@@ -155,6 +161,10 @@ pub struct DeployOptions {
     pub cloudfront_distribution: Option<String>,
     /// Fetch the changed URLs under this base after the deploy.
     pub warm: Option<String>,
+    pub cloudflare_zone: Option<String>,
+    pub fastly_service: Option<String>,
+    /// The public URL of the site's root (purges by URL need it).
+    pub site_url: Option<String>,
 }
 
 impl DeploySettings {
@@ -178,6 +188,9 @@ impl DeploySettings {
                 .cloudfront_distribution
                 .or(self.cloudfront_distribution),
             warm: over.warm.or(self.warm),
+            cloudflare_zone: over.cloudflare_zone.or(self.cloudflare_zone),
+            fastly_service: over.fastly_service.or(self.fastly_service),
+            site_url: over.site_url.or(self.site_url),
         }
     }
 }
@@ -201,7 +214,7 @@ impl DeployOptions {
         if let Some(n) = settings.concurrency {
             options.concurrency = n.max(1);
         }
-        options.max_delete = settings.max_delete;
+        options.max_delete = settings.max_delete.unwrap_or(DEFAULT_MAX_DELETE);
         if let Some(n) = settings.keep_deploys {
             options.keep_deploys = n;
         }
@@ -219,6 +232,16 @@ impl DeployOptions {
         options.purge_command = settings.purge_command.clone();
         options.cloudfront_distribution = settings.cloudfront_distribution.clone();
         options.warm = settings.warm.clone();
+        options.cloudflare_zone = settings.cloudflare_zone.clone();
+        options.fastly_service = settings.fastly_service.clone();
+        options.site_url = settings.site_url.clone().or_else(|| settings.warm.clone());
+        if options.site_url.is_none()
+            && (options.cloudflare_zone.is_some() || options.fastly_service.is_some())
+        {
+            return Err(Error::Usage(
+                "a Cloudflare or Fastly purge names URLs: pass --site-url https://example.com/ (or set deploy.site_url)".into(),
+            ));
+        }
         Ok(options)
     }
 
@@ -230,7 +253,7 @@ impl DeployOptions {
             path_style: false,
             encoding: Encoding::default(),
             concurrency: 16,
-            max_delete: None,
+            max_delete: DEFAULT_MAX_DELETE,
             keep_deploys: 3,
             keep_for: Duration::from_secs(7 * 24 * 3600),
             prune_foreign: false,
@@ -242,6 +265,9 @@ impl DeployOptions {
             purge_command: None,
             cloudfront_distribution: None,
             warm: None,
+            cloudflare_zone: None,
+            fastly_service: None,
+            site_url: None,
         }
     }
 }
@@ -437,6 +463,11 @@ pub struct Plan {
     pub deletions: Vec<String>,
     /// Keys that left the build and wait: (key, deploys absent so far).
     pub deferred: Vec<String>,
+    /// Why each key of the plan is in it, by key.
+    pub reasons: BTreeMap<String, String>,
+    /// Set when the plan breaks `max_delete`: a deploy refuses it, a dry run
+    /// shows it and says so.
+    pub refused: Option<String>,
     /// The state to write once everything else is done.
     #[serde(skip)]
     pub next: State,
@@ -457,6 +488,19 @@ impl Plan {
             .chain(&self.updates)
             .filter(|o| o.phase != Phase::Immutable)
             .map(|o| o.key.as_str())
+            .collect()
+    }
+
+    /// The changed paths that are URLs: without the `.br`/`.gz` siblings,
+    /// which a CDN serves under their file's URL (unless `encoding` stores
+    /// the compressed bytes under the plain key).
+    pub fn changed_urls(&self, encoding: Encoding) -> Vec<String> {
+        self.uploads
+            .iter()
+            .chain(&self.updates)
+            .filter(|o| o.phase != Phase::Immutable)
+            .filter(|o| o.content_encoding.is_none() || encoding == Encoding::Gzip)
+            .map(|o| o.key.clone())
             .collect()
     }
 }
@@ -512,13 +556,24 @@ pub fn plan(
             },
             None => recorded.map(|identity| identity == &object.identity),
         };
-        match present {
-            Some(true) => plan.unchanged += 1,
-            Some(false) => plan.updates.push(object),
-            None if recorded.is_some() || state.absent.contains_key(&object.key) => {
-                plan.updates.push(object)
+        let reason = match present {
+            Some(true) => {
+                plan.unchanged += 1;
+                continue;
             }
-            None => plan.uploads.push(object),
+            Some(false) if listing.is_some() && recorded == Some(&object.identity) => {
+                "differs on the origin"
+            }
+            Some(false) => "changed",
+            None if recorded.is_some() => "missing from the origin",
+            None if state.absent.contains_key(&object.key) => "back in the build",
+            None => "new",
+        };
+        plan.reasons.insert(object.key.clone(), reason.to_owned());
+        if reason == "new" {
+            plan.uploads.push(object);
+        } else {
+            plan.updates.push(object);
         }
     }
     // Keys kiln wrote that left the build: wait, then delete.
@@ -547,41 +602,49 @@ pub fn plan(
         })
     };
     for (key, absent) in waiting.chain(gone) {
+        let reason = if stale_sibling(&key) {
+            "a stale .br/.gz of a file still served".to_owned()
+        } else {
+            format!(
+                "left the build {} deploy(s) ago",
+                deploy.saturating_sub(absent.deploy)
+            )
+        };
         if grace_over(&absent) || stale_sibling(&key) {
-            plan.deletions.push(key);
+            plan.deletions.push(key.clone());
+            plan.reasons.insert(key, reason);
         } else {
             plan.deferred.push(key.clone());
-            plan.next.absent.insert(key, absent);
+            plan.next.absent.insert(key.clone(), absent);
+            plan.reasons
+                .insert(key, format!("{reason}; kept for its grace period"));
         }
     }
     if options.prune_foreign
         && let Some(listing) = listing
     {
-        plan.deletions.extend(
-            listing
-                .keys()
-                .filter(|k| {
-                    !is_meta_key(k)
-                        && !wanted.contains(*k)
-                        && !state.objects.contains_key(*k)
-                        && !state.absent.contains_key(*k)
-                })
-                .cloned(),
-        );
+        for key in listing.keys().filter(|k| {
+            !is_meta_key(k)
+                && !wanted.contains(*k)
+                && !state.objects.contains_key(*k)
+                && !state.absent.contains_key(*k)
+        }) {
+            plan.deletions.push(key.clone());
+            plan.reasons.insert(
+                key.clone(),
+                "not written by kiln (prune_foreign)".to_owned(),
+            );
+        }
     }
     plan.deletions.sort();
     plan.deletions.dedup();
     plan.deferred.sort();
-    if let Some(max) = options.max_delete
-        && plan.deletions.len() > max
-    {
-        return Err(Error::Deploy {
-            target: options.target.to_string(),
-            message: format!(
-                "the plan deletes {} objects, more than --max-delete {max}; nothing was changed",
-                plan.deletions.len()
-            ),
-        });
+    if plan.deletions.len() > options.max_delete {
+        plan.refused = Some(format!(
+            "the plan deletes {} objects, more than --max-delete {} (default {DEFAULT_MAX_DELETE})",
+            plan.deletions.len(),
+            options.max_delete
+        ));
     }
     // Order: immutable, assets, HTML; by key within a phase.
     for list in [&mut plan.uploads, &mut plan.updates] {
@@ -609,10 +672,25 @@ pub struct DeploySummary {
     pub changed_paths: Vec<String>,
     /// The CloudFront invalidation made, if any.
     pub invalidation: Option<Invalidation>,
+    /// The Cloudflare and Fastly purges made.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub purged: Vec<Purged>,
     /// What warming saw, URL by URL.
     pub warmed: Vec<cdn::Warmed>,
     /// The plan, in the order it runs.
     pub plan: PlanReport,
+    /// Why a deploy would refuse this plan (dry runs only: a deploy fails instead).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+}
+
+/// A purge by URL: which CDN, how many URLs, in how many requests.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Purged {
+    /// `cloudflare:ZONE` or `fastly:SERVICE`.
+    pub cdn: String,
+    pub urls: usize,
+    pub requests: usize,
 }
 
 /// A CDN invalidation: its id and the paths it listed.
@@ -629,11 +707,81 @@ pub struct PlanReport {
     pub updates: Vec<String>,
     pub deletions: Vec<String>,
     pub deferred: Vec<String>,
+    /// Every key of the plan, in the order it runs, with its size and reason.
+    pub lines: Vec<PlanLine>,
+}
+
+/// One key of the plan.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PlanLine {
+    /// `upload`, `update`, `delete` or `defer`.
+    pub action: &'static str,
+    pub key: String,
+    /// Bytes sent; unknown for deletions.
+    pub size: Option<u64>,
+    pub reason: String,
+}
+
+impl PlanReport {
+    fn new(plan: &Plan) -> PlanReport {
+        let keys = |list: &[Object]| list.iter().map(|o| o.key.clone()).collect();
+        let reason = |key: &str| plan.reasons.get(key).cloned().unwrap_or_default();
+        let mut sends: Vec<(&'static str, &Object)> = plan
+            .uploads
+            .iter()
+            .map(|o| ("upload", o))
+            .chain(plan.updates.iter().map(|o| ("update", o)))
+            .collect();
+        // The order the deploy runs: by phase, then by key.
+        sends.sort_by(|a, b| (a.1.phase, &a.1.key).cmp(&(b.1.phase, &b.1.key)));
+        let lines = sends
+            .into_iter()
+            .map(|(action, o)| PlanLine {
+                action,
+                key: o.key.clone(),
+                size: Some(o.size),
+                reason: reason(&o.key),
+            })
+            .chain(
+                [("delete", &plan.deletions), ("defer", &plan.deferred)]
+                    .into_iter()
+                    .flat_map(|(action, keys)| {
+                        keys.iter().map(move |key| PlanLine {
+                            action,
+                            key: key.clone(),
+                            size: None,
+                            reason: reason(key),
+                        })
+                    }),
+            )
+            .collect();
+        PlanReport {
+            uploads: keys(&plan.uploads),
+            updates: keys(&plan.updates),
+            deletions: plan.deletions.clone(),
+            deferred: plan.deferred.clone(),
+            lines,
+        }
+    }
+
+    /// One line per key: action, size, key, reason.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        for line in &self.lines {
+            let size = line
+                .size
+                .map_or_else(|| "-".to_owned(), crate::units::human_bytes);
+            out.push_str(&format!(
+                "{:>6} {size:>10}  {}  ({})\n",
+                line.action, line.key, line.reason
+            ));
+        }
+        out
+    }
 }
 
 impl DeploySummary {
     fn new(target: &Target, plan: &Plan, dry_run: bool) -> DeploySummary {
-        let keys = |list: &[Object]| list.iter().map(|o| o.key.clone()).collect();
         DeploySummary {
             target: target.to_string(),
             dry_run,
@@ -649,12 +797,8 @@ impl DeploySummary {
                 .into_iter()
                 .map(str::to_owned)
                 .collect(),
-            plan: PlanReport {
-                uploads: keys(&plan.uploads),
-                updates: keys(&plan.updates),
-                deletions: plan.deletions.clone(),
-                deferred: plan.deferred.clone(),
-            },
+            plan: PlanReport::new(plan),
+            refused: plan.refused.clone(),
             ..DeploySummary::default()
         }
     }
@@ -673,6 +817,12 @@ impl DeploySummary {
                 i.paths.len(),
                 i.id,
                 i.paths.join(" ")
+            ));
+        }
+        for p in &self.purged {
+            text.push_str(&format!(
+                "purged {} URLs from {} in {} requests\n",
+                p.urls, p.cdn, p.requests
             ));
         }
         if !self.warmed.is_empty() {
@@ -791,8 +941,29 @@ pub fn fetch_manifest(options: &DeployOptions) -> Result<Option<Vec<u8>>> {
     runtime.block_on(async { Origin::connect(options).await?.get(MANIFEST_KEY).await })
 }
 
+/// What a running deploy reports, object by object (a progress bar, a
+/// `--verbose` log). Both methods default to nothing.
+pub trait DeployProgress: Sync {
+    /// The plan is made: `sends` objects to write, `deletions` keys to delete.
+    fn planned(&self, _sends: usize, _deletions: usize) {}
+    /// One object written (`upload`, `update`) or key deleted (`delete`).
+    fn done(&self, _action: &str, _key: &str, _bytes: Option<u64>) {}
+}
+
+/// No report.
+impl DeployProgress for () {}
+
 /// Deploy the build in `out`.
 pub fn deploy(out: &Path, options: &DeployOptions) -> Result<DeploySummary> {
+    deploy_with(out, options, &())
+}
+
+/// Deploy the build in `out`, telling `progress` as objects go out.
+pub fn deploy_with(
+    out: &Path,
+    options: &DeployOptions,
+    progress: &dyn DeployProgress,
+) -> Result<DeploySummary> {
     let started = std::time::Instant::now();
     let objects = if out.join(MANIFEST_FILE).is_file() {
         objects(out, options.encoding)?
@@ -831,8 +1002,17 @@ pub fn deploy(out: &Path, options: &DeployOptions) -> Result<DeploySummary> {
         };
         let state = state.unwrap_or_default();
         let plan = plan(objects, &state, listing.as_ref(), options, unix_now())?;
+        if let Some(refused) = &plan.refused
+            && !options.dry_run
+        {
+            return Err(origin.error(format!("{refused}; nothing was changed")));
+        }
         let mut summary = DeploySummary::new(&options.target, &plan, options.dry_run);
         if !options.dry_run {
+            progress.planned(
+                plan.uploads.len() + plan.updates.len(),
+                plan.deletions.len(),
+            );
             // Before anything changes, record that the keys about to be
             // written are in flux: a deploy killed part-way, then followed by
             // another build (a rollback), must not trust them.
@@ -846,14 +1026,23 @@ pub fn deploy(out: &Path, options: &DeployOptions) -> Result<DeploySummary> {
                     .chain(&plan.updates)
                     .filter(|o| o.phase == phase)
                     .collect();
+                let sent = |o: &Object| {
+                    let action = if plan.reasons.get(&o.key).is_some_and(|r| r == "new") {
+                        "upload"
+                    } else {
+                        "update"
+                    };
+                    progress.done(action, &o.key, Some(o.size));
+                };
                 match &origin {
-                    Origin::Dir(o) => o.put_all(&batch)?,
-                    Origin::S3(o) => o.put_all(&batch, options).await?,
+                    Origin::Dir(o) => o.put_all(&batch, &sent)?,
+                    Origin::S3(o) => o.put_all(&batch, options, &sent).await?,
                 }
             }
+            let deleted = |key: &str| progress.done("delete", key, None);
             match &origin {
-                Origin::Dir(o) => o.delete_all(&plan.deletions)?,
-                Origin::S3(o) => o.delete_all(&plan.deletions).await?,
+                Origin::Dir(o) => o.delete_all(&plan.deletions, &deleted)?,
+                Origin::S3(o) => o.delete_all(&plan.deletions, &deleted).await?,
             }
             // A deploy that changes nothing leaves the state alone: a no-op
             // deploy is the one read of the state, and does not count towards
@@ -875,13 +1064,38 @@ pub fn deploy(out: &Path, options: &DeployOptions) -> Result<DeploySummary> {
             {
                 purge(command, &summary.changed_paths, &options.target)?;
             }
+            let changed_urls = plan.changed_urls(options.encoding);
             if let Some(distribution) = &options.cloudfront_distribution
-                && !summary.changed_paths.is_empty()
+                && !changed_urls.is_empty()
             {
-                let paths =
-                    cdn::invalidation_paths(&summary.changed_paths, cdn::MAX_INVALIDATION_PATHS);
+                let paths = cdn::invalidation_paths(
+                    &changed_urls,
+                    &site_base(out),
+                    cdn::MAX_INVALIDATION_PATHS,
+                );
                 let id = cdn::invalidate_cloudfront(distribution, &paths, None).await?;
                 summary.invalidation = Some(Invalidation { id, paths });
+            }
+            if let Some(site_url) = &options.site_url
+                && !changed_urls.is_empty()
+            {
+                let urls = cdn::purge_urls(&changed_urls, site_url);
+                if let Some(zone) = &options.cloudflare_zone {
+                    let requests = cdn::purge_cloudflare(zone, &urls).await?;
+                    summary.purged.push(Purged {
+                        cdn: format!("cloudflare:{zone}"),
+                        urls: urls.len(),
+                        requests,
+                    });
+                }
+                if let Some(service) = &options.fastly_service {
+                    let requests = cdn::purge_fastly(service, &urls).await?;
+                    summary.purged.push(Purged {
+                        cdn: format!("fastly:{service}"),
+                        urls: urls.len(),
+                        requests,
+                    });
+                }
             }
             if let Some(base) = &options.warm {
                 // Canonical URLs only: the CDN picks the variant by Accept-Encoding.
@@ -899,6 +1113,12 @@ pub fn deploy(out: &Path, options: &DeployOptions) -> Result<DeploySummary> {
         summary.duration_ms = started.elapsed().as_millis();
         Ok(summary)
     })
+}
+
+/// The URL path the build is served under (`base`), `/` for a raw deploy:
+/// CDN paths are URLs, keys are paths under it.
+fn site_base(out: &Path) -> String {
+    Manifest::read(out).map_or_else(|_| "/".to_owned(), |m| m.base)
 }
 
 /// The state written before the first upload: the previous one, with every
@@ -967,6 +1187,12 @@ pub struct DeploySettings {
     pub cloudfront_distribution: Option<String>,
     /// Base URL to warm after a deploy.
     pub warm: Option<String>,
+    /// Cloudflare zone to purge the changed URLs from (token in `CLOUDFLARE_API_TOKEN`).
+    pub cloudflare_zone: Option<String>,
+    /// Fastly service to purge the changed URLs from (token in `FASTLY_API_TOKEN`).
+    pub fastly_service: Option<String>,
+    /// The public URL of the site's root, for purges by URL (default: `warm`).
+    pub site_url: Option<String>,
 }
 
 #[cfg(test)]
@@ -1150,9 +1376,21 @@ mod tests {
         opts.prune_foreign = true;
         let p = plan(vec![], &state, Some(&listing), &opts, 10_000).unwrap();
         assert_eq!(p.deletions, ["foreign.txt", "gone"]);
-        opts.max_delete = Some(1);
-        let err = plan(vec![], &state, Some(&listing), &opts, 10_000).unwrap_err();
-        assert!(err.to_string().contains("--max-delete 1"), "{err}");
+        assert_eq!(p.refused, None);
+        assert_eq!(
+            p.reasons["foreign.txt"],
+            "not written by kiln (prune_foreign)"
+        );
+        assert_eq!(p.reasons["gone"], "left the build 9 deploy(s) ago");
+        // Foreign keys count towards the limit too; the plan is still whole.
+        opts.max_delete = 1;
+        let p = plan(vec![], &state, Some(&listing), &opts, 10_000).unwrap();
+        assert_eq!(p.deletions, ["foreign.txt", "gone"]);
+        let refused = p.refused.unwrap();
+        assert!(
+            refused.contains("--max-delete 1 (default 256)"),
+            "{refused}"
+        );
     }
 
     #[test]

@@ -203,9 +203,19 @@ impl S3Origin {
 
     /// Upload a batch with bounded concurrency; the first failure (after the
     /// SDK's retries) stops the deploy before the next phase.
-    pub async fn put_all(&self, objects: &[&Object], options: &DeployOptions) -> Result<()> {
+    /// Upload `objects`, `concurrency` at a time, telling `sent` about each.
+    pub async fn put_all(
+        &self,
+        objects: &[&Object],
+        options: &DeployOptions,
+        sent: &(dyn Fn(&Object) + Sync),
+    ) -> Result<()> {
         futures_util::stream::iter(objects)
-            .map(|object| self.put(object, options.multipart_threshold))
+            .map(|object| async move {
+                self.put(object, options.multipart_threshold).await?;
+                sent(object);
+                Ok(())
+            })
             .buffer_unordered(options.concurrency.max(1))
             .try_collect::<Vec<()>>()
             .await
@@ -348,15 +358,64 @@ impl S3Origin {
         self.delete(key).await
     }
 
-    pub async fn delete_all(&self, keys: &[String]) -> Result<()> {
-        futures_util::stream::iter(keys.iter().filter(|k| !super::is_meta_key(k)))
-            .map(|key| self.delete(key))
-            .buffer_unordered(16)
-            .try_collect::<Vec<()>>()
-            .await
-            .map(|_| ())
+    /// Delete keys, up to 1 000 per `DeleteObjects` request; a store that
+    /// lacks it (501) gets one `DeleteObject` per key.
+    pub async fn delete_all(&self, keys: &[String], deleted: &(dyn Fn(&str) + Sync)) -> Result<()> {
+        use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+        let keys: Vec<&String> = keys.iter().filter(|k| !super::is_meta_key(k)).collect();
+        for chunk in keys.chunks(MAX_DELETE_BATCH) {
+            let objects = chunk
+                .iter()
+                .map(|k| ObjectIdentifier::builder().key(self.key(k)).build())
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| self.error(format!("delete: {e}")))?;
+            let delete = Delete::builder()
+                .set_objects(Some(objects))
+                .quiet(true)
+                .build()
+                .map_err(|e| self.error(format!("delete: {e}")))?;
+            self.count();
+            let sent = self
+                .client
+                .delete_objects()
+                .bucket(&self.bucket)
+                .delete(delete)
+                .send()
+                .await;
+            match sent {
+                Ok(output) => {
+                    if let Some(e) = output.errors().first() {
+                        return Err(self.error(format!(
+                            "delete {}: {} ({} of {} keys of this batch failed)",
+                            e.key().unwrap_or("?"),
+                            e.message().or(e.code()).unwrap_or("refused"),
+                            output.errors().len(),
+                            chunk.len()
+                        )));
+                    }
+                }
+                Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 501 => {
+                    futures_util::stream::iter(chunk)
+                        .map(|key| self.delete(key))
+                        .buffer_unordered(16)
+                        .try_collect::<Vec<()>>()
+                        .await?;
+                }
+                Err(e) => {
+                    let first = chunk.first().map(|k| self.key(k)).unwrap_or_default();
+                    return Err(self.failed("delete", &first, e));
+                }
+            }
+            for key in chunk {
+                deleted(key);
+            }
+        }
+        Ok(())
     }
 }
+
+/// Keys one `DeleteObjects` request takes (S3's limit).
+const MAX_DELETE_BATCH: usize = 1000;
 
 impl S3Origin {
     /// Delete one key; a missing one is fine.

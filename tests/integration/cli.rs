@@ -109,3 +109,26 @@ fn flags_override_the_configuration_file() {
     assert!(overridden.files["a.png"].hashed);
     assert_eq!(overridden.base, "/");
 }
+
+#[test]
+fn watch_refuses_the_flags_of_a_one_shot_build() {
+    let site = crate::util::Site::new().file("index.html", "<p>x</p>");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let output = crate::util::kiln()
+        .arg("watch")
+        .arg(site.path())
+        .arg("-o")
+        .arg(&out)
+        .args(["--json", "--compare-to", "old"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("kiln watch does not take --json, --compare-to"),
+        "{stderr}"
+    );
+    // Refused before anything was built.
+    assert!(!out.exists());
+}

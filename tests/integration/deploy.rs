@@ -378,9 +378,15 @@ fn s3_header_change_removal_grace_and_max_delete() {
         Some("public, max-age=60")
     );
 
-    // A removed page survives one deploy, then goes.
-    let removed = ["downloads/emberline-brochure.pdf"];
-    std::fs::remove_file(build.site.path().join(removed[0])).unwrap();
+    // Removed files survive one deploy, then go.
+    let removed = [
+        "downloads/emberline-brochure.pdf",
+        "fonts/LICENSE-DejaVu.txt",
+        ".well-known/security.txt",
+    ];
+    for file in removed {
+        std::fs::remove_file(build.site.path().join(file)).unwrap();
+    }
     build.rebuild();
     let first = deploy_json(&build.out, endpoint, &args);
     assert!(
@@ -400,8 +406,17 @@ fn s3_header_change_removal_grace_and_max_delete() {
     assert!(stored(&bucket).contains_key(removed[0]));
 
     let second = deploy_json(&build.out, endpoint, &args);
-    assert!(second["deleted"].as_u64().unwrap() >= 1, "{second:#}");
-    assert!(!stored(&bucket).contains_key(removed[0]));
+    assert!(second["deleted"].as_u64().unwrap() >= 3, "{second:#}");
+    for file in removed {
+        assert!(!stored(&bucket).contains_key(file));
+    }
+    // One DeleteObjects for all of them: the state read, the deletion, the
+    // manifest and the state written.
+    assert_eq!(
+        second["uploaded"].as_u64().unwrap() + second["updated"].as_u64().unwrap(),
+        0
+    );
+    assert_eq!(second["requests"], 4, "{second:#}");
     let got = content(stored(&bucket), "");
     assert_eq!(got, expected(&build.out, ""));
 }
@@ -543,7 +558,21 @@ fn dry_run_changes_nothing_and_a_plain_directory_needs_raw() {
         &["--to", &format!("s3://{bucket}"), "--dry-run"],
     );
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("upload index.html"), "{stdout}");
+    // One line per key: action, size, key, reason.
+    let index = stdout
+        .lines()
+        .find(|l| l.contains("  index.html  "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let size = std::fs::metadata(build.out.join("index.html"))
+        .unwrap()
+        .len();
+    assert_eq!(
+        index,
+        format!(
+            "upload {:>10}  index.html  (new)",
+            kiln::units::human_bytes(size)
+        )
+    );
     assert!(stdout.contains("would deploy"), "{stdout}");
     assert!(stored(&bucket).is_empty());
 
@@ -676,6 +705,31 @@ fn dir_origin_deploys_the_same_way() {
         .unwrap();
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--max-delete 0"));
+    assert!(www.join(removed).exists());
+    // A dry run shows the whole plan, then says what a deploy would refuse.
+    let dry = kiln()
+        .arg("deploy")
+        .arg(&build.out)
+        .args(["--to", &target, "--keep-deploys", "1", "--keep-for", "0"])
+        .args(["--max-delete", "0", "--dry-run"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&dry.stdout),
+        String::from_utf8_lossy(&dry.stderr),
+    );
+    assert_eq!(dry.status.code(), Some(1), "{stderr}");
+    assert!(
+        stdout.lines().any(|l| l.trim_start().starts_with("delete")
+            && l.contains(removed)
+            && l.contains("(left the build 1 deploy(s) ago)")),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("more than --max-delete 0")
+            && stderr.contains("a deploy would change nothing"),
+        "{stderr}"
+    );
     assert!(www.join(removed).exists());
     let second = run(&[]);
     assert!(second["deleted"].as_u64().unwrap() >= 1, "{second:#}");
@@ -926,6 +980,120 @@ fn cloudfront_invalidation_for_changed_pages_and_warming() {
 }
 
 #[test]
+fn cloudflare_and_fastly_purge_the_changed_urls() {
+    let build = Build::new();
+    let dir = tempfile::tempdir().unwrap();
+    let target = format!("dir:{}", dir.path().join("www").display());
+    let (cloudflare, cf_requests) = cloudfront_mock(Some((
+        "200 OK",
+        r#"{"success": true, "errors": [], "messages": [], "result": {"id": "p1"}}"#,
+    )));
+    let (fastly, fastly_requests) = cloudfront_mock(Some(("200 OK", r#"{"status": "ok"}"#)));
+    let run = || {
+        let output = kiln()
+            .arg("deploy")
+            .arg(&build.out)
+            .args(["--to", &target, "--json"])
+            .args(["--cloudflare-zone", "Z1", "--fastly-service", "S1"])
+            .args(["--site-url", "https://www.example.com/"])
+            .env("CLOUDFLARE_API_TOKEN", "cf-token")
+            .env("CLOUDFLARE_API_URL", &cloudflare)
+            .env("FASTLY_API_TOKEN", "fastly-token")
+            .env("FASTLY_API_URL", &fastly)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
+    };
+    let first = run();
+    let purged = first["purged"].as_array().unwrap();
+    assert_eq!(purged[0]["cdn"], "cloudflare:Z1");
+    assert_eq!(purged[1]["cdn"], "fastly:S1");
+    let urls = purged[0]["urls"].as_u64().unwrap() as usize;
+    let m = kiln::emit::manifest::Manifest::read(&build.out).unwrap();
+    // Every page and unhashed asset, by its URL (a page also by its folder);
+    // no hashed file, no .br/.gz sibling.
+    let mut expected: Vec<String> = m
+        .served()
+        .into_iter()
+        .filter(|s| !s.cache_control.contains("immutable"))
+        .flat_map(|s| {
+            let url = format!("https://www.example.com/{}", s.path.replace(' ', "%20"));
+            let dir = url.strip_suffix("index.html").map(str::to_owned);
+            std::iter::once(url).chain(dir)
+        })
+        .collect();
+    expected.sort();
+    expected.dedup();
+    assert_eq!(urls, expected.len());
+
+    // Cloudflare: 30 URLs per request, the token as a bearer.
+    let mut files: Vec<String> = Vec::new();
+    for _ in 0..purged[0]["requests"].as_u64().unwrap() {
+        let request = cf_requests
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .unwrap();
+        assert!(
+            request.starts_with("POST /zones/Z1/purge_cache "),
+            "{request}"
+        );
+        assert!(
+            request
+                .to_ascii_lowercase()
+                .contains("authorization: bearer cf-token"),
+            "{request}"
+        );
+        let body: serde_json::Value =
+            serde_json::from_str(request.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        let batch = body["files"].as_array().unwrap();
+        assert!(batch.len() <= 30);
+        files.extend(batch.iter().map(|f| f.as_str().unwrap().to_owned()));
+    }
+    files.sort();
+    assert_eq!(files, expected);
+    assert_eq!(
+        purged[0]["requests"].as_u64().unwrap() as usize,
+        expected.len().div_ceil(30)
+    );
+
+    // Fastly: one purge per URL (up to 100), the token as Fastly-Key.
+    let mut purged_urls: Vec<String> = (0..purged[1]["requests"].as_u64().unwrap())
+        .map(|_| {
+            let request = fastly_requests
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .unwrap();
+            assert!(
+                request
+                    .to_ascii_lowercase()
+                    .contains("fastly-key: fastly-token"),
+                "{request}"
+            );
+            let path = request.split(' ').nth(1).unwrap();
+            format!(
+                "https://{}",
+                path.strip_prefix("/purge/")
+                    .unwrap_or_else(|| panic!("{request}"))
+            )
+        })
+        .collect();
+    purged_urls.sort();
+    assert_eq!(purged_urls, expected);
+
+    // Nothing changed: nothing purged.
+    let again = run();
+    assert!(again.get("purged").is_none(), "{again:#}");
+    assert!(
+        cf_requests
+            .recv_timeout(std::time::Duration::from_millis(300))
+            .is_err()
+    );
+}
+
+#[test]
 fn a_refused_invalidation_is_a_clear_error_after_a_complete_deploy() {
     let build = Build::new();
     let dir = tempfile::tempdir().unwrap();
@@ -964,6 +1132,35 @@ fn a_refused_invalidation_is_a_clear_error_after_a_complete_deploy() {
     );
     assert!(requests.try_recv().is_err());
     assert!(www.join("index.html").is_file());
+}
+
+#[test]
+fn verbose_deploys_log_each_object_and_json_stays_clean() {
+    let build = Build::new();
+    let dir = tempfile::tempdir().unwrap();
+    let target = format!("dir:{}", dir.path().join("www").display());
+    let output = kiln()
+        .arg("deploy")
+        .arg(&build.out)
+        .args(["--to", &target, "--json", "--verbose"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let uploads = summary["plan"]["uploads"].as_array().unwrap();
+    let logged: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.trim_start().starts_with("upload "))
+        .collect();
+    assert_eq!(logged.len(), uploads.len(), "{stderr}");
+    for key in uploads {
+        let key = key.as_str().unwrap();
+        assert!(
+            logged.iter().any(|l| l.ends_with(&format!("  {key}"))),
+            "{key} not logged:\n{stderr}"
+        );
+    }
 }
 
 #[test]
