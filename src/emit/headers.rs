@@ -11,9 +11,14 @@ use crate::link::rewrite::encode_file_name;
 pub const HEADERS_FILE: &str = "_headers";
 pub const NGINX_FILE: &str = "kiln-nginx.conf";
 
-/// `Content-Type` for a file, from its extension.
+/// `Content-Type` for a file, from its extension (and the few well-known
+/// names that have none).
 pub fn content_type(path: &str, kind: AssetKind) -> String {
+    let name = path.rsplit('/').next().unwrap_or(path);
     let mime = match kind {
+        // Apple's universal links: JSON without an extension, which iOS
+        // requires to be served as JSON.
+        _ if name == "apple-app-site-association" => "application/json".to_owned(),
         AssetKind::Js => "text/javascript".to_owned(),
         AssetKind::WebManifest => "application/manifest+json".to_owned(),
         AssetKind::SourceMap => "application/json".to_owned(),
@@ -200,6 +205,10 @@ mod tests {
         assert_eq!(
             content_type("x.unknownext", AssetKind::Other),
             "application/octet-stream"
+        );
+        assert_eq!(
+            content_type(".well-known/apple-app-site-association", AssetKind::Other),
+            "application/json; charset=utf-8"
         );
     }
 
