@@ -512,15 +512,7 @@ fn resolve_minify(
     let css = match file.css.as_ref().and_then(|c| c.targets.as_ref()) {
         Some(query) => CssOptions::from_query(query.get_ref())
             .map_err(|e| at(query.span(), format!("`css.targets`: {e}")))?,
-        None => match browserslist_entry() {
-            Some((source, query)) => CssOptions::from_query(&query).map_err(|e| ConfigError {
-                path: source,
-                line: None,
-                col: None,
-                message: format!("browserslist: {e}"),
-            })?,
-            None => CssOptions::default(),
-        },
+        None => browserslist_targets(&config.source)?.unwrap_or_default(),
     };
     let js = match file.js.as_ref().and_then(|j| j.ecma.as_ref()) {
         Some(ecma) => JsOptions {
@@ -676,28 +668,62 @@ fn parse_ecma(name: &str) -> Option<EsVersion> {
 
 /// A `browserslist` query from the working directory: `package.json`'s
 /// `browserslist` field, else `.browserslistrc`.
-fn browserslist_entry() -> Option<(PathBuf, String)> {
-    let package = PathBuf::from("package.json");
-    if let Ok(text) = std::fs::read_to_string(&package)
-        && let Ok(json) = serde_json::from_str::<serde_json::Value>(&text)
-    {
-        match &json["browserslist"] {
-            serde_json::Value::String(q) => return Some((package, q.clone())),
-            serde_json::Value::Array(items) => {
-                let queries: Vec<&str> = items.iter().filter_map(|v| v.as_str()).collect();
-                return Some((package, queries.join(", ")));
-            }
-            _ => {}
+/// The names browserslist reads its configuration from, in each folder.
+const BROWSERSLIST_FILES: [&str; 2] = ["browserslist", ".browserslistrc"];
+
+/// Where the browserslist configuration for `source` is, as browserslist
+/// finds it: `BROWSERSLIST` or `BROWSERSLIST_CONFIG` in the environment, else
+/// the nearest folder (the source's own, then its parents) with a
+/// `browserslist`, a `.browserslistrc` or a `package.json` holding a
+/// `browserslist` key. `None`: there is none, and kiln's default targets apply.
+fn browserslist_origin(source: &Path) -> Option<PathBuf> {
+    for name in ["BROWSERSLIST", "BROWSERSLIST_CONFIG"] {
+        if std::env::var_os(name).is_some_and(|v| !v.is_empty()) {
+            return Some(PathBuf::from(format!("${name}")));
         }
     }
-    let rc = PathBuf::from(".browserslistrc");
-    let text = std::fs::read_to_string(&rc).ok()?;
-    let queries: Vec<&str> = text
-        .lines()
-        .map(|l| l.split('#').next().unwrap_or("").trim())
-        .filter(|l| !l.is_empty() && !l.starts_with('['))
+    let start = std::path::absolute(source).ok()?;
+    start.ancestors().find_map(|dir| {
+        let file = BROWSERSLIST_FILES
+            .iter()
+            .map(|name| dir.join(name))
+            .find(|p| p.is_file());
+        file.or_else(|| {
+            let package = dir.join("package.json");
+            let text = std::fs::read_to_string(&package).ok()?;
+            let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+            json.get("browserslist").is_some().then_some(package)
+        })
+    })
+}
+
+/// The CSS targets of the browserslist configuration that applies to
+/// `source`, loaded by browserslist itself: every form it reads (a string,
+/// an array or an object of environments in package.json, `[env]` sections,
+/// `extends`), the environment from `BROWSERSLIST_ENV` or `NODE_ENV`
+/// (default `production`, then the `defaults` section), and its errors.
+fn browserslist_targets(source: &Path) -> Result<Option<CssOptions>, ConfigError> {
+    let Some(origin) = browserslist_origin(source) else {
+        return Ok(None);
+    };
+    let failed = |message: String| ConfigError {
+        path: origin.clone(),
+        line: None,
+        col: None,
+        message: format!("browserslist: {message}"),
+    };
+    let opts = browserslist::Opts {
+        path: std::path::absolute(source)
+            .ok()
+            .map(|p| p.to_string_lossy().into_owned()),
+        ..browserslist::Opts::default()
+    };
+    let distribs = browserslist::execute(&opts).map_err(|e| failed(e.to_string()))?;
+    let queries: Vec<String> = distribs
+        .iter()
+        .map(|d| format!("{} {}", d.name(), d.version()))
         .collect();
-    (!queries.is_empty()).then(|| (rc, queries.join(", ")))
+    CssOptions::from_queries(&queries).map(Some).map_err(failed)
 }
 
 fn find_config(source: Option<&Path>) -> Option<PathBuf> {

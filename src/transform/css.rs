@@ -116,7 +116,13 @@ pub struct CssOptions {
 impl CssOptions {
     /// Options for a browserslist query.
     pub fn from_query(query: &str) -> Result<CssOptions, String> {
-        Browsers::from_browserslist(query.split(',').map(str::trim))
+        let queries: Vec<&str> = query.split(',').map(str::trim).collect();
+        CssOptions::from_queries(&queries)
+    }
+
+    /// Targets from browserslist queries, one per item.
+    pub fn from_queries<S: AsRef<str>>(queries: &[S]) -> Result<CssOptions, String> {
+        Browsers::from_browserslist(queries.iter().map(AsRef::as_ref))
             .map(|targets| CssOptions { targets })
             .map_err(|e| e.to_string())
     }

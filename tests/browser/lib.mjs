@@ -393,8 +393,9 @@ export function makeNormalizer(origins) {
 }
 
 // Entries of `built` that have no counterpart in `original`, matched as a
-// multiset on key(entry).
-export function unmatched(original, built, key) {
+// multiset on key(entry). A side that failed before it recorded anything
+// (a timeout) has no list: none is empty, and its error is judged elsewhere.
+export function unmatched(original = [], built = [], key) {
   const pool = new Map();
   for (const e of original) pool.set(key(e), (pool.get(key(e)) || 0) + 1);
   const out = [];

@@ -2,6 +2,7 @@
 
 mod action;
 mod bad_input;
+mod browserslist;
 mod budgets;
 mod bundled;
 mod cache;

@@ -170,6 +170,17 @@ pub struct Built {
 }
 
 impl Built {
+    /// What a `kiln build` into `out` that ran as `output` left.
+    pub fn from_output(out: &Path, output: std::process::Output) -> Built {
+        Built {
+            out: out.to_path_buf(),
+            _out_dir: None,
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
     pub fn manifest(&self) -> Manifest {
         let text =
             std::fs::read_to_string(self.out.join("kiln-manifest.json")).expect("manifest written");
@@ -212,14 +223,7 @@ pub fn build_into(src: &Path, out: &Path, args: &[&str]) -> Built {
     {
         cmd.arg("--cache-dir").arg(cache.path());
     }
-    let output = cmd.output().unwrap();
-    Built {
-        out: out.to_path_buf(),
-        _out_dir: None,
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Built::from_output(out, cmd.output().unwrap())
 }
 
 /// Every file under `root` with its bytes, by `/`-separated relative path.
