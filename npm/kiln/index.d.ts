@@ -95,6 +95,14 @@ export interface DeployOptions extends ProcessOptions {
   cloudfront?: string;
   /** `--warm`: after the deploy, fetch the changed URLs under this base URL. */
   warm?: string;
+  /** `--cloudflare-zone`: purge the changed URLs from this Cloudflare zone (token in CLOUDFLARE_API_TOKEN). */
+  cloudflareZone?: string;
+  /** `--fastly-service`: purge the changed URLs from this Fastly service (token in FASTLY_API_TOKEN). */
+  fastlyService?: string;
+  /** `--site-url`: the public URL of the site's root, for purges by URL (default: `warm`). */
+  siteUrl?: string;
+  /** `--verbose`: one line per object written or deleted, on stderr. */
+  verbose?: boolean;
   /** `--github`: write step outputs to $GITHUB_OUTPUT and a job summary to $GITHUB_STEP_SUMMARY. */
   github?: boolean;
 }
@@ -227,6 +235,8 @@ export interface DeploySummary {
   /** Non-immutable keys that changed (what a CDN must purge). */
   changed_paths: string[];
   invalidation: Invalidation | null;
+  /** The Cloudflare and Fastly purges made (absent when none). */
+  purged?: { cdn: string; urls: number; requests: number }[];
   warmed: Warmed[];
   /** The plan, in the order it runs. */
   plan: {
@@ -234,7 +244,11 @@ export interface DeploySummary {
     updates: string[];
     deletions: string[];
     deferred: string[];
+    /** Every key with its action, size (null for deletions) and reason. */
+    lines: { action: 'upload' | 'update' | 'delete' | 'defer'; key: string; size: number | null; reason: string }[];
   };
+  /** On a dry run whose plan a deploy would refuse (over `maxDelete`): why. */
+  refused?: string;
 }
 
 /** Rejection of build() and deploy() when kiln exits non-zero. */
