@@ -163,9 +163,56 @@ def build_outputs_and_summary(ctx: Ctx):
     check(r.step("install").outputs.get("kiln") == str(on_path), "install output kiln")
 
     builds = ctx.calls("build")
-    check(builds == [["build", "--github", "--out=kiln-out", "--", "site"]], f"kiln build received {builds}")
+    check(builds == [["build", "--github", "--cache-dir=.kiln-cache", "--", "site"]], f"kiln build received {builds}")
     check(r.step("source").outcome == "skipped", "built kiln from source although KILN_BINARY was set")
     check(r.step("deploy").outcome == "skipped", "deployed without deploy-to")
+
+
+@test
+def kiln_cache_is_restored_pruned_and_reused(ctx: Ctx):
+    ws = ctx.workspace()
+    (ws / "site" / "kiln.toml").write_text('output = "../site-out"\n')
+    r = ctx.act(ws, {"source": "site"}, env={"GITHUB_SHA": "a" * 40})
+    ok(r)
+    # `output` is empty by default: kiln.toml's applies.
+    manifest = resolve(ws, r.outputs["manifest"])
+    check(manifest.parent.resolve() == (ws / "site-out").resolve(), f"manifest not where kiln.toml says: {manifest}")
+    # The key names kiln's version, the configuration and the commit; the
+    # restore keys widen to the same configuration, then to any.
+    version = subprocess.run([str(ctx.kiln), "--version"], capture_output=True, text=True).stdout.split()[1]
+    key_step = r.step("cache-key")
+    check(key_step.outputs.get("prefix") == f"kiln-cache-v{version}-", f"cache key prefix: {key_step.outputs}")
+    config = key_step.outputs.get("config", "")
+    check(re.fullmatch(r"\d+-\d+", config) is not None, f"configuration digest: {config!r}")
+    restore = r.step("cache-restore")
+    check(restore.outcome == "success" and "actions/cache" in restore.note, f"restore step: {restore.outcome} {restore.note}")
+    with_values = json.loads(restore.note.split("with: ", 1)[1])
+    os_name = with_values["key"].split("-", 1)[0]
+    check(with_values["path"] == ".kiln-cache", f"cache path: {with_values}")
+    check(with_values["key"] == f"{os_name}-kiln-cache-v{version}-{config}-{'a' * 40}", f"cache key: {with_values}")
+    check(
+        with_values["restore-keys"].split() == [f"{os_name}-kiln-cache-v{version}-{config}-", f"{os_name}-kiln-cache-v{version}-"],
+        f"restore keys: {with_values}",
+    )
+    check(ctx.calls("cache") == [["cache", "prune", "--cache-dir=.kiln-cache", "--max-size=1GB"]], f"prune: {ctx.calls('cache')}")
+    stats = json.loads(
+        subprocess.run([str(ctx.kiln), "cache", "stats", "--json", "--cache-dir", str(ws / ".kiln-cache")], capture_output=True, text=True, check=True).stdout
+    )
+    check(stats["transform_entries"] > 0 and stats["variants_entries"] > 0, f"nothing cached: {stats}")
+
+    # A re-run on the same input (the runner restored .kiln-cache): every
+    # transform and variant is a hit.
+    r = ctx.act(ws, {"source": "site"}, env={"GITHUB_SHA": "a" * 40})
+    ok(r)
+    hits = re.search(r"cache: (\d+) hits, (\d+) misses", r.log)
+    check(hits is not None and int(hits.group(1)) > 0 and hits.group(2) == "0", f"second run: {hits and hits.group(0)}")
+
+    # cache: false: no --cache-dir, no cache steps.
+    r = ctx.act(ws, {"source": "site", "cache": "false"})
+    ok(r)
+    check(ctx.calls("build") == [["build", "--github", "--", "site"]], f"kiln build received {ctx.calls('build')}")
+    for step in ("cache-key", "cache-restore", "cache-prune"):
+        check(r.step(step).outcome == "skipped", f"{step} ran with cache: false")
 
 
 @test

@@ -516,6 +516,7 @@ def run_action(
             "action_ref": "",
             "action_repository": "",
             "repository": repository,
+            "sha": job_env.get("GITHUB_SHA", "0" * 40),
         },
         "runner": {"temp": str(runner_temp), "os": runner_os(), "arch": runner_arch()},
         "steps": {},
