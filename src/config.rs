@@ -11,7 +11,7 @@ use crate::cache::DEFAULT_DIR as DEFAULT_CACHE_DIR;
 use crate::deploy::DeploySettings;
 use crate::diag::LineIndex;
 use crate::emit::compress::{CompressOptions, Effort};
-use crate::emit::headers::CacheControlOptions;
+use crate::emit::headers::{CacheControlOptions, HeaderRule};
 use crate::emit::manifest::OutputFormats;
 use crate::error::ConfigError;
 use crate::glob::GlobList;
@@ -56,6 +56,8 @@ pub struct Config {
     pub budgets: Vec<Rule>,
     /// Write `kiln-report.html` into the output. Default: true.
     pub report: bool,
+    /// `[[headers]]`: response headers by glob, in order.
+    pub headers: Vec<HeaderRule>,
     /// `[routes]`: redirects, rewrites and the SPA fallback. The source's
     /// `_redirects` rules go before these (read by the build).
     pub routes: Routes,
@@ -95,6 +97,7 @@ impl Config {
             outputs: OutputFormats::default(),
             budgets: Vec::new(),
             report: true,
+            headers: Vec::new(),
             routes: Routes::default(),
             deploy: DeploySettings::default(),
             cache_dir: Some(PathBuf::from(DEFAULT_CACHE_DIR)),
@@ -167,6 +170,7 @@ struct FileConfig {
     json: Option<FileJson>,
     images: Option<FileImages>,
     routes: Option<FileRoutes>,
+    headers: Option<Vec<FileHeaders>>,
     deploy: Option<DeploySettings>,
     budget: Option<Vec<FileBudget>>,
     report: Option<bool>,
@@ -276,6 +280,14 @@ struct FileOutputs {
     headers: Option<bool>,
     nginx: Option<bool>,
     redirects: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileHeaders {
+    #[serde(rename = "for")]
+    glob: Spanned<String>,
+    values: Spanned<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -465,6 +477,21 @@ pub fn resolve(overrides: Overrides) -> Result<Config, ConfigError> {
             nginx: o.nginx.unwrap_or(d.nginx),
             redirects: o.redirects.unwrap_or(d.redirects),
         };
+    }
+    for rule in file.headers.iter().flatten() {
+        let glob = GlobList::new(&[rule.glob.get_ref()]).map_err(|(_, e)| {
+            at(
+                rule.glob.span(),
+                format!("`headers.for`: invalid glob: {}", e.kind()),
+            )
+        })?;
+        let mut values = Vec::new();
+        for (name, value) in rule.values.get_ref() {
+            crate::emit::headers::check_header(name, value)
+                .map_err(|m| at(rule.values.span(), format!("`headers.values`: {m}")))?;
+            values.push((name.clone(), value.clone()));
+        }
+        config.headers.push(HeaderRule { glob, values });
     }
     if let Some(r) = &file.routes {
         for rule in &r.redirects {

@@ -295,11 +295,18 @@ pub struct Object {
     pub content_type: String,
     pub cache_control: String,
     pub content_encoding: Option<String>,
+    /// `[[headers]]` an object store keeps with the object (S3:
+    /// `Content-Disposition`, `Content-Language`); the others are the CDN's
+    /// to add (docs/hosting.md).
+    pub headers: BTreeMap<String, String>,
     pub size: u64,
     /// blake3 over the bytes' hash and the headers.
     pub identity: String,
     pub phase: Phase,
 }
+
+/// The `[[headers]]` an S3 object stores and serves as such.
+pub const STORED_HEADERS: [&str; 2] = ["content-disposition", "content-language"];
 
 /// The objects of a build in `out`, from its manifest.
 pub fn objects(out: &Path, encoding: Encoding) -> Result<Vec<Object>> {
@@ -321,10 +328,17 @@ pub fn objects(out: &Path, encoding: Encoding) -> Result<Vec<Object>> {
         } else {
             Phase::Asset
         };
+        let stored: BTreeMap<String, String> = entry
+            .headers
+            .iter()
+            .filter(|(name, _)| STORED_HEADERS.contains(&name.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let object = |key: String, suffix: &str, encoding: Option<&str>, size: u64| {
+            let extra: String = stored.iter().map(|(k, v)| format!("\0{k}: {v}")).collect();
             let identity = blake3::hash(
                 format!(
-                    "{}\0{suffix}\0{effort}\0{}\0{}\0{}",
+                    "{}\0{suffix}\0{effort}\0{}\0{}\0{}{extra}",
                     entry.blake3,
                     entry.content_type,
                     served.cache_control,
@@ -340,6 +354,7 @@ pub fn objects(out: &Path, encoding: Encoding) -> Result<Vec<Object>> {
                 content_type: entry.content_type.clone(),
                 cache_control: served.cache_control.to_owned(),
                 content_encoding: encoding.map(str::to_owned),
+                headers: stored.clone(),
                 size,
                 identity,
                 phase,
@@ -415,6 +430,7 @@ pub fn raw_objects(dir: &Path) -> Result<Vec<Object>> {
             content_type,
             cache_control,
             content_encoding: None,
+            headers: BTreeMap::new(),
             size: bytes.len() as u64,
             identity,
             phase,
@@ -1206,6 +1222,7 @@ mod tests {
             content_type: "text/plain".into(),
             cache_control: String::new(),
             content_encoding: None,
+            headers: BTreeMap::new(),
             size: 1,
             identity: identity.into(),
             phase,

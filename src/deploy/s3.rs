@@ -239,6 +239,8 @@ impl S3Origin {
             .content_type(&object.content_type)
             .cache_control(&object.cache_control)
             .set_content_encoding(object.content_encoding.clone())
+            .set_content_disposition(object.headers.get("content-disposition").cloned())
+            .set_content_language(object.headers.get("content-language").cloned())
             .metadata(IDENTITY_META, &object.identity)
             .send()
             .await
@@ -256,6 +258,8 @@ impl S3Origin {
             .content_type(&object.content_type)
             .cache_control(&object.cache_control)
             .set_content_encoding(object.content_encoding.clone())
+            .set_content_disposition(object.headers.get("content-disposition").cloned())
+            .set_content_language(object.headers.get("content-language").cloned())
             .metadata(IDENTITY_META, &object.identity)
             .send()
             .await

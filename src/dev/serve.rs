@@ -53,6 +53,8 @@ struct Served {
     content_type: String,
     cache_control: String,
     etag: String,
+    /// `[[headers]]` besides Content-Type and Cache-Control.
+    extra: Vec<(String, String)>,
 }
 
 /// Served URL paths (percent-decoded, under the site's base) to their headers.
@@ -75,6 +77,12 @@ impl Headers {
                     content_type: s.entry.content_type.clone(),
                     cache_control: s.cache_control.to_owned(),
                     etag: format!("W/\"{}\"", &s.entry.blake3[..16]),
+                    extra: s
+                        .entry
+                        .headers
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
                 };
                 (format!("{}{}", manifest.base, s.path), served)
             })
@@ -489,6 +497,14 @@ fn set(map: &mut HeaderMap, s: &Served) {
         (header::ETAG, &s.etag),
     ] {
         if let Ok(value) = HeaderValue::from_str(value) {
+            map.insert(name, value);
+        }
+    }
+    for (name, value) in &s.extra {
+        if let (Ok(name), Ok(value)) = (
+            axum::http::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
             map.insert(name, value);
         }
     }

@@ -449,6 +449,7 @@ mod tests {
             aliases: Vec::new(),
             variant_of: None,
             private: false,
+            headers: Default::default(),
         }
     }
 

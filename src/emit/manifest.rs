@@ -74,6 +74,10 @@ pub struct FileEntry {
     /// globs, `.vite/**` by default), never served or deployed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub private: bool,
+    /// Response headers from `[[headers]]` rules besides Content-Type and
+    /// Cache-Control, by lower-case name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
 }
 
 /// A second copy of an output under another path, with its own cache policy.
@@ -272,6 +276,7 @@ pub(crate) mod testing {
             aliases: Vec::new(),
             variant_of: None,
             private: false,
+            headers: Default::default(),
         }
     }
 
@@ -343,6 +348,7 @@ mod tests {
             }],
             variant_of: None,
             private: false,
+            headers: Default::default(),
         }
     }
 

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::diag::Diagnostic;
 use crate::emit;
 use crate::emit::compress::EncodeTime;
+use crate::emit::headers::HEADERS_FILE;
 use crate::emit::manifest::{FileEntry, Manifest, REPORT_FILE, SCHEMA_VERSION};
 use crate::error::{Error, Result};
 use crate::link::{Linked, Linker, Tree};
@@ -131,7 +132,25 @@ fn run(
     );
     read::drop_precompressed(&mut scanned.assets, &config.compress);
     let mut diagnostics = scanned.diagnostics;
-    let redirects = read::take_redirects(&mut scanned.assets, &mut diagnostics);
+    let redirects = read::host_file(
+        &mut scanned.assets,
+        REDIRECTS_FILE,
+        config.outputs.redirects,
+        &mut diagnostics,
+    )
+    .map(|(path, text)| {
+        let (rules, found) = crate::routes::parse_redirects(&path, &text);
+        diagnostics.extend(found);
+        (text, rules)
+    });
+    let source_headers = read::host_file(
+        &mut scanned.assets,
+        HEADERS_FILE,
+        config.outputs.headers,
+        &mut diagnostics,
+    )
+    .filter(|_| config.outputs.headers)
+    .map(|(_, text)| text);
 
     let cache = config.cache_dir.as_ref().map(Cache::open);
     let cache = cache.as_ref();
@@ -203,6 +222,13 @@ fn run(
         &out,
         &manifest,
         redirects_text.as_deref(),
+        &mut keep,
+    )?);
+    files_written += usize::from(write::write_headers(
+        config,
+        &out,
+        &manifest,
+        source_headers.as_deref(),
         &mut keep,
     )?);
     files_written += write::write_generated(config, &out, &manifest, &mut keep, &mut diagnostics)?;

@@ -21,37 +21,38 @@ use crate::spill::{Blob, Spill};
 use crate::transform::variants::Variant;
 use crate::transform::{TransformOptions, transform};
 
-/// Largest `_redirects` file read (Netlify's own limit is far below).
-const MAX_REDIRECTS_FILE: u64 = 4 << 20;
+/// Largest host file (`_redirects`, `_headers`) read; Netlify's own limits
+/// are far below.
+const MAX_HOST_FILE: u64 = 4 << 20;
 
-/// The source's `_redirects`, taken out of the assets: kiln writes the file
-/// the hosts read (this text, then kiln.toml's rules) and serves its rules.
-/// Returns its text and the rules kiln can apply.
-pub(super) fn take_redirects(
+/// The text of the source's host file `name` (`_redirects`, `_headers`) when
+/// the source has one. With `take`, it leaves the build's files: kiln writes
+/// the file the hosts read, starting with this text.
+pub(super) fn host_file(
     assets: &mut Vec<Asset>,
+    name: &str,
+    take: bool,
     diagnostics: &mut Vec<Diagnostic>,
-) -> Option<(String, Vec<crate::routes::Rule>)> {
-    let at = assets
-        .iter()
-        .position(|a| a.path == crate::routes::REDIRECTS_FILE)?;
-    let asset = assets.remove(at);
-    let text = if asset.size > MAX_REDIRECTS_FILE {
-        Err(format!("larger than {MAX_REDIRECTS_FILE} bytes"))
+) -> Option<(std::path::PathBuf, String)> {
+    let at = assets.iter().position(|a| a.path == name)?;
+    let asset = if take {
+        assets.remove(at)
+    } else {
+        assets[at].clone()
+    };
+    let text = if asset.size > MAX_HOST_FILE {
+        Err(format!("larger than {MAX_HOST_FILE} bytes"))
     } else {
         std::fs::read(&asset.source)
             .map_err(|e| e.to_string())
             .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8".to_owned()))
     };
     match text {
-        Ok(text) => {
-            let (rules, found) = crate::routes::parse_redirects(&asset.source, &text);
-            diagnostics.extend(found);
-            Some((text, rules))
-        }
+        Ok(text) => Some((asset.source, text)),
         Err(e) => {
             diagnostics.push(Diagnostic::error(
                 &asset.source,
-                format!("cannot read redirects: {e}; none are written"),
+                format!("cannot read {name}: {e}; its rules are not applied"),
             ));
             None
         }

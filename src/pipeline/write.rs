@@ -16,7 +16,9 @@ use crate::cache::Cache;
 use crate::config::Config;
 use crate::diag::Diagnostic;
 use crate::emit::compress::{EncodeTime, is_compressible, precompress};
-use crate::emit::headers::{HEADERS_FILE, NGINX_FILE, content_type, headers_file, nginx_conf};
+use crate::emit::headers::{
+    HEADERS_FILE, Headers, NGINX_FILE, content_type, headers_file_with, nginx_conf,
+};
 use crate::emit::manifest::{
     Alias, DJANGO_FILE, FileEntry, MANIFEST_FILE, Manifest, PROPSHAFT_FILE, REV_MANIFEST_FILE,
 };
@@ -91,6 +93,8 @@ struct OutputPlan {
     alias: Option<Alias>,
     content_type: String,
     cache_control: String,
+    /// Other response headers, from `[[headers]]`.
+    headers: std::collections::BTreeMap<String, String>,
     /// The output's name carries a content hash: kiln's, or a bundler's.
     hashed: bool,
 }
@@ -108,11 +112,19 @@ fn plan(config: &Config, asset: &Asset, linked: &Linked) -> OutputPlan {
     });
     let mut paths = vec![linked.output.clone()];
     paths.extend(alias.iter().map(|a| a.path.clone()));
+    let headers = Headers::apply(
+        &config.headers,
+        &asset.path,
+        &linked.output,
+        content_type(&asset.path, asset.kind),
+        policy.for_file(&asset.path, asset.kind, hashed || vouched),
+    );
     OutputPlan {
         paths,
         alias,
-        content_type: content_type(&asset.path, asset.kind),
-        cache_control: policy.for_file(&asset.path, asset.kind, hashed || vouched),
+        content_type: headers.content_type,
+        cache_control: headers.cache_control,
+        headers: headers.extra,
         hashed,
     }
 }
@@ -251,6 +263,7 @@ fn emit_one(
         alias,
         content_type,
         cache_control,
+        headers,
         hashed,
     } = plan;
     let blake3_hex = linked.hash.to_hex().to_string();
@@ -377,6 +390,7 @@ fn emit_one(
         aliases: alias.into_iter().collect(),
         variant_of,
         private: config.scan.private.is_match(&asset.path),
+        headers,
     };
     Ok(Emitted {
         entry,
@@ -440,6 +454,7 @@ fn unchanged_output(
             aliases: plan.alias.iter().cloned().collect(),
             variant_of: variant_of(asset, linked),
             private: config.scan.private.is_match(&asset.path),
+            headers: plan.headers.clone(),
             ..prev.clone()
         },
         paths: all_paths,
@@ -604,7 +619,7 @@ pub(super) fn write_generated(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Result<usize> {
     let formats = config.outputs;
-    let generated: [(&str, bool, Render); 6] = [
+    let generated: [(&str, bool, Render); 5] = [
         (
             REV_MANIFEST_FILE,
             formats.rev_manifest,
@@ -612,7 +627,6 @@ pub(super) fn write_generated(
         ),
         (DJANGO_FILE, formats.django, Manifest::django),
         (PROPSHAFT_FILE, formats.propshaft, Manifest::propshaft),
-        (HEADERS_FILE, formats.headers, headers_file),
         (NGINX_FILE, formats.nginx, nginx_conf),
         // Last: the manifest says the build is complete.
         (MANIFEST_FILE, true, Manifest::to_json),
@@ -647,6 +661,24 @@ pub(super) fn write_generated(
     Ok(written + write(manifest_file)?)
 }
 
+/// Write `_headers`: the source's own file (taken out of the build's files)
+/// first, then kiln's rules; returns whether it changed. Written once per
+/// build: deferred compression changes no header.
+pub(super) fn write_headers(
+    config: &Config,
+    out: &OutputDir,
+    manifest: &Manifest,
+    source_text: Option<&str>,
+    keep: &mut HashSet<PathBuf>,
+) -> Result<bool> {
+    if !config.outputs.headers {
+        return Ok(false);
+    }
+    keep.insert(PathBuf::from(HEADERS_FILE));
+    let text = headers_file_with(source_text, manifest);
+    emit::write_atomic(&out.root, HEADERS_FILE, text.as_bytes())
+}
+
 /// Write `_redirects` (when the site has routes or the source had the file);
 /// returns whether it changed.
 pub(super) fn write_redirects(
@@ -657,6 +689,7 @@ pub(super) fn write_redirects(
     keep: &mut HashSet<PathBuf>,
 ) -> Result<bool> {
     if !config.outputs.redirects || (source_text.is_none() && manifest.routes.is_empty()) {
+        // Off: a source `_redirects` goes out as a file of the build.
         return Ok(false);
     }
     keep.insert(PathBuf::from(REDIRECTS_FILE));

@@ -10,6 +10,7 @@ mod cli;
 mod deploy;
 mod frameworks;
 mod hashing;
+mod headers;
 mod idempotence;
 mod images;
 mod layering;

@@ -175,14 +175,14 @@ fn a_fallback_that_is_not_a_page_and_bad_rules_are_errors() {
 }
 
 /// A real nginx serving an output directory with its generated snippet.
-struct Nginx {
+pub(crate) struct Nginx {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
     _dir: tempfile::TempDir,
 }
 
 impl Nginx {
-    fn start(root: &Path) -> Nginx {
+    pub(crate) fn start(root: &Path) -> Nginx {
         let binary = ["/usr/sbin/nginx", "/usr/bin/nginx"]
             .into_iter()
             .map(PathBuf::from)
