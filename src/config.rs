@@ -279,6 +279,7 @@ struct FileOutputs {
     propshaft: Option<bool>,
     headers: Option<bool>,
     nginx: Option<bool>,
+    caddy: Option<bool>,
     redirects: Option<bool>,
 }
 
@@ -475,6 +476,7 @@ pub fn resolve(overrides: Overrides) -> Result<Config, ConfigError> {
             propshaft: o.propshaft.unwrap_or(d.propshaft),
             headers: o.headers.unwrap_or(d.headers),
             nginx: o.nginx.unwrap_or(d.nginx),
+            caddy: o.caddy.unwrap_or(d.caddy),
             redirects: o.redirects.unwrap_or(d.redirects),
         };
     }

@@ -296,6 +296,73 @@ impl Routes {
     }
 }
 
+impl Routes {
+    /// Caddyfile directives for a `route` block, in the rules' order: each
+    /// rule a named matcher (a regex on the path; `not file` unless forced)
+    /// and a `redir`, `rewrite` or `respond`; then the fallback as
+    /// `try_files`.
+    pub fn caddy(&self, base: &str) -> String {
+        let mut out = String::new();
+        for (i, rule) in self.rules.iter().enumerate() {
+            let name = format!("kiln_r{i}");
+            let (regex, names) = pattern_regex(&rule.from);
+            let mut target = rule.to.clone();
+            let mut sorted: Vec<(usize, &String)> = names.iter().enumerate().collect();
+            sorted.sort_by_key(|(_, n)| std::cmp::Reverse(n.len()));
+            for (g, n) in sorted {
+                target = target.replace(&format!(":{n}"), &format!("{{re.{name}.{}}}", g + 1));
+            }
+            let matcher = |suffix: &str, extra: &str| {
+                let mut m = format!(
+                    "\t@{name}{suffix} {{\n\t\tpath_regexp {name} {}\n",
+                    caddy_string(&regex)
+                );
+                if !rule.force {
+                    m.push_str("\t\tnot file {path} {path}/index.html\n");
+                }
+                m.push_str(extra);
+                m.push_str("\t}\n");
+                m
+            };
+            if rule.is_redirect() && !target.contains('?') {
+                // The request's query goes along (Caddy 2.6 has no `{?query}`).
+                out.push_str(&matcher("_q", "\t\texpression {query} != \"\"\n"));
+                out.push_str(&format!(
+                    "\tredir @{name}_q {} {}\n",
+                    caddy_string(&format!("{target}?{{query}}")),
+                    rule.status
+                ));
+            }
+            out.push_str(&matcher("", ""));
+            if rule.is_redirect() {
+                out.push_str(&format!(
+                    "\tredir @{name} {} {}\n",
+                    caddy_string(&target),
+                    rule.status
+                ));
+            } else if rule.status == 200 {
+                out.push_str(&format!("\trewrite @{name} {}\n", caddy_string(&target)));
+            } else {
+                out.push_str(&format!("\trespond @{name} {}\n", rule.status));
+            }
+        }
+        if let Some(page) = &self.fallback {
+            out.push_str(&format!(
+                "\t@kiln_fallback path {}*\n\ttry_files @kiln_fallback {{path}} {{path}}/index.html {}\n",
+                caddy_string(base).trim_matches('"'),
+                caddy_string(&format!("{base}{page}"))
+            ));
+        }
+        out
+    }
+}
+
+/// A quoted Caddyfile token (Caddy's lexer unescapes `\"` only: a
+/// backslash stays as written).
+pub fn caddy_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\\\""))
+}
+
 /// One rule as nginx directives (a regex on `$uri`, captures as `$1`…).
 fn nginx_rule(rule: &Rule, indent: &str) -> String {
     let (regex, names) = pattern_regex(&rule.from);

@@ -298,6 +298,8 @@ pub struct OutputFormats {
     pub propshaft: bool,
     pub headers: bool,
     pub nginx: bool,
+    /// `kiln-caddy.conf`.
+    pub caddy: bool,
     /// `_redirects`, when the site has routes.
     pub redirects: bool,
 }
@@ -310,6 +312,7 @@ impl Default for OutputFormats {
             propshaft: true,
             headers: true,
             nginx: true,
+            caddy: true,
             redirects: true,
         }
     }

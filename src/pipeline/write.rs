@@ -17,7 +17,8 @@ use crate::config::Config;
 use crate::diag::Diagnostic;
 use crate::emit::compress::{EncodeTime, is_compressible, precompress};
 use crate::emit::headers::{
-    HEADERS_FILE, Headers, NGINX_FILE, content_type, headers_file_with, nginx_conf,
+    CADDY_FILE, HEADERS_FILE, Headers, NGINX_FILE, caddy_conf, content_type, headers_file_with,
+    nginx_conf,
 };
 use crate::emit::manifest::{
     Alias, DJANGO_FILE, FileEntry, MANIFEST_FILE, Manifest, PROPSHAFT_FILE, REV_MANIFEST_FILE,
@@ -619,7 +620,7 @@ pub(super) fn write_generated(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Result<usize> {
     let formats = config.outputs;
-    let generated: [(&str, bool, Render); 5] = [
+    let generated: [(&str, bool, Render); 6] = [
         (
             REV_MANIFEST_FILE,
             formats.rev_manifest,
@@ -628,6 +629,7 @@ pub(super) fn write_generated(
         (DJANGO_FILE, formats.django, Manifest::django),
         (PROPSHAFT_FILE, formats.propshaft, Manifest::propshaft),
         (NGINX_FILE, formats.nginx, nginx_conf),
+        (CADDY_FILE, formats.caddy, caddy_conf),
         // Last: the manifest says the build is complete.
         (MANIFEST_FILE, true, Manifest::to_json),
     ];

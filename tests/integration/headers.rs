@@ -1,8 +1,8 @@
 //! `[[headers]]` rules: response headers by glob, in the manifest, in
-//! `_headers` (after the source's own file), from `kiln serve` and from a
-//! real nginx running the generated snippet.
+//! `_headers` (after the source's own file), from `kiln serve`, and from a
+//! real nginx and a real Caddy running the generated snippets.
 
-use crate::routes::Nginx;
+use crate::routes::{Caddy, Nginx};
 use crate::serve::{Reply, Server, http};
 use crate::util::{Site, build};
 
@@ -97,6 +97,8 @@ fn header_rules_reach_the_manifest_headers_file_kiln_serve_and_nginx() {
     check("kiln serve", &|path| server.get(path, &[]));
     let nginx = Nginx::start(&built.out);
     check("nginx", &|path| http(&nginx.addr, "GET", path, &[]));
+    let caddy = Caddy::start(&built.out);
+    check("caddy", &|path| http(&caddy.addr, "GET", path, &[]));
 }
 
 #[test]

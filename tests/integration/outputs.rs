@@ -107,6 +107,7 @@ fn the_manifest_agrees_with_the_tree() {
         ".manifest.json",
         "_headers",
         "kiln-nginx.conf",
+        "kiln-caddy.conf",
         "kiln-report.html",
     ];
     for path in files.keys() {
@@ -181,7 +182,7 @@ fn header_rules_follow_the_cache_policy() {
 fn cache_rules_and_output_formats_are_configurable() {
     let site = crate::util::Site::fixture("site").file(
         "kiln.toml",
-        "[cache_control]\nhtml = \"no-cache\"\nrules = [{ glob = \"downloads/**\", value = \"public, max-age=60\" }]\n[outputs]\nnginx = false\ndjango = false\n",
+        "[cache_control]\nhtml = \"no-cache\"\nrules = [{ glob = \"downloads/**\", value = \"public, max-age=60\" }]\n[outputs]\nnginx = false\ncaddy = false\ndjango = false\n",
     );
     let built = build(site.path(), &[]);
     assert_eq!(built.code, 0, "{}", built.stderr);
@@ -192,6 +193,7 @@ fn cache_rules_and_output_formats_are_configurable() {
         "public, max-age=60"
     );
     assert!(!built.out.join("kiln-nginx.conf").exists());
+    assert!(!built.out.join("kiln-caddy.conf").exists());
     assert!(!built.out.join("staticfiles.json").exists());
     assert!(
         !m.files.contains_key("kiln.toml"),

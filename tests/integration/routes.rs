@@ -1,6 +1,7 @@
 //! Routes (`_redirects` and `[routes]`): the same requests answered alike by
-//! `kiln serve` and by a real nginx running the generated `kiln-nginx.conf`,
-//! and a stock SPA's deep links opened in Chromium against both.
+//! `kiln serve`, by a real nginx running the generated `kiln-nginx.conf` and
+//! by a real Caddy importing `kiln-caddy.conf`, and a stock SPA's deep links
+//! opened in Chromium against all three.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -262,6 +263,113 @@ impl Drop for Nginx {
     }
 }
 
+/// A real Caddy serving an output directory with its generated snippet.
+pub(crate) struct Caddy {
+    child: Child,
+    pub(crate) addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Caddy {
+    pub(crate) fn start(root: &Path) -> Caddy {
+        let binary = Path::new("/usr/bin/caddy");
+        assert!(
+            binary.exists(),
+            "caddy is installed by `bash tests/setup.sh`"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let conf = dir.path().join("Caddyfile");
+        std::fs::write(
+            &conf,
+            format!(
+                "{{\n\tadmin off\n\tauto_https off\n}}\n\
+                 http://127.0.0.1:{port} {{\n\troot * {root}\n\timport {root}/kiln-caddy.conf\n}}\n",
+                root = root.display()
+            ),
+        )
+        .unwrap();
+        let env = [
+            ("XDG_DATA_HOME", dir.path().join("data")),
+            ("XDG_CONFIG_HOME", dir.path().join("config")),
+            ("HOME", dir.path().to_path_buf()),
+        ];
+        let check = Command::new(binary)
+            .args(["validate", "--adapter", "caddyfile", "--config"])
+            .arg(&conf)
+            .envs(env.clone())
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "caddy refuses the generated snippet:\n{}\n{}",
+            String::from_utf8_lossy(&check.stderr),
+            std::fs::read_to_string(root.join("kiln-caddy.conf")).unwrap_or_default()
+        );
+        let child = Command::new(binary)
+            .args(["run", "--adapter", "caddyfile", "--config"])
+            .arg(&conf)
+            .envs(env)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let addr = format!("127.0.0.1:{port}");
+        // A hang guard, not a timing assertion.
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(&addr).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Caddy {
+            child,
+            addr,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Caddy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn caddy_answers_the_routes_like_kiln_serve() {
+    let site = site();
+    let built = build(site.path(), &[]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    let caddy = Caddy::start(&built.out);
+    check_routes("caddy", &|path| http(&caddy.addr, "GET", path, &[]));
+    let page = http(
+        &caddy.addr,
+        "GET",
+        "/deep/link",
+        &[("Accept-Encoding", "br")],
+    );
+    assert_eq!(page.status, 200);
+    assert_eq!(page.header("content-encoding"), Some("br"));
+    // The site's 404 page, with its status, for a path no rule and no file answers.
+    let built = build(
+        Site::new()
+            .file("index.html", "<p>home</p>")
+            .file("404.html", "<p>nothing here</p>")
+            .path(),
+        &[],
+    );
+    let caddy = Caddy::start(&built.out);
+    let missing = http(&caddy.addr, "GET", "/no/such/page", &[]);
+    assert_eq!(missing.status, 404);
+    assert!(String::from_utf8_lossy(&missing.body).contains("nothing here"));
+}
+
 #[test]
 fn nginx_answers_the_routes_like_kiln_serve() {
     let site = site();
@@ -292,7 +400,7 @@ fn spa() -> (Site, Built) {
 }
 
 #[test]
-fn a_stock_spa_s_deep_links_work_in_chromium_on_kiln_serve_and_nginx() {
+fn a_stock_spa_s_deep_links_work_in_chromium_on_kiln_serve_nginx_and_caddy() {
     let (_site, built) = spa();
     let checks = serde_json::json!([
         {"path": "/", "text": "Get started"},
@@ -303,7 +411,12 @@ fn a_stock_spa_s_deep_links_work_in_chromium_on_kiln_serve_and_nginx() {
     .to_string();
     let server = Server::start(&built);
     let nginx = Nginx::start(&built.out);
-    for (name, addr) in [("kiln serve", &server.addr), ("nginx", &nginx.addr)] {
+    let caddy = Caddy::start(&built.out);
+    for (name, addr) in [
+        ("kiln serve", &server.addr),
+        ("nginx", &nginx.addr),
+        ("caddy", &caddy.addr),
+    ] {
         let result = browser_harness(
             "deep-link.mjs",
             ["--origin", &format!("http://{addr}"), "--check", &checks],
