@@ -281,6 +281,7 @@ struct FileOutputs {
     nginx: Option<bool>,
     caddy: Option<bool>,
     redirects: Option<bool>,
+    cloudfront_function: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -478,6 +479,7 @@ pub fn resolve(overrides: Overrides) -> Result<Config, ConfigError> {
             nginx: o.nginx.unwrap_or(d.nginx),
             caddy: o.caddy.unwrap_or(d.caddy),
             redirects: o.redirects.unwrap_or(d.redirects),
+            cloudfront_function: o.cloudfront_function.unwrap_or(d.cloudfront_function),
         };
     }
     for rule in file.headers.iter().flatten() {

@@ -302,6 +302,8 @@ pub struct OutputFormats {
     pub caddy: bool,
     /// `_redirects`, when the site has routes.
     pub redirects: bool,
+    /// `kiln-cloudfront-function.js`, when the site has routes.
+    pub cloudfront_function: bool,
 }
 
 impl Default for OutputFormats {
@@ -314,6 +316,7 @@ impl Default for OutputFormats {
             nginx: true,
             caddy: true,
             redirects: true,
+            cloudfront_function: true,
         }
     }
 }

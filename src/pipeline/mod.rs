@@ -224,6 +224,9 @@ fn run(
         redirects_text.as_deref(),
         &mut keep,
     )?);
+    files_written += usize::from(write::write_cloudfront_function(
+        config, &out, &manifest, &mut keep,
+    )?);
     files_written += usize::from(write::write_headers(
         config,
         &out,

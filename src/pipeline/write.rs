@@ -27,7 +27,7 @@ use crate::emit::{self, OutputDir};
 use crate::error::{Error, Result};
 use crate::link::{Linked, Linker};
 use crate::progress::Progress;
-use crate::routes::{REDIRECTS_FILE, Routes};
+use crate::routes::{CLOUDFRONT_FUNCTION_FILE, REDIRECTS_FILE, Routes};
 use crate::spill::{Bytes, Spill};
 
 /// Renders one generated file from the manifest.
@@ -697,6 +697,32 @@ pub(super) fn write_redirects(
     keep.insert(PathBuf::from(REDIRECTS_FILE));
     let text = redirects_file(source_text, &config.routes, &manifest.base);
     emit::write_atomic(&out.root, REDIRECTS_FILE, text.as_bytes())
+}
+
+/// Write the CloudFront Function of the routes (when the site has any);
+/// returns whether it changed.
+pub(super) fn write_cloudfront_function(
+    config: &Config,
+    out: &OutputDir,
+    manifest: &Manifest,
+    keep: &mut HashSet<PathBuf>,
+) -> Result<bool> {
+    if !config.outputs.cloudfront_function || manifest.routes.is_empty() {
+        return Ok(false);
+    }
+    let indexes: Vec<String> = manifest
+        .served()
+        .into_iter()
+        .filter_map(|s| {
+            let dir = s.path.strip_suffix("index.html")?;
+            (dir.is_empty() || dir.ends_with('/')).then(|| format!("{}{dir}", manifest.base))
+        })
+        .collect();
+    keep.insert(PathBuf::from(CLOUDFRONT_FUNCTION_FILE));
+    let text = manifest
+        .routes
+        .cloudfront_function(&manifest.base, &indexes);
+    emit::write_atomic(&out.root, CLOUDFRONT_FUNCTION_FILE, text.as_bytes())
 }
 
 /// `_redirects` for Netlify and Cloudflare Pages: the source's file as

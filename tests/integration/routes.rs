@@ -175,6 +175,69 @@ fn a_fallback_that_is_not_a_page_and_bad_rules_are_errors() {
     );
 }
 
+/// The generated CloudFront Function, run in node on viewer-request events
+/// as CloudFront calls it: what it answers, or the URI it sends to S3.
+#[test]
+fn the_cloudfront_function_routes_requests_for_an_s3_origin() {
+    let site = site();
+    let built = build(site.path(), &[]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    let function = built.out.join("kiln-cloudfront-function.js");
+    let cases = serde_json::json!([
+        ["/blog/2024/x", {}],
+        ["/blog/a", {"page": {"value": "2"}}],
+        ["/posts/2024/hello", {}],
+        ["/legacy.html", {}],
+        ["/about/", {}],
+        ["/about", {}],
+        ["/gone", {}],
+        ["/settings/profile", {}],
+        ["/a.js", {}],
+        ["/docs/intro/", {}],
+        ["/shop", {}],
+    ]);
+    let script = r#"
+        const fs = require("fs");
+        const handler = new Function(fs.readFileSync(process.argv[1], "utf8") + ";return handler;")();
+        const out = JSON.parse(process.argv[2]).map(([uri, querystring]) => {
+            const r = handler({ request: { uri, querystring, headers: {} } });
+            return r.statusCode
+                ? [r.statusCode, r.headers ? r.headers.location.value : null]
+                : [0, r.uri];
+        });
+        console.log(JSON.stringify(out));
+    "#;
+    let output = std::process::Command::new("node")
+        .arg("-e")
+        .arg(script)
+        .arg(&function)
+        .arg(cases.to_string())
+        .output()
+        .expect("node runs (bash tests/setup.sh)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        got,
+        serde_json::json!([
+            [301, "/news/2024/x"],
+            [301, "/news/a?page=2"],
+            [308, "/news/2024-hello"],
+            [301, "/index.html"],
+            [0, "/about/index.html"],
+            [0, "/about/index.html"],
+            [410, null],
+            [0, "/index.html"],
+            [0, "/a.js"],
+            [308, "/guide/intro/"],
+            [302, "https://shop.example.com/"],
+        ])
+    );
+}
+
 /// A real nginx serving an output directory with its generated snippet.
 pub(crate) struct Nginx {
     child: Child,
