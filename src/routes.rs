@@ -25,6 +25,19 @@ pub const REDIRECTS_FILE: &str = "_redirects";
 /// The CloudFront Function for S3 origins, written when the site has routes.
 pub const CLOUDFRONT_FUNCTION_FILE: &str = "kiln-cloudfront-function.js";
 
+/// What a captured value has encoded when it goes into a target.
+const CAPTURE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'?')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
+
 /// Statuses a rule may have.
 const STATUSES: &[u16] = &[200, 301, 302, 303, 307, 308, 404, 410, 451];
 
@@ -105,6 +118,20 @@ impl Rule {
                 self.to, self.status
             ));
         }
+        let whole_name = |n: &str| {
+            n.starts_with(|c: char| c.is_ascii_alphabetic())
+                && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        if let Some(bad) = self
+            .from
+            .split('/')
+            .find(|seg| seg.strip_prefix(':').is_some_and(|n| !whole_name(n)))
+        {
+            return Err(format!(
+                "`{bad}` in `{}`: a placeholder is a whole segment, `:name`",
+                self.from
+            ));
+        }
         for name in placeholders(&self.to) {
             if name != "splat" && !placeholders(&self.from).any(|n| n == name) {
                 return Err(format!(
@@ -147,7 +174,10 @@ impl Rule {
         let mut sorted: Vec<&(&str, String)> = captures.iter().collect();
         sorted.sort_by_key(|(name, _)| std::cmp::Reverse(name.len()));
         for (name, value) in sorted {
-            out = out.replace(&format!(":{name}"), value);
+            // Captured from a decoded path: encoded again, so that a `?`,
+            // `#` or `%` in a name stays part of the path.
+            let value = percent_encoding::utf8_percent_encode(value, CAPTURE).to_string();
+            out = out.replace(&format!(":{name}"), &value);
         }
         out
     }
@@ -349,9 +379,10 @@ impl Routes {
             }
         }
         if let Some(page) = &self.fallback {
+            // `try_files` takes no matcher: the base is a matcher of its own.
             out.push_str(&format!(
-                "\t@kiln_fallback path {}*\n\ttry_files @kiln_fallback {{path}} {{path}}/index.html {}\n",
-                caddy_string(base).trim_matches('"'),
+                "\t@kiln_fallback {{\n\t\tpath {}\n\t\tnot file {{path}} {{path}}/index.html\n\t}}\n\trewrite @kiln_fallback {}\n",
+                caddy_string(&format!("{base}*")),
                 caddy_string(&format!("{base}{page}"))
             ));
         }
@@ -486,7 +517,11 @@ fn nginx_rule(rule: &Rule, indent: &str) -> String {
             "{indent}if ($uri ~ {}) {{\n{indent}    return {} {};\n{indent}}}\n",
             nginx_string(&regex),
             rule.status,
-            nginx_string(&format!("{target}$is_args$args"))
+            nginx_string(&if target.contains('?') {
+                target.clone()
+            } else {
+                format!("{target}$is_args$args")
+            })
         )
     } else if rule.status == 200 {
         format!(
@@ -509,7 +544,8 @@ fn nginx_rule(rule: &Rule, indent: &str) -> String {
 fn pattern_regex(from: &str) -> (String, Vec<String>) {
     let (pattern, splat) = match from.strip_suffix('*') {
         Some(prefix) => (prefix, true),
-        None => (from, false),
+        // `/old/` and `/old` are one pattern, as in `resolve`.
+        None => (trim_slash(from), false),
     };
     let mut regex = String::from("^");
     let mut names = Vec::new();
@@ -734,7 +770,40 @@ mod tests {
     }
 
     #[test]
+    fn trailing_slashes_and_encoded_captures() {
+        let r = routes(
+            vec![
+                rule("/old/", "/new/", 301),
+                rule("/files/*", "/dl/:splat", 200),
+            ],
+            None,
+        );
+        let none = |_: &str| false;
+        assert_eq!(
+            r.resolve("/", "/old", none),
+            Some(Route::Redirect {
+                status: 301,
+                location: "/new/".into()
+            })
+        );
+        assert_eq!(pattern_regex("/old/"), ("^/old/?$".into(), vec![]));
+        // A decoded `?` in a name stays in the path.
+        assert_eq!(
+            r.resolve("/", "/files/a?b c.txt", none),
+            Some(Route::Rewrite {
+                status: 200,
+                path: "/dl/a%3Fb%20c.txt".into()
+            })
+        );
+    }
+
+    #[test]
     fn rules_are_checked() {
+        assert!(
+            rule("/blog/:slug.html", "/p/:slug", 301)
+                .validate()
+                .is_err()
+        );
         assert!(rule("/a/*/b", "/x", 301).validate().is_err());
         assert!(rule("/a", "/x", 299).validate().is_err());
         assert!(rule("/a", "x", 301).validate().is_err());

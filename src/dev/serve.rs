@@ -279,6 +279,11 @@ async fn cdn_headers(State(site): State<Site>, mut request: Request, next: Next)
         // A file for the backend, not for browsers: as if it were not there.
         *request.uri_mut() = missing;
     }
+    let live = site.shared.live.is_some();
+    if live && matches!(request.uri().path(), LIVE_SCRIPT | LIVE_EVENTS) {
+        // kiln's own endpoints: no route, no page header.
+        return next.run(request).await;
+    }
     let mut status = None;
     match headers.route(request.uri().path()) {
         Some(Route::Redirect { status, location }) => {
@@ -304,7 +309,6 @@ async fn cdn_headers(State(site): State<Site>, mut request: Request, next: Next)
         None => {}
     }
     let served = headers.lookup(request.uri().path()).cloned();
-    let live = site.shared.live.is_some();
     let page = served
         .as_ref()
         .is_none_or(|s| s.content_type.starts_with("text/html"));

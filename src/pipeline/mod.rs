@@ -225,7 +225,11 @@ fn run(
         &mut keep,
     )?);
     files_written += usize::from(write::write_cloudfront_function(
-        config, &out, &manifest, &mut keep,
+        config,
+        &out,
+        &manifest,
+        &mut keep,
+        &mut diagnostics,
     )?);
     files_written += usize::from(write::write_headers(
         config,
@@ -307,7 +311,22 @@ fn check_routes(config: &Config, manifest: &Manifest, from_source: usize) -> Vec
             format!("`routes.fallback`: `{page}` is not a file of the build"),
         ));
     }
+    let first_plain = manifest.routes.rules.iter().position(|r| !r.force);
     for (i, rule) in manifest.routes.rules.iter().enumerate() {
+        let file = if i < from_source {
+            config.source.join(REDIRECTS_FILE)
+        } else {
+            config_file.clone()
+        };
+        if rule.force && first_plain.is_some_and(|p| p < i) && config.outputs.nginx {
+            out.push(Diagnostic::warning(
+                &file,
+                format!(
+                    "route `{} {}`: a forced rule after a rule that is not; kiln-nginx.conf applies forced rules first",
+                    rule.from, rule.to
+                ),
+            ));
+        }
         let file = if i < from_source {
             config.source.join(REDIRECTS_FILE)
         } else {

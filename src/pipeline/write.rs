@@ -107,9 +107,18 @@ fn plan(config: &Config, asset: &Asset, linked: &Linked) -> OutputPlan {
     // kiln's options under the same name.
     let vouched = !linked.generated_variant && config.link.immutable.is_match(&asset.path);
     let policy = &config.cache_control;
+    // The copy under the original name: its own class of policy, with the
+    // `[[headers]]` rules applied as to the file.
     let alias = linked.keep_original.then(|| Alias {
         path: asset.path.clone(),
-        cache_control: policy.for_file(&asset.path, asset.kind, vouched),
+        cache_control: Headers::apply(
+            &config.headers,
+            &asset.path,
+            &asset.path,
+            String::new(),
+            policy.for_file(&asset.path, asset.kind, vouched),
+        )
+        .cache_control,
     });
     let mut paths = vec![linked.output.clone()];
     paths.extend(alias.iter().map(|a| a.path.clone()));
@@ -706,6 +715,7 @@ pub(super) fn write_cloudfront_function(
     out: &OutputDir,
     manifest: &Manifest,
     keep: &mut HashSet<PathBuf>,
+    diagnostics: &mut Vec<Diagnostic>,
 ) -> Result<bool> {
     if !config.outputs.cloudfront_function || manifest.routes.is_empty() {
         return Ok(false);
@@ -722,8 +732,20 @@ pub(super) fn write_cloudfront_function(
     let text = manifest
         .routes
         .cloudfront_function(&manifest.base, &indexes);
+    if text.len() > CLOUDFRONT_FUNCTION_LIMIT {
+        diagnostics.push(Diagnostic::warning(
+            out.root.join(CLOUDFRONT_FUNCTION_FILE),
+            format!(
+                "{} bytes: CloudFront refuses a function over {CLOUDFRONT_FUNCTION_LIMIT} (fewer rules, or fewer folders with an index.html)",
+                text.len()
+            ),
+        ));
+    }
     emit::write_atomic(&out.root, CLOUDFRONT_FUNCTION_FILE, text.as_bytes())
 }
+
+/// CloudFront's limit on a function's code, in bytes.
+const CLOUDFRONT_FUNCTION_LIMIT: usize = 10 * 1024;
 
 /// `_redirects` for Netlify and Cloudflare Pages: the source's file as
 /// written (with the lines only those hosts understand), then kiln.toml's.

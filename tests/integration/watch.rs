@@ -986,3 +986,23 @@ fn remembered_references_follow_files_that_appear_and_go() {
     assert!(warned(&removed));
     assert!(page().contains("href=late.css"), "{}", page());
 }
+
+/// An SPA fallback answers every unknown path, but never kiln's own live
+/// endpoints: the page still gets its script and its event stream.
+#[test]
+fn live_reload_works_beside_an_spa_fallback() {
+    let site = small_site().file("kiln.toml", "[routes]\nfallback = \"index.html\"\n");
+    let w = Watcher::start(site.path(), &["--serve", "127.0.0.1:0"]);
+    let addr = w.addr.clone().expect("a serving line");
+    let (head, body) = get(&addr, "GET", "/__kiln/live.js");
+    assert!(
+        head.contains("text/javascript") && !String::from_utf8_lossy(&body).contains("<script"),
+        "{head}"
+    );
+    // The event stream opens and says it is ready.
+    EventStream::open(&addr);
+    // A deep link is the app shell, with the live script.
+    let (head, body) = get(&addr, "GET", "/settings/profile");
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(String::from_utf8_lossy(&body).contains("/__kiln/live.js"));
+}
