@@ -8,6 +8,7 @@ mod bundled;
 mod cache;
 mod cli;
 mod deploy;
+mod docs;
 mod frameworks;
 mod hashing;
 mod headers;
