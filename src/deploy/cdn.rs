@@ -228,7 +228,8 @@ pub fn purge_urls(keys: &[String], site_url: &str) -> Vec<String> {
     urls
 }
 
-/// URLs one Cloudflare purge request lists (the limit on every plan).
+/// URLs one Cloudflare purge request lists: the per-call limit its docs give
+/// for non-Enterprise plans (not checked against the live API here).
 const CLOUDFLARE_BATCH: usize = 30;
 /// Past this many URLs, Fastly purges the whole service in one request.
 const FASTLY_MAX_URLS: usize = 100;

@@ -143,14 +143,13 @@ fn run(
         diagnostics.extend(found);
         (text, rules)
     });
-    let source_headers = read::host_file(
-        &mut scanned.assets,
-        HEADERS_FILE,
-        config.outputs.headers,
-        &mut diagnostics,
-    )
-    .filter(|_| config.outputs.headers)
-    .map(|(_, text)| text);
+    // With `headers = false` a source `_headers` is a file of the build like any other.
+    let source_headers = config
+        .outputs
+        .headers
+        .then(|| read::host_file(&mut scanned.assets, HEADERS_FILE, true, &mut diagnostics))
+        .flatten()
+        .map(|(_, text)| text);
 
     let cache = config.cache_dir.as_ref().map(Cache::open);
     let cache = cache.as_ref();
@@ -327,11 +326,6 @@ fn check_routes(config: &Config, manifest: &Manifest, from_source: usize) -> Vec
                 ),
             ));
         }
-        let file = if i < from_source {
-            config.source.join(REDIRECTS_FILE)
-        } else {
-            config_file.clone()
-        };
         let local = rule.to.starts_with('/') && !rule.to.contains(':');
         let path = rule.to.split(['?', '#']).next().unwrap_or("");
         if local && !exists(path) && !manifest.routes.rules.iter().any(|r| r.from == path) {

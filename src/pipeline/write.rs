@@ -685,9 +685,12 @@ pub(super) fn write_headers(
     if !config.outputs.headers {
         return Ok(false);
     }
-    keep.insert(PathBuf::from(HEADERS_FILE));
-    let text = headers_file_with(source_text, manifest);
-    emit::write_atomic(&out.root, HEADERS_FILE, text.as_bytes())
+    write_host_file(
+        out,
+        keep,
+        HEADERS_FILE,
+        &headers_file_with(source_text, manifest),
+    )
 }
 
 /// Write `_redirects` (when the site has routes or the source had the file);
@@ -703,9 +706,8 @@ pub(super) fn write_redirects(
         // Off: a source `_redirects` goes out as a file of the build.
         return Ok(false);
     }
-    keep.insert(PathBuf::from(REDIRECTS_FILE));
     let text = redirects_file(source_text, &config.routes, &manifest.base);
-    emit::write_atomic(&out.root, REDIRECTS_FILE, text.as_bytes())
+    write_host_file(out, keep, REDIRECTS_FILE, &text)
 }
 
 /// Write the CloudFront Function of the routes (when the site has any);
@@ -728,7 +730,6 @@ pub(super) fn write_cloudfront_function(
             (dir.is_empty() || dir.ends_with('/')).then(|| format!("{}{dir}", manifest.base))
         })
         .collect();
-    keep.insert(PathBuf::from(CLOUDFRONT_FUNCTION_FILE));
     let text = manifest
         .routes
         .cloudfront_function(&manifest.base, &indexes);
@@ -741,7 +742,19 @@ pub(super) fn write_cloudfront_function(
             ),
         ));
     }
-    emit::write_atomic(&out.root, CLOUDFRONT_FUNCTION_FILE, text.as_bytes())
+    write_host_file(out, keep, CLOUDFRONT_FUNCTION_FILE, &text)
+}
+
+/// Write one of the files a host reads at the output root, and keep it;
+/// returns whether it changed.
+fn write_host_file(
+    out: &OutputDir,
+    keep: &mut HashSet<PathBuf>,
+    name: &str,
+    text: &str,
+) -> Result<bool> {
+    keep.insert(PathBuf::from(name));
+    emit::write_atomic(&out.root, name, text.as_bytes())
 }
 
 /// CloudFront's limit on a function's code, in bytes.

@@ -238,6 +238,26 @@ fn the_cloudfront_function_routes_requests_for_an_s3_origin() {
     );
 }
 
+/// A loopback port nothing listens on (for a server started next).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Wait until a server accepts connections at `addr`: a hang guard, not a
+/// timing assertion (the requests that follow fail clearly if it never does).
+fn wait_for(addr: &str) {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// A real nginx serving an output directory with its generated snippet.
 pub(crate) struct Nginx {
     child: Child,
@@ -258,11 +278,7 @@ impl Nginx {
             "libnginx-mod-http-brotli-static is installed by `bash tests/setup.sh`"
         );
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let d = dir.path().display();
         // Workers read the output as the user that runs the tests.
         let user = if unsafe { libc::geteuid() } == 0 {
@@ -303,13 +319,7 @@ impl Nginx {
             .spawn()
             .unwrap();
         let addr = format!("127.0.0.1:{port}");
-        // A hang guard, not a timing assertion.
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(&addr).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        wait_for(&addr);
         Nginx {
             child,
             addr,
@@ -341,11 +351,7 @@ impl Caddy {
             "caddy is installed by `bash tests/setup.sh`"
         );
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let conf = dir.path().join("Caddyfile");
         std::fs::write(
             &conf,
@@ -382,13 +388,7 @@ impl Caddy {
             .spawn()
             .unwrap();
         let addr = format!("127.0.0.1:{port}");
-        // A hang guard, not a timing assertion.
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(&addr).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        wait_for(&addr);
         Caddy {
             child,
             addr,
