@@ -252,6 +252,9 @@ pub struct BuildArgs {
     /// How hard gzip and brotli work: best (9/11, default) or fast (6/5).
     #[arg(long, value_enum, value_name = "EFFORT")]
     pub compress_effort: Option<Effort>,
+    /// Write the output for one host: only the files it reads (default: all).
+    #[arg(long, value_enum, value_name = "HOST")]
+    pub host: Option<kiln::emit::host::Host>,
     /// Do not minify: only rename files and rewrite references.
     #[arg(long)]
     pub no_minify: bool,
@@ -309,6 +312,7 @@ impl BuildArgs {
             cache_dir: self.cache_dir.clone(),
             no_cache: self.no_cache,
             compress_effort: self.compress_effort,
+            host: self.host,
             budgets: self.budgets.clone(),
             no_report: self.no_report,
         }

@@ -12,6 +12,7 @@ use crate::deploy::DeploySettings;
 use crate::diag::LineIndex;
 use crate::emit::compress::{CompressOptions, Effort};
 use crate::emit::headers::{CacheControlOptions, HeaderRule};
+use crate::emit::host::{Host, PAGES_DEFAULT_CACHE};
 use crate::emit::manifest::OutputFormats;
 use crate::error::ConfigError;
 use crate::glob::GlobList;
@@ -52,6 +53,9 @@ pub struct Config {
     pub compress: CompressOptions,
     pub cache_control: CacheControlOptions,
     pub outputs: OutputFormats,
+    /// `host`: what the output is written for (the defaults of `outputs`,
+    /// `compress` and `cache_control.html`, and where kiln's own files go).
+    pub host: Host,
     /// `[[budget]]` rules, or those of `--budgets FILE`.
     pub budgets: Vec<Rule>,
     /// Write `kiln-report.html` into the output. Default: true.
@@ -95,6 +99,7 @@ impl Config {
             compress: CompressOptions::default(),
             cache_control: CacheControlOptions::default(),
             outputs: OutputFormats::default(),
+            host: Host::All,
             budgets: Vec::new(),
             report: true,
             headers: Vec::new(),
@@ -107,6 +112,24 @@ impl Config {
             memory_budget: DEFAULT_MEMORY_BUDGET,
             config_file: None,
         }
+    }
+}
+
+impl Config {
+    /// Where the manifests and the report go for an output at `root`: the
+    /// output itself, or the folder beside it for a host that publishes
+    /// every file.
+    pub fn meta_dir_of(&self, root: &Path) -> PathBuf {
+        if self.host.compresses_itself() {
+            crate::emit::manifest::meta_dir_beside(root)
+        } else {
+            root.to_path_buf()
+        }
+    }
+
+    /// [`Self::meta_dir_of`] the configured output.
+    pub fn meta_dir(&self) -> PathBuf {
+        self.meta_dir_of(&self.output)
     }
 }
 
@@ -133,6 +156,8 @@ pub struct Overrides {
     pub no_cache: bool,
     /// `--compress-effort`.
     pub compress_effort: Option<Effort>,
+    /// `--host`.
+    pub host: Option<Host>,
     /// `--budgets FILE`: replaces the `[[budget]]` rules of kiln.toml.
     pub budgets: Option<PathBuf>,
     /// `--no-report`.
@@ -161,6 +186,7 @@ struct FileConfig {
     compress: Option<FileCompress>,
     cache_control: Option<FileCacheControl>,
     outputs: Option<FileOutputs>,
+    host: Option<Host>,
     minify: Option<bool>,
     sourcemaps: Option<bool>,
     cache_dir: Option<String>,
@@ -420,8 +446,15 @@ pub fn resolve(overrides: Overrides) -> Result<Config, ConfigError> {
     if let Some(mib) = overrides.memory_budget_mib.or(file.memory_budget) {
         config.memory_budget = mib.saturating_mul(1 << 20);
     }
+    config.host = overrides.host.or(file.host).unwrap_or_default();
+    config.outputs = config.host.outputs();
+    config.compress.gzip = config.host.precompress();
+    config.compress.brotli = config.host.precompress();
+    if config.host.compresses_itself() {
+        config.cache_control.html = PAGES_DEFAULT_CACHE.into();
+    }
     if let Some(c) = &file.compress {
-        let d = CompressOptions::default();
+        let d = config.compress.clone();
         config.compress = CompressOptions {
             gzip: c.gzip.unwrap_or(d.gzip),
             brotli: c.brotli.unwrap_or(d.brotli),
@@ -451,7 +484,7 @@ pub fn resolve(overrides: Overrides) -> Result<Config, ConfigError> {
         &globs,
     )?;
     if let Some(c) = file.cache_control {
-        let d = CacheControlOptions::default();
+        let d = config.cache_control.clone();
         let mut rules = Vec::new();
         for rule in c.rules {
             let glob = GlobList::new(&[rule.glob.get_ref()]).map_err(|(_, e)| {
@@ -470,7 +503,7 @@ pub fn resolve(overrides: Overrides) -> Result<Config, ConfigError> {
         };
     }
     if let Some(o) = file.outputs {
-        let d = OutputFormats::default();
+        let d = config.outputs;
         config.outputs = OutputFormats {
             rev_manifest: o.rev_manifest.unwrap_or(d.rev_manifest),
             django: o.django.unwrap_or(d.django),

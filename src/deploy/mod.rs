@@ -33,7 +33,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::emit::manifest::{MANIFEST_FILE, Manifest};
+use crate::emit::manifest::{MANIFEST_FILE, Manifest, manifest_file};
 use crate::error::{Error, Result};
 
 /// The state object, under the target's prefix.
@@ -317,7 +317,7 @@ pub fn objects(out: &Path, encoding: Encoding) -> Result<Vec<Object>> {
         let entry = served.entry;
         if !safe_key(served.path) {
             return Err(Error::Deploy {
-                target: out.join(MANIFEST_FILE).display().to_string(),
+                target: manifest_file(out).display().to_string(),
                 message: format!("unsafe path in the manifest: {:?}", served.path),
             });
         }
@@ -981,7 +981,7 @@ pub fn deploy_with(
     progress: &dyn DeployProgress,
 ) -> Result<DeploySummary> {
     let started = std::time::Instant::now();
-    let objects = if out.join(MANIFEST_FILE).is_file() {
+    let objects = if manifest_file(out).is_file() {
         objects(out, options.encoding)?
     } else if options.raw {
         raw_objects(out)?
@@ -1064,7 +1064,7 @@ pub fn deploy_with(
             // deploy is the one read of the state, and does not count towards
             // `keep_deploys`.
             if plan.changes(&state) {
-                match std::fs::read(out.join(MANIFEST_FILE)) {
+                match std::fs::read(manifest_file(out)) {
                     Ok(bytes) => origin.put_meta(MANIFEST_KEY, &bytes).await?,
                     // A --raw deploy has no manifest: an earlier build's must
                     // not describe the target any more.

@@ -70,7 +70,7 @@ fn cache_class(kind: AssetKind, immutable: bool) -> CacheClass {
 }
 
 /// The URL path of an output path under the site's base.
-fn url_path(base: &str, path: &str) -> String {
+pub(crate) fn url_path(base: &str, path: &str) -> String {
     let encoded: Vec<String> = path.split('/').map(encode_file_name).collect();
     format!("{base}{}", encoded.join("/"))
 }
@@ -104,15 +104,20 @@ pub fn headers_file(manifest: &Manifest) -> String {
 /// `_headers` with the source's own file first, as written: hosts apply
 /// every rule that matches a path, so the user's rules and kiln's combine.
 pub fn headers_file_with(source: Option<&str>, manifest: &Manifest) -> String {
+    prepend_source(source, headers_file(manifest))
+}
+
+/// `rules` after the source's own `_headers`, as written.
+pub fn prepend_source(source: Option<&str>, rules: String) -> String {
     match source {
         Some(text) if !text.trim().is_empty() => {
             let mut out = text.to_owned();
             if !out.ends_with('\n') {
                 out.push('\n');
             }
-            out + &headers_file(manifest)
+            out + &rules
         }
-        _ => headers_file(manifest),
+        _ => rules,
     }
 }
 

@@ -22,6 +22,31 @@ pub const REPORT_FILE: &str = "kiln-report.html";
 
 /// File name of kiln's own manifest, at the root of the output directory.
 pub const MANIFEST_FILE: &str = "kiln-manifest.json";
+/// Where a build for a host that publishes every file (`--host netlify`,
+/// `cloudflare-pages`) keeps the manifests and the report: a folder beside
+/// the output, named after it (`dist` → `dist.kiln`).
+pub fn meta_dir_beside(out: &std::path::Path) -> std::path::PathBuf {
+    let named = |p: &std::path::Path| {
+        p.file_name()
+            .filter(|n| *n != "..")
+            .map(|n| p.with_file_name(format!("{}.kiln", n.to_string_lossy())))
+    };
+    named(out)
+        .or_else(|| std::path::absolute(out).ok().and_then(|a| named(&a)))
+        .unwrap_or_else(|| out.join(".kiln"))
+}
+
+/// The manifest of the build in `out`: in it, or else in the folder beside it
+/// ([`meta_dir_beside`]); the first when neither exists.
+pub fn manifest_file(out: &std::path::Path) -> std::path::PathBuf {
+    let inside = out.join(MANIFEST_FILE);
+    if inside.is_file() {
+        return inside;
+    }
+    let beside = meta_dir_beside(out).join(MANIFEST_FILE);
+    if beside.is_file() { beside } else { inside }
+}
+
 /// Version of the manifest schema (see `docs/manifest.md`).
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -130,7 +155,7 @@ impl Manifest {
 
     /// The manifest of the build in `out`.
     pub fn read(out: &std::path::Path) -> crate::Result<Manifest> {
-        let path = out.join(MANIFEST_FILE);
+        let path = manifest_file(out);
         let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => crate::Error::NotABuild(out.to_path_buf()),
             _ => crate::Error::io(&path, e),
@@ -290,7 +315,8 @@ pub(crate) mod testing {
     }
 }
 
-/// Which manifest and header formats are written besides `kiln-manifest.json`.
+/// Which manifest and header formats are written besides `kiln-manifest.json`
+/// (the defaults of `--host all`; each host preset has its own).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutputFormats {
     pub rev_manifest: bool,

@@ -3,10 +3,11 @@
 //! displaced files through [`reuse`]), [`compress`] makes the
 //! gzip and brotli siblings, [`manifest`] the manifests backends read, and
 //! [`headers`] the Cache-Control policy and the files that carry it
-//! (`_headers`, nginx).
+//! (`_headers`, nginx), for the [`host`] the output is written for.
 
 pub mod compress;
 pub mod headers;
+pub mod host;
 pub mod manifest;
 pub mod output;
 pub mod reuse;

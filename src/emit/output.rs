@@ -16,7 +16,7 @@ use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 
 use super::reuse::{self, Retired, set_readable};
-use crate::emit::manifest::{MANIFEST_FILE, Manifest};
+use crate::emit::manifest::{MANIFEST_FILE, Manifest, meta_dir_beside};
 use crate::error::{Error, Result};
 
 /// Prefix of temporary files; a killed build may leave some, the next removes them.
@@ -26,6 +26,9 @@ pub const TEMP_PREFIX: &str = ".kiln-tmp-";
 #[derive(Debug)]
 pub struct OutputDir {
     pub root: PathBuf,
+    /// Where kiln's own files go (the manifests, the report): the root, or
+    /// a folder beside it for hosts that publish every file.
+    pub meta: PathBuf,
     /// The manifest of the build that wrote this directory last, if any.
     pub previous: Option<Manifest>,
     /// The output lies inside the source and must be skipped by the scan.
@@ -107,8 +110,16 @@ fn remove(path: &Path) -> Result<()> {
 /// Check the source and output directories and take ownership of the output:
 /// refused when it holds files kiln did not write, unless `force`. A new
 /// output gets `marker` (a manifest with no file) at once, so that a first
-/// build killed part-way leaves a directory the next build accepts.
-pub fn prepare(source: &Path, output: &Path, force: bool, marker: Manifest) -> Result<OutputDir> {
+/// build killed part-way leaves a directory the next build accepts. With
+/// `meta_beside`, the manifests live in [`meta_dir_beside`] (a manifest left
+/// in the output by an earlier build still counts, and is removed as stale).
+pub fn prepare(
+    source: &Path,
+    output: &Path,
+    meta_beside: bool,
+    force: bool,
+    marker: Manifest,
+) -> Result<OutputDir> {
     let source_dir = source
         .canonicalize()
         .ok()
@@ -123,11 +134,17 @@ pub fn prepare(source: &Path, output: &Path, force: bool, marker: Manifest) -> R
         });
     }
     let inside_source = out.starts_with(&source_dir);
-    let previous = match fs::read_to_string(out.join(MANIFEST_FILE)) {
-        Ok(text) => serde_json::from_str::<Manifest>(&text).ok(),
-        Err(_) => None,
+    let meta = if meta_beside {
+        meta_dir_beside(&out)
+    } else {
+        out.clone()
     };
-    let owned = previous.is_some() || out.join(MANIFEST_FILE).is_file();
+    let manifests = [meta.join(MANIFEST_FILE), out.join(MANIFEST_FILE)];
+    let previous = manifests.iter().find_map(|path| {
+        let text = fs::read_to_string(path).ok()?;
+        serde_json::from_str::<Manifest>(&text).ok()
+    });
+    let owned = previous.is_some() || manifests.iter().any(|p| p.is_file());
     let empty = match fs::read_dir(&out) {
         Ok(mut entries) => entries.next().is_none(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
@@ -137,11 +154,13 @@ pub fn prepare(source: &Path, output: &Path, force: bool, marker: Manifest) -> R
         return Err(Error::OutputNotOwned(output.to_path_buf()));
     }
     fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+    fs::create_dir_all(&meta).map_err(|e| Error::io(&meta, e))?;
     if !owned {
-        write_atomic(&out, MANIFEST_FILE, marker.to_json().as_bytes())?;
+        write_atomic(&meta, MANIFEST_FILE, marker.to_json().as_bytes())?;
     }
     Ok(OutputDir {
         root: out,
+        meta,
         previous,
         inside_source,
         retired: None,
@@ -313,6 +332,7 @@ mod tests {
     fn out_dir(root: &Path) -> OutputDir {
         OutputDir {
             root: root.to_path_buf(),
+            meta: root.to_path_buf(),
             previous: None,
             inside_source: false,
             retired: Some(Default::default()),

@@ -111,6 +111,7 @@ fn run(
     let out = emit::prepare(
         &config.source,
         &config.output,
+        config.host.compresses_itself(),
         config.force,
         manifest(config, BTreeMap::new()),
     )?;
@@ -124,7 +125,8 @@ fn run(
         &config.source,
         &config.scan,
         &Walk {
-            skip_dirs: std::iter::once(out.root.clone())
+            skip_dirs: [out.root.clone(), out.meta.clone()]
+                .into_iter()
                 .chain(config.cache_dir.clone())
                 .collect(),
             keep_names: Some(&config.link.keep_names),
@@ -236,11 +238,16 @@ fn run(
         &manifest,
         source_headers.as_deref(),
         &mut keep,
+        &mut diagnostics,
     )?);
     files_written += write::write_generated(config, &out, &manifest, &mut keep, &mut diagnostics)?;
-    if config.report {
-        // Written by `report::tell` once budgets and the diff are known.
-        keep.insert(PathBuf::from(REPORT_FILE));
+    // The report is written by `report::tell` once budgets and the diff are known.
+    if out.meta == out.root {
+        if config.report {
+            keep.insert(PathBuf::from(REPORT_FILE));
+        }
+    } else {
+        write::remove_stale_meta(config, &out)?;
     }
     write::keep_retired(&out, &mut keep);
     let files_removed = emit::remove_stale(&out.root, &keep)?;

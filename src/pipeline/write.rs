@@ -18,10 +18,12 @@ use crate::diag::Diagnostic;
 use crate::emit::compress::{EncodeTime, is_compressible, precompress};
 use crate::emit::headers::{
     CADDY_FILE, HEADERS_FILE, Headers, NGINX_FILE, caddy_conf, content_type, headers_file_with,
-    nginx_conf,
+    nginx_conf, prepend_source,
 };
+use crate::emit::host::{PAGES_DEFAULT_CACHE, wildcard_headers};
 use crate::emit::manifest::{
-    Alias, DJANGO_FILE, FileEntry, MANIFEST_FILE, Manifest, PROPSHAFT_FILE, REV_MANIFEST_FILE,
+    Alias, DJANGO_FILE, FileEntry, MANIFEST_FILE, Manifest, PROPSHAFT_FILE, REPORT_FILE,
+    REV_MANIFEST_FILE,
 };
 use crate::emit::{self, OutputDir};
 use crate::error::{Error, Result};
@@ -488,8 +490,10 @@ pub fn compress_pending(
     if outcome.pending.is_empty() {
         return Ok(0);
     }
+    let root = emit::absolute(&config.output)?;
     let out = OutputDir {
-        root: emit::absolute(&config.output)?,
+        meta: config.meta_dir_of(&root),
+        root,
         previous: None,
         inside_source: false,
         retired: Some(session.memo.spares()),
@@ -647,8 +651,9 @@ pub(super) fn write_generated(
         .filter(|(_, on, _)| *on)
         .map(|(name, _, render)| (name, render))
         .collect();
+    let in_root = out.meta == out.root;
     for (name, _) in &enabled {
-        if !keep.insert(PathBuf::from(name)) {
+        if in_root && !keep.insert(PathBuf::from(name)) {
             diagnostics.push(Diagnostic::warning(
                 config.source.join(name),
                 format!(
@@ -658,7 +663,7 @@ pub(super) fn write_generated(
         }
     }
     let write = |(name, render): &(&str, Render)| {
-        emit::write_atomic(&out.root, name, render(manifest).as_bytes()).map(usize::from)
+        emit::write_atomic(&out.meta, name, render(manifest).as_bytes()).map(usize::from)
     };
     // The adapters side by side (each renders every entry), then the manifest.
     let (manifest_file, adapters) = enabled
@@ -672,25 +677,68 @@ pub(super) fn write_generated(
     Ok(written + write(manifest_file)?)
 }
 
+/// Remove from a meta folder beside the output what this build does not
+/// write there (an adapter turned off, the report with `report = false`).
+pub(super) fn remove_stale_meta(config: &Config, out: &OutputDir) -> Result<usize> {
+    let f = config.outputs;
+    let keep: HashSet<PathBuf> = [
+        (REV_MANIFEST_FILE, f.rev_manifest),
+        (DJANGO_FILE, f.django),
+        (PROPSHAFT_FILE, f.propshaft),
+        (NGINX_FILE, f.nginx),
+        (CADDY_FILE, f.caddy),
+        (MANIFEST_FILE, true),
+        (REPORT_FILE, config.report),
+    ]
+    .into_iter()
+    .filter(|(_, on)| *on)
+    .map(|(name, _)| PathBuf::from(name))
+    .collect();
+    emit::remove_stale(&out.meta, &keep)
+}
+
 /// Write `_headers`: the source's own file (taken out of the build's files)
-/// first, then kiln's rules; returns whether it changed. Written once per
-/// build: deferred compression changes no header.
+/// first, then kiln's rules (wildcards for the hosts that compress
+/// themselves, [`crate::emit::host::wildcard_headers`]); returns whether it
+/// changed. Written once per build: deferred compression changes no header.
 pub(super) fn write_headers(
     config: &Config,
     out: &OutputDir,
     manifest: &Manifest,
     source_text: Option<&str>,
     keep: &mut HashSet<PathBuf>,
+    diagnostics: &mut Vec<Diagnostic>,
 ) -> Result<bool> {
     if !config.outputs.headers {
         return Ok(false);
     }
-    write_host_file(
-        out,
-        keep,
-        HEADERS_FILE,
-        &headers_file_with(source_text, manifest),
-    )
+    let text = if config.host.compresses_itself() {
+        let (rules, count) = wildcard_headers(manifest, PAGES_DEFAULT_CACHE);
+        let own = source_text.map_or(0, count_header_rules);
+        if let Some(limit) = config.host.rule_limit()
+            && own + count > limit
+        {
+            diagnostics.push(Diagnostic::warning(
+                out.root.join(HEADERS_FILE),
+                format!(
+                    "{} rules ({own} from the source's _headers): {} reads the first {limit} only (hashed files beside files with their original names need a rule each: keep_originals = false, or fewer folders mixing them)",
+                    own + count,
+                    config.host.name()
+                ),
+            ));
+        }
+        prepend_source(source_text, rules)
+    } else {
+        headers_file_with(source_text, manifest)
+    };
+    write_host_file(out, keep, HEADERS_FILE, &text)
+}
+
+/// The rules of a `_headers` file: its lines that are not indented, blank or comments.
+fn count_header_rules(text: &str) -> usize {
+    text.lines()
+        .filter(|l| !l.starts_with([' ', '\t', '#']) && !l.trim().is_empty())
+        .count()
 }
 
 /// Write `_redirects` (when the site has routes or the source had the file);

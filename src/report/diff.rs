@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::deploy::DeployOptions;
 use crate::deploy::DeploySettings;
-use crate::emit::manifest::{FileEntry, MANIFEST_FILE, Manifest};
+use crate::emit::manifest::{FileEntry, Manifest};
 use crate::error::{Error, Result};
 use crate::report::budget::Metric;
 use crate::units::{human_bytes, percent, signed_bytes};
@@ -236,7 +236,7 @@ pub fn read_baseline(spec: &str, settings: &DeploySettings) -> Result<Baseline> 
     }
     let path = Path::new(spec);
     let file = if path.is_dir() {
-        path.join(MANIFEST_FILE)
+        crate::emit::manifest::manifest_file(path)
     } else {
         path.to_path_buf()
     };

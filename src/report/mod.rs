@@ -501,17 +501,19 @@ pub fn tell(
             )),
         }
     }
-    let taken = outcome
-        .manifest
-        .served()
-        .iter()
-        .any(|s| s.path == REPORT_FILE);
+    let meta = config.meta_dir();
+    let taken = meta == config.output
+        && outcome
+            .manifest
+            .served()
+            .iter()
+            .any(|s| s.path == REPORT_FILE);
     if config.report && taken {
         notes.push(format!(
             "the source has a file served as {REPORT_FILE}; the size report is not written (report = false in kiln.toml silences this)"
         ));
     } else if config.report {
-        match write_html(&config.output, &summary, &outcome.manifest) {
+        match write_html(&meta, &summary, &outcome.manifest) {
             Ok(path) => summary.report = Some(path.display().to_string()),
             Err(e) => notes.push(e.to_string()),
         }
@@ -519,7 +521,8 @@ pub fn tell(
     (summary, notes)
 }
 
-/// Write `kiln-report.html` into `out`; returns its path.
+/// Write `kiln-report.html` into `out` (the output, or the folder beside
+/// it); returns its path.
 pub fn write_html(
     out: &std::path::Path,
     summary: &Summary,

@@ -12,6 +12,7 @@ mod docs;
 mod frameworks;
 mod hashing;
 mod headers;
+mod hosts;
 mod idempotence;
 mod images;
 mod layering;

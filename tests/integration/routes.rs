@@ -239,7 +239,7 @@ fn the_cloudfront_function_routes_requests_for_an_s3_origin() {
 }
 
 /// A loopback port nothing listens on (for a server started next).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -249,7 +249,7 @@ fn free_port() -> u16 {
 
 /// Wait until a server accepts connections at `addr`: a hang guard, not a
 /// timing assertion (the requests that follow fail clearly if it never does).
-fn wait_for(addr: &str) {
+pub(crate) fn wait_for(addr: &str) {
     for _ in 0..200 {
         if std::net::TcpStream::connect(addr).is_ok() {
             return;

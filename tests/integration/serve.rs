@@ -48,9 +48,41 @@ pub(crate) fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)
     }
     request.push_str("\r\n");
     stream.write_all(request.as_bytes()).unwrap();
+    // Read until the response is whole: a server may keep the connection
+    // open despite `Connection: close` (workerd does).
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = stream.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+        if complete(&raw, method) {
+            break;
+        }
+    }
     Reply::parse(&raw)
+}
+
+/// Whether `raw` holds a whole response (by Content-Length or the last chunk).
+fn complete(raw: &[u8], method: &str) -> bool {
+    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let body = &raw[split + 4..];
+    let status = head.split(' ').nth(1).unwrap_or("");
+    if method == "HEAD" || status == "304" || status == "204" {
+        return true;
+    }
+    if head.contains("transfer-encoding: chunked") {
+        return body.ends_with(b"0\r\n\r\n");
+    }
+    head.lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .is_some_and(|n| body.len() >= n)
 }
 
 impl Drop for Server {

@@ -182,8 +182,8 @@ impl Built {
     }
 
     pub fn manifest(&self) -> Manifest {
-        let text =
-            std::fs::read_to_string(self.out.join("kiln-manifest.json")).expect("manifest written");
+        let path = kiln::emit::manifest::manifest_file(&self.out);
+        let text = std::fs::read_to_string(path).expect("manifest written");
         serde_json::from_str(&text).expect("manifest parses")
     }
 
