@@ -114,7 +114,7 @@ fn build(args: &cli::BuildArgs) -> Exit {
         Ok(b) => b,
         Err(e) => return fail(&e),
     };
-    print_diagnostics(&outcome.diagnostics);
+    let unplaced = print_diagnostics(&outcome.diagnostics);
     for note in &notes {
         eprintln!("warning: {note}");
     }
@@ -141,9 +141,13 @@ fn build(args: &cli::BuildArgs) -> Exit {
     if args.github {
         let manifest = config.meta_dir().join(kiln::emit::manifest::MANIFEST_FILE);
         let outputs = summary.github_outputs(&manifest.display().to_string());
-        if let Err(e) = github_step(&outputs, &summary.to_markdown()) {
+        if let Err(e) = github_step(&outputs, &(summary.to_markdown() + &unplaced)) {
             eprintln!("warning: --github: {e}");
         }
+    } else if !unplaced.is_empty()
+        && let Err(e) = github_step(&[], &unplaced)
+    {
+        eprintln!("warning: job summary: {e}");
     }
     if !summary.ok {
         Exit::Failed
@@ -296,6 +300,7 @@ fn watch(args: &cli::BuildArgs, serve: Option<std::net::SocketAddr>) -> Exit {
                         .filter(|d| !shown.contains(&d.to_string()))
                         .cloned()
                         .collect();
+                    // A watch writes no job summary.
                     print_diagnostics(&new);
                     let gone = shown.difference(&now).count();
                     if gone > 0 {
@@ -450,15 +455,59 @@ fn deploy(args: &cli::DeployArgs) -> Exit {
     }
 }
 
-/// Diagnostics like a compiler on stderr, and as annotations under GitHub Actions.
-fn print_diagnostics(diagnostics: &[kiln::diag::Diagnostic]) {
-    let annotate = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true");
+/// Diagnostics like a compiler on stderr. Under GitHub Actions, also as
+/// annotations on the files of the repository (through source maps), and a
+/// table of the others in the job summary (`kiln::report::annotate`).
+/// Returns that table (empty when there is none).
+fn print_diagnostics(diagnostics: &[kiln::diag::Diagnostic]) -> String {
     for d in diagnostics {
         eprintln!("{d}");
-        if annotate {
-            eprintln!("{}", d.github_annotation());
-        }
     }
+    if diagnostics.is_empty() || !std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
+        return String::new();
+    }
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let places: Vec<std::path::PathBuf> = diagnostics
+        .iter()
+        .filter_map(|d| {
+            kiln::report::annotate::relative_to(&kiln::report::annotate::place(d).path, &cwd)
+        })
+        .collect();
+    let tracked = git_tracked(&places);
+    let in_repo = |p: &std::path::Path| match &tracked {
+        Some(set) => set.contains(p),
+        // Not a git checkout: any file that exists.
+        None => p.is_file(),
+    };
+    let (annotations, table) = kiln::report::annotate::github(diagnostics, &cwd, &in_repo);
+    for a in annotations {
+        eprintln!("{a}");
+    }
+    table
+}
+
+/// Which of `paths` (relative to the working directory) git tracks; `None`
+/// when git cannot say (not a checkout, no git).
+fn git_tracked(
+    paths: &[std::path::PathBuf],
+) -> Option<std::collections::HashSet<std::path::PathBuf>> {
+    if paths.is_empty() {
+        return Some(Default::default());
+    }
+    let out = std::process::Command::new("git")
+        .args(["ls-files", "-z", "--"])
+        .args(paths)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    Some(
+        out.stdout
+            .split(|b| *b == 0)
+            .filter(|s| !s.is_empty())
+            .map(|s| std::path::PathBuf::from(String::from_utf8_lossy(s).into_owned()))
+            .collect(),
+    )
 }
 
 /// `a.css, b.js and 3 more`.

@@ -3,6 +3,7 @@
 //! as text or as JSON. The library reports through [`Progress`](crate::progress::Progress); printing is
 //! the CLI's business.
 
+pub mod annotate;
 pub mod budget;
 pub mod diff;
 
@@ -221,7 +222,7 @@ impl Summary {
         if self.errors + self.warnings > 0 {
             let _ = writeln!(
                 md,
-                "\n{} errors, {} warnings (see the annotations).",
+                "\n{} errors, {} warnings (annotated where the repository holds the file).",
                 self.errors, self.warnings
             );
         }

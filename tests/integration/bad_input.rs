@@ -227,22 +227,85 @@ fn references_to_missing_files_and_out_of_tree_paths_are_left_as_written() {
     assert_eq!(strict.code, 1);
 }
 
+/// Under GitHub Actions, a diagnostic becomes an annotation on a file the
+/// repository holds: the built file's own when git tracks it, else the
+/// original source its source map names; the others go to a table in the job
+/// summary instead of annotations that point at nothing.
 #[test]
-fn diagnostics_become_github_annotations_in_actions() {
-    let site = Site::new().file("index.html", "<img src=missing.png>");
-    let dir = tempfile::tempdir().unwrap();
-    let output = kiln()
-        .env("GITHUB_ACTIONS", "true")
-        .args(["build"])
-        .arg(site.path())
-        .arg("-o")
-        .arg(dir.path().join("out"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+fn diagnostics_become_annotations_on_the_repository_s_files_in_actions() {
+    let repo = tempfile::tempdir().unwrap();
+    let root = repo.path();
+    let git = |args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .args(["-c", "user.email=ci@example.com", "-c", "user.name=ci"])
+            .args(args)
+            .current_dir(root)
+            .status()
+            .expect("git runs")
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    let write = |path: &str, text: &str| {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(".gitignore", "dist/\nout/\n");
+    write(
+        "src/style.scss",
+        ".a {\n  color: red;\n  background: url(missing.png);\n}\n",
+    );
+    write("site/index.html", "<img src=missing.png>");
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-qm", "init"]);
+    // The bundler's output, ignored by git, with a map back to src/.
+    write(
+        "dist/style.css",
+        ".a{color:red;background:url(missing.png)}\n/*# sourceMappingURL=style.css.map */\n",
+    );
+    write(
+        "dist/style.css.map",
+        r#"{"version":3,"sources":["../src/style.scss"],"names":[],"mappings":"AAAA,GACE,UACA"}"#,
+    );
+    write(
+        "dist/index.html",
+        "<link rel=stylesheet href=style.css><img src=gone.png>",
+    );
+    let summary = root.join("summary.md");
+    let run = |src: &str, out: &str| {
+        let output = kiln()
+            .current_dir(root)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .args(["build", src, "-o", out, "--github", "-q", "--no-cache"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+
+    let stderr = run("dist", "out/dist");
+    let annotations: Vec<&str> = stderr.lines().filter(|l| l.starts_with("::")).collect();
+    assert_eq!(
+        annotations,
+        [
+            "::warning file=src/style.scss,line=3,col=3::reference `missing.png` does not match a file in the source tree: left as written (in dist/style.css:1:29)"
+        ],
+        "{stderr}"
+    );
+    let table = std::fs::read_to_string(&summary).unwrap();
     assert!(
-        stderr.lines().any(|l| l.starts_with("::warning file=")
-            && l.contains(",line=1,col=10::reference `missing.png`")),
+        table.contains("| warning | `dist/index.html:1:46` | reference `gone.png`"),
+        "{table}"
+    );
+    assert!(!table.contains("style.css:1:29"), "{table}");
+
+    // A tracked source file is annotated where it is.
+    let stderr = run("site", "out/site");
+    assert!(
+        stderr.lines().any(|l| l
+            .starts_with("::warning file=site/index.html,line=1,col=10::reference `missing.png`")),
         "{stderr}"
     );
 }

@@ -1,0 +1,295 @@
+//! GitHub annotations that land on the pull request's files. A diagnostic
+//! names a file of the built site (`dist/assets/index-abc.js:1:48213`),
+//! which is not in the repository, so an annotation on it points at nothing.
+//! Where the file has a source map, the position is followed back to the
+//! original source (`src/App.tsx:12:5`); an annotation goes on a file only if
+//! the repository holds it, and every other diagnostic goes into a table of
+//! the job summary.
+
+use std::path::{Component, Path, PathBuf};
+
+use base64::Engine;
+
+use crate::diag::Diagnostic;
+
+/// Source maps larger than this are not read for an annotation.
+const MAX_MAP: u64 = 64 << 20;
+
+/// Where a diagnostic should be shown: its own position, or the original
+/// source's when a source map knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub path: PathBuf,
+    pub line: Option<u32>,
+    pub col: Option<u32>,
+    /// Whether the place came from a source map.
+    pub mapped: bool,
+}
+
+/// The place of `d`: through the source map of its file when it has a
+/// position and a map that reaches an existing file, else its own.
+pub fn place(d: &Diagnostic) -> Place {
+    let own = Place {
+        path: d.path.clone(),
+        line: d.line,
+        col: d.col,
+        mapped: false,
+    };
+    match (d.line, d.col) {
+        (Some(line), Some(col)) => original_position(&d.path, line, col).unwrap_or(own),
+        _ => own,
+    }
+}
+
+/// The original position of 1-based `line:col` in `file`, by its source map
+/// (the `sourceMappingURL` comment, inline or a file, else `file.map`).
+pub fn original_position(file: &Path, line: u32, col: u32) -> Option<Place> {
+    let (map, map_dir) = read_map(file)?;
+    let token = map.lookup_token(line.checked_sub(1)?, col.checked_sub(1)?)?;
+    if token.get_dst_line() != line - 1 {
+        return None;
+    }
+    let source = resolve_source(&map_dir, token.get_source()?)?;
+    source.is_file().then(|| Place {
+        path: source,
+        line: Some(token.get_src_line() + 1),
+        col: Some(token.get_src_col() + 1),
+        mapped: true,
+    })
+}
+
+fn read_map(file: &Path) -> Option<(swc_sourcemap::DecodedMap, PathBuf)> {
+    let dir = file.parent().unwrap_or(Path::new("")).to_path_buf();
+    let url = map_url(file);
+    if let Some(data) = url.as_deref().and_then(|u| u.strip_prefix("data:")) {
+        let (_, payload) = data.split_once(";base64,")?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(payload.trim())
+            .ok()?;
+        return Some((swc_sourcemap::decode_slice(&bytes).ok()?, dir));
+    }
+    let path = match url {
+        Some(u) if !u.contains("://") => dir.join(u.split(['?', '#']).next().unwrap_or("")),
+        _ => {
+            let mut name = file.as_os_str().to_owned();
+            name.push(".map");
+            PathBuf::from(name)
+        }
+    };
+    if std::fs::metadata(&path).ok()?.len() > MAX_MAP {
+        return None;
+    }
+    let bytes = std::fs::read(&path).ok()?;
+    let map_dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
+    Some((swc_sourcemap::decode_slice(&bytes).ok()?, map_dir))
+}
+
+/// The `sourceMappingURL` of a file, from its last 4 KiB.
+fn map_url(file: &Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(file).ok()?;
+    let len = f.metadata().ok()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(4096))).ok()?;
+    let mut tail = Vec::new();
+    f.read_to_end(&mut tail).ok()?;
+    let tail = String::from_utf8_lossy(&tail);
+    let at = tail.rfind("sourceMappingURL=")?;
+    let url = tail[at + "sourceMappingURL=".len()..]
+        .split(|c: char| c.is_whitespace() || c == '*')
+        .next()?;
+    (!url.is_empty()).then(|| url.to_owned())
+}
+
+/// A map's source as a path: relative to the map, `file://` absolute, or a
+/// bundler's `webpack://project/./src/x.js` taken from its project root.
+fn resolve_source(map_dir: &Path, source: &str) -> Option<PathBuf> {
+    let joined = if let Some(abs) = source.strip_prefix("file://") {
+        PathBuf::from(abs)
+    } else if let Some((_, rest)) = source.split_once("://") {
+        // `webpack://name/./src/x.js`: the first segment names the project.
+        let rest = rest.split_once('/').map_or("", |(_, r)| r);
+        PathBuf::from(rest)
+    } else {
+        map_dir.join(source)
+    };
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    Some(out)
+}
+
+/// `path` relative to the working directory `cwd`, when it lies under it.
+pub fn relative_to(path: &Path, cwd: &Path) -> Option<PathBuf> {
+    if path.is_relative() {
+        return Some(path.to_path_buf());
+    }
+    let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let cwd = cwd.canonicalize().unwrap_or_else(|_| cwd.to_path_buf());
+    path.strip_prefix(cwd).ok().map(Path::to_path_buf)
+}
+
+/// What GitHub is told about the diagnostics: annotations on files the
+/// repository holds (`in_repo`), and a Markdown table of the others for the
+/// job summary (empty when there is none).
+pub fn github(
+    diagnostics: &[Diagnostic],
+    cwd: &Path,
+    in_repo: &dyn Fn(&Path) -> bool,
+) -> (Vec<String>, String) {
+    let mut annotations = Vec::new();
+    let mut rows = Vec::new();
+    for d in diagnostics {
+        let p = place(d);
+        match relative_to(&p.path, cwd).filter(|rel| in_repo(rel)) {
+            Some(rel) => {
+                let mut shown = Diagnostic {
+                    path: rel,
+                    line: p.line,
+                    col: p.col,
+                    ..d.clone()
+                };
+                if p.mapped {
+                    shown.message = format!("{} (in {})", d.message, position(d));
+                }
+                annotations.push(shown.github_annotation());
+            }
+            None => rows.push(d),
+        }
+    }
+    let mut table = String::new();
+    if !rows.is_empty() {
+        table.push_str(
+            "\n### Diagnostics on built files\n\nThese files are not in the repository, so no annotation can point at them.\n\n| | file | message |\n| --- | --- | --- |\n",
+        );
+        for d in rows {
+            table.push_str(&format!(
+                "| {} | `{}` | {} |\n",
+                d.severity,
+                position(d).replace('`', "'"),
+                d.message.replace('|', "\\|").replace('\n', " ")
+            ));
+        }
+    }
+    (annotations, table)
+}
+
+/// `path:line:col` as the diagnostic prints it.
+fn position(d: &Diagnostic) -> String {
+    let mut s = d.path.display().to_string();
+    if let Some(line) = d.line {
+        s.push_str(&format!(":{line}"));
+        if let Some(col) = d.col {
+            s.push_str(&format!(":{col}"));
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `dist/app.js` (one minified line) mapped to `src/app.ts`: column 13 of
+    /// the bundle is line 3, column 5 of the source.
+    fn project(comment: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("src")).unwrap();
+        std::fs::create_dir_all(dir.path().join("dist")).unwrap();
+        std::fs::write(dir.path().join("src/app.ts"), "a\nb\n    bad()\n").unwrap();
+        let map = r#"{"version":3,"sources":["../src/app.ts"],"names":[],"mappings":"AAAA,YAEI"}"#;
+        std::fs::write(dir.path().join("dist/app.js.map"), map).unwrap();
+        let inline = format!(
+            "data:application/json;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(map)
+        );
+        let comment = comment.replace("INLINE", &inline);
+        std::fs::write(
+            dir.path().join("dist/app.js"),
+            format!("var a=1;bad();\n{comment}\n"),
+        )
+        .unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_position_follows_the_map_to_the_source() {
+        for comment in [
+            "//# sourceMappingURL=app.js.map",
+            "//# sourceMappingURL=INLINE",
+            "",
+        ] {
+            let dir = project(comment);
+            let got = original_position(&dir.path().join("dist/app.js"), 1, 14).unwrap();
+            assert_eq!(got.path, dir.path().join("src/app.ts"), "{comment}");
+            assert_eq!((got.line, got.col), (Some(3), Some(5)), "{comment}");
+            // Before the mapped segment: the first line of the source.
+            let first = original_position(&dir.path().join("dist/app.js"), 1, 3).unwrap();
+            assert_eq!((first.line, first.col), (Some(1), Some(1)));
+            // A line the map does not cover.
+            assert_eq!(
+                original_position(&dir.path().join("dist/app.js"), 2, 1),
+                None
+            );
+        }
+    }
+
+    #[test]
+    fn annotations_go_on_repository_files_and_the_rest_in_a_table() {
+        let dir = project("//# sourceMappingURL=app.js.map");
+        std::fs::write(dir.path().join("dist/style.css"), "a{b:url(x.png)}").unwrap();
+        let diagnostics = [
+            Diagnostic::warning(dir.path().join("dist/app.js"), "unresolved `bad`").at(1, 14),
+            Diagnostic::warning(dir.path().join("dist/style.css"), "unresolved `x.png`").at(1, 9),
+            Diagnostic::error(dir.path().join("src/app.ts"), "a | b"),
+        ];
+        let in_repo = |p: &Path| p.starts_with("src");
+        let (annotations, table) = github(&diagnostics, dir.path(), &in_repo);
+        assert_eq!(
+            annotations,
+            [
+                format!(
+                    "::warning file=src/app.ts,line=3,col=5::unresolved `bad` (in {}:1:14)",
+                    dir.path().join("dist/app.js").display()
+                ),
+                "::error file=src/app.ts::a | b".to_owned(),
+            ]
+        );
+        assert!(table.contains("| warning | `"), "{table}");
+        assert!(
+            table.contains("dist/style.css:1:9` | unresolved `x.png` |"),
+            "{table}"
+        );
+        assert_eq!(
+            table.matches("\n| warning").count() + table.matches("\n| error").count(),
+            1
+        );
+        let none: [Diagnostic; 0] = [];
+        assert_eq!(github(&none, dir.path(), &in_repo), (vec![], String::new()));
+    }
+
+    #[test]
+    fn sources_resolve_like_bundlers_write_them() {
+        let dir = Path::new("/repo/dist/assets");
+        assert_eq!(
+            resolve_source(dir, "../../src/App.tsx"),
+            Some(PathBuf::from("/repo/src/App.tsx"))
+        );
+        assert_eq!(
+            resolve_source(dir, "webpack://app/./src/x.js"),
+            Some(PathBuf::from("src/x.js"))
+        );
+        assert_eq!(
+            resolve_source(dir, "file:///repo/src/y.js"),
+            Some(PathBuf::from("/repo/src/y.js"))
+        );
+    }
+}
