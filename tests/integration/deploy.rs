@@ -16,17 +16,17 @@ use kiln::emit::manifest::Manifest;
 
 use crate::util::{Site, build_into, kiln, spawn_first_line};
 
-struct Server {
-    endpoint: String,
-    access_key: String,
-    secret_key: String,
+pub(crate) struct Server {
+    pub(crate) endpoint: String,
+    pub(crate) access_key: String,
+    pub(crate) secret_key: String,
 }
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn server() -> &'static Server {
+pub(crate) fn server() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
     SERVER.get_or_init(|| {
         let json = match std::env::var("KILN_TEST_S3") {
@@ -83,7 +83,7 @@ fn client() -> Client {
 }
 
 /// A fresh bucket for one test.
-fn bucket(name: &str) -> String {
+pub(crate) fn bucket(name: &str) -> String {
     let bucket = format!(
         "kiln-{name}-{}",
         std::time::SystemTime::now()

@@ -22,6 +22,7 @@ mod minify;
 mod node;
 mod npm;
 mod outputs;
+mod readme;
 mod render;
 mod routes;
 mod serve;
