@@ -3,8 +3,9 @@
 //! displaced files through [`reuse`]), [`compress`] makes the
 //! gzip and brotli siblings, [`manifest`] the manifests backends read, and
 //! [`headers`] the Cache-Control policy and the files that carry it
-//! (`_headers`, nginx).
+//! (`_headers`, nginx, Caddy), and [`apache`] the `.htaccess` for Apache.
 
+pub mod apache;
 pub mod compress;
 pub mod headers;
 pub mod manifest;
