@@ -31,8 +31,18 @@ pub(crate) struct Apache {
 
 impl Apache {
     /// Apache serving `root` at `mount`: `/` (the document root) or a path
-    /// such as `/app` (an `Alias`).
+    /// such as `/app` (an `Alias`), reading its `.htaccess`.
     pub(crate) fn start(root: &Path, mount: &str) -> Apache {
+        Apache::launch(root, mount, false)
+    }
+
+    /// Apache serving `root` at `/` with the `.htaccess` included in its
+    /// config (`AllowOverride None`): read once, at start.
+    pub(crate) fn start_included(root: &Path) -> Apache {
+        Apache::launch(root, "/", true)
+    }
+
+    fn launch(root: &Path, mount: &str, included: bool) -> Apache {
         let setup = "apache2 is installed by `bash tests/setup.sh`";
         assert!(Path::new(BINARY).exists(), "{BINARY} is missing: {setup}");
         for file in [DEBIAN_MIME, DEBIAN_DEFLATE] {
@@ -92,6 +102,11 @@ impl Apache {
                 docroot.display()
             )
         };
+        let directory = if included {
+            format!("    AllowOverride None\n    Include \"{root_text}/.htaccess\"\n")
+        } else {
+            "    AllowOverride All\n".to_owned()
+        };
         let port = free_port();
         let conf = format!(
             "ServerRoot \"{d}\"\nDefaultRuntimeDir \"{d}\"\nPidFile \"{d}/apache2.pid\"\n\
@@ -99,7 +114,7 @@ impl Apache {
              Listen 127.0.0.1:{port}\nServerName 127.0.0.1\n{user}{load}\
              TypesConfig /etc/mime.types\nInclude {DEBIAN_MIME}\nInclude {DEBIAN_DEFLATE}\n\
              <Directory />\n    AllowOverride None\n    Require all denied\n</Directory>\n\
-             <Directory \"{root_text}\">\n    Options FollowSymLinks\n    AllowOverride All\n    Require all granted\n</Directory>\n\
+             <Directory \"{root_text}\">\n    Options FollowSymLinks\n    Require all granted\n{directory}</Directory>\n\
              <FilesMatch \"^\\.ht\">\n    Require all denied\n</FilesMatch>\n{mount_conf}"
         );
         let conf_path = dir.path().join("apache2.conf");
@@ -285,6 +300,32 @@ fn apache_answers_the_routes_like_kiln_serve() {
     let about = apache.get("/about/", &[]);
     assert_eq!(about.status, 200);
     same(&about.body, &built.read("about/index.html"), "/about/");
+}
+
+/// The same file, included in the server's config instead of read on every
+/// request (what docs/hosting.md advises for a big site).
+#[test]
+fn the_file_works_included_in_the_server_config() {
+    let site = crate::routes::site().file(
+        "kiln.toml",
+        format!("{}\n[outputs]\napache = true\n", crate::routes::CONFIG),
+    );
+    let built = build_ok(&site);
+    let apache = Apache::start_included(&built.out);
+    let origin = apache.origin();
+    check_routes("apache (included)", &|path| {
+        relative(apache.get(path, &[]), &origin)
+    });
+    let page = apache.get("/settings/profile", &[("Accept-Encoding", "gzip")]);
+    assert_eq!(page.status, 200);
+    assert_eq!(page.header("content-encoding"), Some("gzip"));
+    same(
+        &page.body,
+        &built.read("index.html.gz"),
+        "/settings/profile",
+    );
+    assert_eq!(page.header("cache-control"), Some(HTML_CACHE));
+    assert_eq!(apache.get("/gone", &[]).status, 410);
 }
 
 const HEADERS_CONFIG: &str = r#"
