@@ -12,9 +12,9 @@
 //! tried in order, the first match wins; the fallback comes last.
 //!
 //! Every host gets the same rules: `kiln serve`, `_redirects` (Netlify,
-//! Cloudflare Pages), nginx (`location @kiln_routes`), Caddy (one `route`)
-//! and a CloudFront Function for S3 origins (docs/hosting.md says where
-//! each one differs).
+//! Cloudflare Pages), nginx (`location @kiln_routes`), Caddy (one `route`),
+//! Apache (mod_rewrite in `.htaccess`, when asked for) and a CloudFront
+//! Function for S3 origins (docs/hosting.md says where each one differs).
 
 use std::path::Path;
 
