@@ -31,6 +31,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use crate::emit::headers::check_header;
 use crate::emit::manifest::Manifest;
 use crate::routes::{apache_error_document, apache_regex_escape, apache_string};
 
@@ -114,7 +115,7 @@ pub fn htaccess(manifest: &Manifest) -> String {
          # of its own.\n\
          RemoveLanguage .br .gz\n\
          RemoveEncoding .br .gz\n",
-        base = base.chars().filter(|c| !c.is_control()).collect::<String>()
+        base = one_line(base)
     );
     if not_found {
         out.push_str(&format!(
@@ -182,11 +183,15 @@ pub fn htaccess(manifest: &Manifest) -> String {
         };
         let mut body = format!(
             "ForceType {}\nHeader set Cache-Control {}\n",
-            apache_string(&group.content_type),
+            apache_string(&one_line(&group.content_type)),
             header_value(&group.cache_control)
         );
         for (name, value) in &group.extra {
-            body.push_str(&format!("Header set {name} {}\n", header_value(value)));
+            // Checked when kiln.toml is read; a manifest from elsewhere may not be.
+            match check_header(name, value) {
+                Ok(()) => body.push_str(&format!("Header set {name} {}\n", header_value(value))),
+                Err(why) => body.push_str(&format!("# left out: {}\n", one_line(&why))),
+            }
         }
         if !suffix.is_empty() {
             body.push_str("Header merge Vary Accept-Encoding\n");
@@ -211,14 +216,19 @@ pub fn htaccess(manifest: &Manifest) -> String {
 
 /// A `Header` value: quoted, with mod_headers' `%` doubled.
 fn header_value(value: &str) -> String {
-    apache_string(&value.replace('%', "%%"))
+    apache_string(&one_line(value).replace('%', "%%"))
+}
+
+/// Text with no control character that would end a line of the file.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() && c != '\t' { ' ' } else { c })
+        .collect()
 }
 
 /// A path in a comment line.
 fn comment(path: &str) -> String {
-    path.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+    one_line(path)
 }
 
 /// Regexes matching exactly `paths` (relative to the base), each at most
@@ -404,6 +414,32 @@ mod tests {
             assert!(!regex.contains([' ', '"', '\'']), "{regex}");
             assert!(!regex.contains("\\\\"), "{regex}");
         }
+    }
+
+    #[test]
+    fn nothing_from_a_manifest_breaks_a_line_of_the_file() {
+        let mut f = file(
+            "a.txt",
+            "text/plain\nX: y",
+            "max-age=1\r\nSet-Cookie: a",
+            false,
+        );
+        f.headers.insert("bad name".into(), "v".into());
+        f.headers.insert("x-ok".into(), "v\nw".into());
+        let text = htaccess(&manifest("/", vec![("a.txt", f)]));
+        assert!(
+            text.contains(
+                "ForceType \"text/plain X: y\"\nHeader set Cache-Control \"max-age=1  Set-Cookie: a\"\n\
+                 # left out: `bad name` is not a header name\n\
+                 # left out: the value of `x-ok` has a control character\n"
+            ),
+            "{text}"
+        );
+        let odd: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with(['#', '<', 'H', 'F', 'R', 'O', 'D', 'E']))
+            .collect();
+        assert!(odd.is_empty(), "{odd:?}");
     }
 
     #[test]
