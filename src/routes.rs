@@ -407,8 +407,9 @@ impl Routes {
     /// What Apache cannot say as kiln does:
     /// - a redirect's `Location` is absolute (`http://host/…`, from the
     ///   request's `Host`): mod_rewrite always makes it so;
-    /// - captured values are percent-encoded again for ` "#%<>?`{}` only: other
-    ///   bytes (a UTF-8 letter) go into the `Location` as they were decoded;
+    /// - captured values are percent-encoded again for space, `"#%<>?{}` and
+    ///   the backquote only: other bytes (a UTF-8 letter) go into the
+    ///   `Location` as they were decoded;
     /// - a rule with more than 9 placeholders cannot name the 10th (`%1`–`%9`):
     ///   it is left out, with a comment;
     /// - a `404`/`410`/`451` rule whose target has placeholders reaches its

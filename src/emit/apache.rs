@@ -111,8 +111,8 @@ pub fn htaccess(manifest: &Manifest) -> String {
          <IfModule mod_dir.c>\n\
          DirectoryIndex index.html\n\
          </IfModule>\n\
-         # A sibling's .br/.gz is its encoding: not a language (Debian: AddLanguage br .br) nor an encoding\n\
-         # of its own.\n\
+         # .br and .gz name the encoding of kiln's siblings (set below), not a language (Debian:\n\
+         # AddLanguage br .br) nor an encoding of mod_mime's.\n\
          RemoveLanguage .br .gz\n\
          RemoveEncoding .br .gz\n",
         base = one_line(base)
