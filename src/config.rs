@@ -306,6 +306,7 @@ struct FileOutputs {
     headers: Option<bool>,
     nginx: Option<bool>,
     caddy: Option<bool>,
+    apache: Option<bool>,
     redirects: Option<bool>,
     cloudfront_function: Option<bool>,
 }
@@ -511,6 +512,7 @@ pub fn resolve(overrides: Overrides) -> Result<Config, ConfigError> {
             headers: o.headers.unwrap_or(d.headers),
             nginx: o.nginx.unwrap_or(d.nginx),
             caddy: o.caddy.unwrap_or(d.caddy),
+            apache: o.apache.unwrap_or(d.apache),
             redirects: o.redirects.unwrap_or(d.redirects),
             cloudfront_function: o.cloudfront_function.unwrap_or(d.cloudfront_function),
         };

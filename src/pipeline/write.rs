@@ -15,6 +15,7 @@ use crate::asset::{Asset, AssetKind};
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::diag::Diagnostic;
+use crate::emit::apache::{HTACCESS_FILE, htaccess};
 use crate::emit::compress::{EncodeTime, is_compressible, precompress};
 use crate::emit::headers::{
     CADDY_FILE, HEADERS_FILE, Headers, NGINX_FILE, caddy_conf, content_type, headers_file_with,
@@ -633,7 +634,7 @@ pub(super) fn write_generated(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Result<usize> {
     let formats = config.outputs;
-    let generated: [(&str, bool, Render); 6] = [
+    let generated: [(&str, bool, Render); 7] = [
         (
             REV_MANIFEST_FILE,
             formats.rev_manifest,
@@ -643,6 +644,7 @@ pub(super) fn write_generated(
         (PROPSHAFT_FILE, formats.propshaft, Manifest::propshaft),
         (NGINX_FILE, formats.nginx, nginx_conf),
         (CADDY_FILE, formats.caddy, caddy_conf),
+        (HTACCESS_FILE, formats.apache, htaccess),
         // Last: the manifest says the build is complete.
         (MANIFEST_FILE, true, Manifest::to_json),
     ];
@@ -687,6 +689,7 @@ pub(super) fn remove_stale_meta(config: &Config, out: &OutputDir) -> Result<usiz
         (PROPSHAFT_FILE, f.propshaft),
         (NGINX_FILE, f.nginx),
         (CADDY_FILE, f.caddy),
+        (HTACCESS_FILE, f.apache),
         (MANIFEST_FILE, true),
         (REPORT_FILE, config.report),
     ]

@@ -1,12 +1,16 @@
 //! `[[headers]]` rules: response headers by glob, in the manifest, in
 //! `_headers` (after the source's own file), from `kiln serve`, and from a
-//! real nginx and a real Caddy running the generated snippets.
+//! real nginx, a real Caddy and a real Apache running the generated files.
 
+use crate::apache::Apache;
 use crate::routes::{Caddy, Nginx};
 use crate::serve::{Reply, Server, http};
 use crate::util::{Site, build};
 
 const CONFIG: &str = r#"
+[outputs]
+apache = true
+
 [[headers]]
 for = "**/*.html"
 values = { "Content-Security-Policy" = "default-src 'self'", "X-Frame-Options" = "DENY" }
@@ -99,6 +103,8 @@ fn header_rules_reach_the_manifest_headers_file_kiln_serve_and_nginx() {
     check("nginx", &|path| http(&nginx.addr, "GET", path, &[]));
     let caddy = Caddy::start(&built.out);
     check("caddy", &|path| http(&caddy.addr, "GET", path, &[]));
+    let apache = Apache::start(&built.out, "/");
+    check("apache", &|path| apache.get(path, &[]));
 }
 
 #[test]

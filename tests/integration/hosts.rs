@@ -1,24 +1,26 @@
 //! Host presets (`--host`): each writes what its host reads and nothing it
 //! rejects, checked against the host's own server where one runs here:
 //! wrangler's `pages dev` (Cloudflare's workerd, reading `_headers` and
-//! `_redirects` as Pages does), Debian's nginx and Caddy, and the CloudFront
+//! `_redirects` as Pages does), Debian's nginx, Caddy and Apache, and the CloudFront
 //! Function run in node. The stock create-vite React app's deep links are
 //! opened in Chromium on each.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
+use crate::apache::Apache;
 use crate::routes::{Caddy, Nginx, free_port};
 use crate::serve::{Server, http};
 use crate::util::{Built, Site, browser_harness, build, build_into, tree};
 
 /// Every file a host reads, or kiln's own, at the output root.
-const HOST_FILES: [&str; 5] = [
+const HOST_FILES: [&str; 6] = [
     "_headers",
     "_redirects",
     "kiln-nginx.conf",
     "kiln-caddy.conf",
     "kiln-cloudfront-function.js",
+    ".htaccess",
 ];
 const KILN_FILES: [&str; 5] = [
     "kiln-manifest.json",
@@ -219,9 +221,10 @@ fn a_new_host_moves_kiln_s_files_and_a_config_key_still_wins() {
     let out = dir.path().join("dist");
     let built = build_into(site.path(), &out, &[]);
     assert_eq!(built.code, 0, "{}", built.stderr);
+    // Every host file but `.htaccess`, which is opt-in.
     assert_eq!(
         root_files(&out),
-        [&HOST_FILES[..], &KILN_FILES[..]].concat()
+        [&HOST_FILES[..5], &KILN_FILES[..]].concat()
     );
     assert!(!siblings(&out).is_empty());
 
@@ -275,16 +278,24 @@ fn only(built: &Built, file: &str) {
 }
 
 #[test]
-fn nginx_caddy_and_s3_presets_serve_a_stock_spa_s_deep_links() {
+fn nginx_caddy_apache_and_s3_presets_serve_a_stock_spa_s_deep_links() {
     let nginx_site = spa_site("nginx");
     let nginx_built = build(nginx_site.path(), &["--strict"]);
     only(&nginx_built, "kiln-nginx.conf");
     let caddy_site = spa_site("caddy");
     let caddy_built = build(caddy_site.path(), &["--strict"]);
     only(&caddy_built, "kiln-caddy.conf");
+    let apache_site = spa_site("apache");
+    let apache_built = build(apache_site.path(), &["--strict"]);
+    only(&apache_built, ".htaccess");
     let nginx = Nginx::start(&nginx_built.out);
     let caddy = Caddy::start(&caddy_built.out);
-    for (name, addr) in [("nginx", &nginx.addr), ("caddy", &caddy.addr)] {
+    let apache = Apache::start(&apache_built.out, "/");
+    for (name, addr) in [
+        ("nginx", &nginx.addr),
+        ("caddy", &caddy.addr),
+        ("apache", &apache.addr),
+    ] {
         let page = http(
             addr,
             "GET",

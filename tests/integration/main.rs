@@ -1,6 +1,7 @@
 //! Integration tests: the real `kiln` binary on fixture trees.
 
 mod action;
+mod apache;
 mod bad_input;
 mod browserslist;
 mod budgets;

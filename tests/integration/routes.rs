@@ -1,7 +1,8 @@
 //! Routes (`_redirects` and `[routes]`): the same requests answered alike by
 //! `kiln serve`, by a real nginx running the generated `kiln-nginx.conf` and
 //! by a real Caddy importing `kiln-caddy.conf`, and a stock SPA's deep links
-//! opened in Chromium against all three.
+//! opened in Chromium against them and Apache (whose `.htaccess` has its own
+//! tests in apache.rs).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -19,7 +20,7 @@ const REDIRECTS: &str = "# Netlify syntax
 /geo                 /news/                302  Country=us
 ";
 
-const CONFIG: &str = r#"
+pub(crate) const CONFIG: &str = r#"
 [routes]
 fallback = "index.html"
 
@@ -29,7 +30,7 @@ to = "/guide/:splat"
 status = 308
 "#;
 
-fn site() -> Site {
+pub(crate) fn site() -> Site {
     Site::new()
         .file("kiln.toml", CONFIG)
         .file("_redirects", REDIRECTS)
@@ -63,7 +64,7 @@ fn site() -> Site {
 }
 
 /// What every server must answer for the site above.
-fn check_routes(name: &str, get: &dyn Fn(&str) -> Reply) {
+pub(crate) fn check_routes(name: &str, get: &dyn Fn(&str) -> Reply) {
     let redirect = |path: &str, status: u16, location: &str| {
         let r = get(path);
         assert_eq!(r.status, status, "{name}: GET {path}");
@@ -455,15 +456,17 @@ fn nginx_answers_the_routes_like_kiln_serve() {
 /// The stock create-vite React app (React Router, `BrowserRouter`): deep
 /// links load the app, which routes them on the client.
 fn spa() -> (Site, Built) {
-    let site = Site::fixture("frameworks/built/vite-react")
-        .file("kiln.toml", "[routes]\nfallback = \"index.html\"\n");
+    let site = Site::fixture("frameworks/built/vite-react").file(
+        "kiln.toml",
+        "[routes]\nfallback = \"index.html\"\n[outputs]\napache = true\n",
+    );
     let built = build(site.path(), &["--strict"]);
     assert_eq!(built.code, 0, "{}", built.stderr);
     (site, built)
 }
 
 #[test]
-fn a_stock_spa_s_deep_links_work_in_chromium_on_kiln_serve_nginx_and_caddy() {
+fn a_stock_spa_s_deep_links_work_in_chromium_on_kiln_serve_nginx_caddy_and_apache() {
     let (_site, built) = spa();
     let checks = serde_json::json!([
         {"path": "/", "text": "Get started"},
@@ -475,10 +478,12 @@ fn a_stock_spa_s_deep_links_work_in_chromium_on_kiln_serve_nginx_and_caddy() {
     let server = Server::start(&built);
     let nginx = Nginx::start(&built.out);
     let caddy = Caddy::start(&built.out);
+    let apache = crate::apache::Apache::start(&built.out, "/");
     for (name, addr) in [
         ("kiln serve", &server.addr),
         ("nginx", &nginx.addr),
         ("caddy", &caddy.addr),
+        ("apache", &apache.addr),
     ] {
         let result = browser_harness(
             "deep-link.mjs",
