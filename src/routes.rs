@@ -394,7 +394,7 @@ impl Routes {
 
 impl Routes {
     /// mod_rewrite directives for the `.htaccess` kiln writes at the output
-    /// root ([`crate::emit::apache`]), in the rules' order (Apache keeps it,
+    /// root (`emit/apache.rs`), in the rules' order (Apache keeps it,
     /// forced or not): each rule is a regex on `%{REQUEST_URI}` (decoded,
     /// with the base), skipped where a file or a directory's `index.html`
     /// answers unless forced; a redirect keeps the request's query unless the
