@@ -32,6 +32,8 @@ export interface BuildOptions extends ProcessOptions {
   sourcemaps?: boolean;
   /** `--compress-effort`: gzip 9 / brotli 11 (`best`, default) or gzip 6 / brotli 5 (`fast`). */
   compressEffort?: 'best' | 'fast';
+  /** `--host`: write only what one host reads (docs/hosting.md). */
+  host?: 'all' | 'netlify' | 'cloudflare-pages' | 's3' | 'nginx' | 'caddy' | 'apache';
   /** `--no-minify`: only rename files and rewrite references. */
   noMinify?: boolean;
   /** `--strict`: any diagnostic, warnings included, fails the build. */

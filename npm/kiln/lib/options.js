@@ -16,6 +16,7 @@ const COMMANDS = {
       noCache: 'boolean',
       sourcemaps: 'boolean',
       compressEffort: 'string', // best | fast
+      host: 'string', // all | netlify | cloudflare-pages | s3 | nginx | caddy | apache
       noMinify: 'boolean',
       strict: 'boolean',
       force: 'boolean',
