@@ -52,6 +52,8 @@ struct TransformHeader {
 struct VariantsHeader {
     gzip: bool,
     brotli: bool,
+    #[serde(default)]
+    zstd: bool,
 }
 
 impl Cache {
@@ -182,6 +184,11 @@ impl Cache {
                 } else {
                     None
                 },
+                zstd: if header.zstd {
+                    Some(blobs.next()?)
+                } else {
+                    None
+                },
             })
         });
         self.count(found.is_some());
@@ -192,11 +199,13 @@ impl Cache {
         let header = VariantsHeader {
             gzip: v.gzip.is_some(),
             brotli: v.brotli.is_some(),
+            zstd: v.zstd.is_some(),
         };
         let blobs: Vec<&[u8]> = v
             .gzip
             .iter()
             .chain(v.brotli.iter())
+            .chain(v.zstd.iter())
             .map(Vec::as_slice)
             .collect();
         self.write(
@@ -456,6 +465,7 @@ mod tests {
             let v = Variants {
                 gzip: Some(vec![i; 1000]),
                 brotli: None,
+                zstd: None,
             };
             cache.put_variants(&Key(blake3::hash(&[i])), &v);
             let path = cache.path(&Key(blake3::hash(&[i])), "variants");

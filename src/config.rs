@@ -275,6 +275,7 @@ struct FileImages {
 struct FileCompress {
     gzip: Option<bool>,
     brotli: Option<bool>,
+    zstd: Option<bool>,
     min_size: Option<u64>,
     min_saving: Option<Spanned<f64>>,
     effort: Option<Effort>,
@@ -459,6 +460,7 @@ pub fn resolve(overrides: Overrides) -> Result<Config, ConfigError> {
         config.compress = CompressOptions {
             gzip: c.gzip.unwrap_or(d.gzip),
             brotli: c.brotli.unwrap_or(d.brotli),
+            zstd: c.zstd.unwrap_or(d.zstd),
             min_size: c.min_size.unwrap_or(d.min_size),
             min_saving: match &c.min_saving {
                 Some(s) if !(0.0..1.0).contains(s.get_ref()) => {
@@ -869,9 +871,9 @@ mod tests {
 
     #[test]
     fn nested_unknown_key_is_an_error() {
-        let err = parse("[compress]\nzstd = true\n").unwrap_err();
+        let err = parse("[compress]\nlz4 = true\n").unwrap_err();
         assert_eq!(err.line, Some(2));
-        assert!(err.message.contains("zstd"));
+        assert!(err.message.contains("lz4"));
     }
 
     #[test]

@@ -56,7 +56,7 @@ pub const STATE_SCHEMA: u32 = 1;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Encoding {
-    /// Upload `.br` and `.gz` siblings (with `Content-Encoding`) for a CDN
+    /// Upload `.br`, `.gz` (and `.zst`) siblings (with `Content-Encoding`) for a CDN
     /// rule or edge function that picks one by `Accept-Encoding`.
     #[default]
     Negotiate,
@@ -373,6 +373,9 @@ pub fn objects(out: &Path, encoding: Encoding) -> Result<Vec<Object>> {
                 if let Some(size) = entry.brotli {
                     objects.push(object(format!("{path}.br"), ".br", Some("br"), size));
                 }
+                if let Some(size) = entry.zstd {
+                    objects.push(object(format!("{path}.zst"), ".zst", Some("zstd"), size));
+                }
             }
             _ => objects.push(object(path, "", None, entry.bytes_out)),
         }
@@ -507,7 +510,7 @@ impl Plan {
             .collect()
     }
 
-    /// The changed paths that are URLs: without the `.br`/`.gz` siblings,
+    /// The changed paths that are URLs: without the `.br`/`.gz`/`.zst` siblings,
     /// which a CDN serves under their file's URL (unless `encoding` stores
     /// the compressed bytes under the plain key).
     pub fn changed_urls(&self, encoding: Encoding) -> Vec<String> {
@@ -609,17 +612,17 @@ pub fn plan(
         .iter()
         .filter(|(k, _)| !wanted.contains(*k) && safe_key(k))
         .map(|(k, a)| (k.clone(), *a));
-    // A `.br`/`.gz` sibling whose uncompressed key is still served goes at
+    // A `.br`/`.gz`/`.zst` sibling whose uncompressed key is still served goes at
     // once: a CDN choosing by Accept-Encoding would serve its stale bytes.
     let stale_sibling = |key: &str| {
-        [".br", ".gz"].iter().any(|ext| {
+        [".br", ".gz", ".zst"].iter().any(|ext| {
             key.strip_suffix(ext)
                 .is_some_and(|stem| wanted.contains(stem))
         })
     };
     for (key, absent) in waiting.chain(gone) {
         let reason = if stale_sibling(&key) {
-            "a stale .br/.gz of a file still served".to_owned()
+            "a stale .br/.gz/.zst of a file still served".to_owned()
         } else {
             format!(
                 "left the build {} deploy(s) ago",

@@ -1,6 +1,6 @@
 //! `kiln serve`: a built output directory served the way the CDN will serve
 //! it. Headers come from `kiln-manifest.json` (Content-Type with charset,
-//! Cache-Control); precompressed `.br`/`.gz` siblings are chosen by
+//! Cache-Control); precompressed `.br`/`.zst`/`.gz` siblings are chosen by
 //! `Accept-Encoding` with `Vary: Accept-Encoding`; validators are weak ETags
 //! from the content hash (`If-None-Match` → 304); Range requests, directory
 //! `index.html` and the site's `404.html` are served by tower-http. The
@@ -235,6 +235,7 @@ impl Site {
         let root = &self.shared.root;
         let files = ServeDir::new(root)
             .precompressed_br()
+            .precompressed_zstd()
             .precompressed_gzip()
             .append_index_html_on_directories(true)
             .not_found_service(ServeFile::new(root.join("404.html")));

@@ -444,6 +444,7 @@ mod tests {
             bytes_out: 0,
             gzip: None,
             brotli: None,
+            zstd: None,
             blake3: blake3.into(),
             integrity: String::new(),
             aliases: Vec::new(),

@@ -214,7 +214,7 @@ pub fn caddy_conf(manifest: &Manifest) -> String {
         }
         out.push_str("\t}\n");
     }
-    out.push_str("\tfile_server {\n\t\tprecompressed br gzip\n\t}\n}\n");
+    out.push_str("\tfile_server {\n\t\tprecompressed br zstd gzip\n\t}\n}\n");
     if not_found {
         out.push_str(&format!(
             "handle_errors {{\n\t@kiln_404 expression {{err.status_code}} == 404\n\trewrite @kiln_404 {}\n\tfile_server\n}}\n",

@@ -294,6 +294,7 @@ mod tests {
             bytes_out: 1,
             gzip: None,
             brotli: None,
+            zstd: None,
             blake3: "00".into(),
             integrity: String::new(),
             aliases: Vec::new(),

@@ -84,6 +84,9 @@ pub struct FileEntry {
     pub gzip: Option<u64>,
     /// Size of `output + ".br"`, when that variant was kept.
     pub brotli: Option<u64>,
+    /// Size of `output + ".zst"`, when that variant was made (`[compress] zstd`) and kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zstd: Option<u64>,
     /// blake3 of the output bytes, hex.
     pub blake3: String,
     /// Subresource integrity (`sha384-…`) of the output bytes.
@@ -296,6 +299,7 @@ pub(crate) mod testing {
             bytes_out: raw,
             gzip,
             brotli,
+            zstd: None,
             blake3: blake3.to_owned(),
             integrity: String::new(),
             aliases: Vec::new(),
@@ -375,6 +379,7 @@ mod tests {
             bytes_out: 9,
             gzip: None,
             brotli: Some(5),
+            zstd: None,
             blake3: "00".into(),
             integrity: "sha384-x".into(),
             aliases: vec![Alias {

@@ -58,6 +58,7 @@ pub struct Work {
     pub transform: Duration,
     pub gzip: Duration,
     pub brotli: Duration,
+    pub zstd: Duration,
 }
 
 impl BuildOutcome {
@@ -272,6 +273,7 @@ fn run(
             transform: read.time,
             gzip: encode.gzip(),
             brotli: encode.brotli(),
+            zstd: encode.zstd(),
         },
     };
     if let Some(memo) = memo {

@@ -383,7 +383,7 @@ fn input_map(asset: &Asset, bytes: &[u8], config: &Config) -> Option<String> {
     }
 }
 
-/// A bundler's own `.gz`/`.br` beside a file (vite-plugin-compression and the
+/// A bundler's own `.gz`/`.br`/`.zst` beside a file (vite-plugin-compression and the
 /// like) is left out: kiln makes the variants of the bytes it writes, and a
 /// stale copy must not be served, or take the place of one.
 /// Only for the encoders kiln runs: with `gzip = false`, a bundler's `.gz`
@@ -396,17 +396,16 @@ pub(super) fn drop_precompressed(assets: &mut Vec<Asset>, compress: &CompressOpt
         .filter(|a| a.size >= compress.min_size && is_compressible(&content_type(&a.path, a.kind)))
         .map(|a| a.path.clone())
         .collect();
+    let made = [
+        (".gz", compress.gzip),
+        (".br", compress.brotli),
+        (".zst", compress.zstd),
+    ];
     assets.retain(|a| {
-        let base = compress
-            .gzip
-            .then(|| a.path.strip_suffix(".gz"))
-            .flatten()
-            .or_else(|| {
-                compress
-                    .brotli
-                    .then(|| a.path.strip_suffix(".br"))
-                    .flatten()
-            });
+        let base = made
+            .iter()
+            .filter(|(_, on)| *on)
+            .find_map(|(suffix, _)| a.path.strip_suffix(suffix));
         !base.is_some_and(|base| paths.contains(base))
     });
 }

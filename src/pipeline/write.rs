@@ -297,38 +297,30 @@ fn emit_one(
     });
     let worth = is_compressible(&content_type)
         && bytes.len() as u64 >= config.compress.min_size
-        && (config.compress.gzip || config.compress.brotli);
+        && config.compress.any();
     let mut deferred = false;
-    let (gzip, brotli, variants) = if !is_compressible(&content_type) {
-        (None, None, None)
+    let (sizes, variants) = if !is_compressible(&content_type) {
+        (Sizes::default(), None)
     } else if let Some(prev) = previous
-        .filter(|p| !(worth && p.gzip.is_none() && p.brotli.is_none()))
+        .filter(|p| !(worth && Sizes::of(p).none()))
         .filter(|p| variants_exist(&out.root, &paths, p))
     {
         // An entry without variants for a file worth compressing may be one
         // whose compression a watch deferred and never finished: it is not
         // trusted (the cache knows when compression did not pay).
-        (prev.gzip, prev.brotli, None)
+        (Sizes::of(prev), None)
     } else if defer_compression && worth {
         let key = Cache::variants_key(&linked.hash, &config.compress);
         match cache.and_then(|c| c.get_variants(&key)) {
-            Some(v) => (
-                v.gzip.as_ref().map(|b| b.len() as u64),
-                v.brotli.as_ref().map(|b| b.len() as u64),
-                Some(v),
-            ),
+            Some(v) => (Sizes::made(&v), Some(v)),
             None => {
                 deferred = true;
-                (None, None, None)
+                (Sizes::default(), None)
             }
         }
     } else {
         let v = compress_cached(&bytes, &linked.hash, &config.compress, cache, encode);
-        (
-            v.gzip.as_ref().map(|b| b.len() as u64),
-            v.brotli.as_ref().map(|b| b.len() as u64),
-            Some(v),
-        )
+        (Sizes::made(&v), Some(v))
     };
 
     // A page's integrity (SHA-384 over every byte) serves no browser: a
@@ -352,8 +344,9 @@ fn emit_one(
         // Only where kiln may have written variants before (`worth`): beside
         // anything else, `X.gz` is a file of the site (`release.tar.gz`).
         for (suffix, kept) in [
-            (".gz", gzip.is_some() || !config.compress.gzip),
-            (".br", brotli.is_some() || !config.compress.brotli),
+            (".gz", sizes.gzip.is_some() || !config.compress.gzip),
+            (".br", sizes.brotli.is_some() || !config.compress.brotli),
+            (".zst", sizes.zstd.is_some() || !config.compress.zstd),
         ] {
             if worth && !kept {
                 out.retire(format!("{path}{suffix}")).map_err(fail)?;
@@ -373,19 +366,11 @@ fn emit_one(
         };
         written += usize::from(write(out, path, &bytes).map_err(fail)?);
         if let Some(v) = &variants {
-            if let Some(gz) = &v.gzip {
-                written += usize::from(out.write(format!("{path}.gz"), gz).map_err(fail)?);
-            }
-            if let Some(br) = &v.brotli {
-                written += usize::from(out.write(format!("{path}.br"), br).map_err(fail)?);
+            for (suffix, bytes) in v.each() {
+                written += usize::from(out.write(format!("{path}{suffix}"), bytes).map_err(fail)?);
             }
         }
-        if gzip.is_some() {
-            all_paths.push(format!("{path}.gz"));
-        }
-        if brotli.is_some() {
-            all_paths.push(format!("{path}.br"));
-        }
+        all_paths.extend(sizes.suffixes().map(|suffix| format!("{path}{suffix}")));
     }
     all_paths.extend(paths);
     let entry = FileEntry {
@@ -396,8 +381,9 @@ fn emit_one(
         hashed,
         bytes_in: asset.size,
         bytes_out: bytes.len() as u64,
-        gzip,
-        brotli,
+        gzip: sizes.gzip,
+        brotli: sizes.brotli,
+        zstd: sizes.zstd,
         integrity,
         blake3: blake3_hex,
         aliases: alias.into_iter().collect(),
@@ -436,8 +422,8 @@ fn unchanged_output(
     }
     let worth = is_compressible(&plan.content_type)
         && prev.bytes_out >= config.compress.min_size
-        && (config.compress.gzip || config.compress.brotli);
-    if (worth && prev.gzip.is_none() && prev.brotli.is_none()) || prev.integrity.is_empty() {
+        && config.compress.any();
+    if (worth && Sizes::of(prev).none()) || prev.integrity.is_empty() {
         return None;
     }
     let paths = &plan.paths;
@@ -448,12 +434,11 @@ fn unchanged_output(
     }
     let mut all_paths = Vec::new();
     for p in paths {
-        if prev.gzip.is_some() {
-            all_paths.push(format!("{p}.gz"));
-        }
-        if prev.brotli.is_some() {
-            all_paths.push(format!("{p}.br"));
-        }
+        all_paths.extend(
+            Sizes::of(prev)
+                .suffixes()
+                .map(|suffix| format!("{p}{suffix}")),
+        );
     }
     all_paths.extend(paths.iter().cloned());
     Some(Emitted {
@@ -511,7 +496,7 @@ pub fn compress_pending(
     let mut rest = pending.as_slice();
     while !rest.is_empty() {
         let (now, later) = rest.split_at(batch.min(rest.len()));
-        let done: Vec<(String, Option<u64>, Option<u64>, String)> = now
+        let done: Vec<(String, Sizes, String)> = now
             .par_iter()
             .filter_map(|source| {
                 let entry = manifest.files.get(source)?;
@@ -531,27 +516,22 @@ pub fn compress_pending(
                 paths.extend(entry.aliases.iter().map(|a| a.path.as_str()));
                 // A variant that cannot be written is left out of the entry
                 // (the next build tries again); the integrity is kept.
-                let (mut gzip, mut brotli) = (v.gzip.is_some(), v.brotli.is_some());
+                let mut sizes = Sizes::made(&v);
                 for path in paths {
-                    if let Some(gz) = &v.gzip {
-                        gzip &= out.write(format!("{path}.gz"), gz).is_ok();
-                    }
-                    if let Some(br) = &v.brotli {
-                        brotli &= out.write(format!("{path}.br"), br).is_ok();
+                    for (suffix, bytes) in v.each() {
+                        if out.write(format!("{path}{suffix}"), bytes).is_err() {
+                            sizes.drop(suffix);
+                        }
                     }
                 }
-                Some((
-                    source.clone(),
-                    v.gzip.as_ref().filter(|_| gzip).map(|b| b.len() as u64),
-                    v.brotli.as_ref().filter(|_| brotli).map(|b| b.len() as u64),
-                    integrity,
-                ))
+                Some((source.clone(), sizes, integrity))
             })
             .collect();
-        for (source, gzip, brotli, integrity) in done {
+        for (source, sizes, integrity) in done {
             if let Some(entry) = manifest.files.get_mut(&source) {
-                entry.gzip = gzip;
-                entry.brotli = brotli;
+                entry.gzip = sizes.gzip;
+                entry.brotli = sizes.brotli;
+                entry.zstd = sizes.zstd;
                 entry.integrity = integrity;
                 finished += 1;
             }
@@ -564,6 +544,7 @@ pub fn compress_pending(
     outcome.pending = rest.to_vec();
     outcome.work.gzip += encode.gzip();
     outcome.work.brotli += encode.brotli();
+    outcome.work.zstd += encode.zstd();
     let mut keep = HashSet::new();
     write_generated(config, &out, manifest, &mut keep, &mut Vec::new())?;
     Ok(finished)
@@ -597,7 +578,58 @@ fn variants_exist(root: &std::path::Path, paths: &[String], prev: &FileEntry) ->
         };
         prev.gzip.is_none_or(|n| size(".gz") == Some(n))
             && prev.brotli.is_none_or(|n| size(".br") == Some(n))
+            && prev.zstd.is_none_or(|n| size(".zst") == Some(n))
     })
+}
+
+/// The sizes of a file's siblings, by encoding.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Sizes {
+    gzip: Option<u64>,
+    brotli: Option<u64>,
+    zstd: Option<u64>,
+}
+
+impl Sizes {
+    fn of(entry: &FileEntry) -> Sizes {
+        Sizes {
+            gzip: entry.gzip,
+            brotli: entry.brotli,
+            zstd: entry.zstd,
+        }
+    }
+
+    fn made(v: &crate::emit::compress::Variants) -> Sizes {
+        let len = |b: &Option<Vec<u8>>| b.as_ref().map(|b| b.len() as u64);
+        Sizes {
+            gzip: len(&v.gzip),
+            brotli: len(&v.brotli),
+            zstd: len(&v.zstd),
+        }
+    }
+
+    fn none(&self) -> bool {
+        self.gzip.is_none() && self.brotli.is_none() && self.zstd.is_none()
+    }
+
+    /// The file-name suffixes of the siblings there are.
+    fn suffixes(self) -> impl Iterator<Item = &'static str> {
+        [
+            (".gz", self.gzip),
+            (".br", self.brotli),
+            (".zst", self.zstd),
+        ]
+        .into_iter()
+        .filter_map(|(suffix, size)| size.map(|_| suffix))
+    }
+
+    fn drop(&mut self, suffix: &str) {
+        match suffix {
+            ".gz" => self.gzip = None,
+            ".br" => self.brotli = None,
+            _ => self.zstd = None,
+        }
+    }
 }
 
 /// Subresource integrity of the final bytes.

@@ -97,6 +97,9 @@ pub struct WorkMs {
     pub transform: f64,
     pub gzip: f64,
     pub brotli: f64,
+    /// Only with `[compress] zstd`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zstd: Option<f64>,
 }
 
 impl From<crate::pipeline::Work> for WorkMs {
@@ -106,6 +109,7 @@ impl From<crate::pipeline::Work> for WorkMs {
             transform: ms(w.transform),
             gzip: ms(w.gzip),
             brotli: ms(w.brotli),
+            zstd: (!w.zstd.is_zero()).then(|| ms(w.zstd)),
         }
     }
 }
@@ -347,9 +351,13 @@ impl Summary {
                 ms if ms < 1000.0 => format!("{ms:.0} ms"),
                 ms => format!("{:.1} s", ms / 1000.0),
             };
+            let zstd = w
+                .zstd
+                .map(|z| format!(", zstd {}", s(z)))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "work, summed over threads: transform {}, gzip {}, brotli {}",
+                "work, summed over threads: transform {}, gzip {}, brotli {}{zstd}",
                 s(w.transform),
                 s(w.gzip),
                 s(w.brotli)

@@ -1190,3 +1190,44 @@ fn private_files_are_not_deployed() {
     assert!(www.join("index.html").is_file());
     assert!(!www.join(".vite").exists());
 }
+
+/// `[compress] zstd = true`: the `.zst` siblings go up beside the others
+/// under `negotiate`, with `Content-Encoding: zstd`, and decode to the file.
+#[test]
+fn s3_zstd_siblings_are_uploaded_with_their_encoding() {
+    let site = Site::fixture("site").file("kiln.toml", "[compress]\nzstd = true\n");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let built = build_into(site.path(), &out, &[]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    let bucket = bucket("zstd");
+    let summary = deploy_json(
+        &out,
+        &server().endpoint,
+        &["--to", &format!("s3://{bucket}")],
+    );
+    assert_eq!(summary["deleted"], 0, "{summary:#}");
+    let objects = stored(&bucket);
+    let manifest = built.manifest();
+    let mut checked = 0;
+    for entry in manifest.files.values().filter(|e| e.zstd.is_some()) {
+        let key = format!("{}.zst", entry.output);
+        let object = objects
+            .get(&key)
+            .unwrap_or_else(|| panic!("{key} not uploaded"));
+        assert_eq!(object.content_encoding.as_deref(), Some("zstd"), "{key}");
+        assert_eq!(
+            object.content_type.as_deref(),
+            Some(entry.content_type.as_str()),
+            "{key}"
+        );
+        let plain = &objects[&entry.output].bytes;
+        assert_eq!(
+            &zstd::bulk::decompress(&object.bytes, plain.len()).unwrap(),
+            plain,
+            "{key}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 5, "{checked} .zst objects");
+}

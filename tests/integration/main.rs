@@ -32,3 +32,4 @@ mod sourcemaps;
 mod summary;
 mod util;
 mod watch;
+mod zstd;
