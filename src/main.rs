@@ -479,11 +479,26 @@ fn print_diagnostics(diagnostics: &[kiln::diag::Diagnostic]) -> String {
         // Not a git checkout: any file that exists.
         None => p.is_file(),
     };
-    let (annotations, table) = kiln::report::annotate::github(diagnostics, &cwd, &in_repo);
+    let prefix = git_prefix().unwrap_or_default();
+    let (annotations, table) = kiln::report::annotate::github(diagnostics, &cwd, &prefix, &in_repo);
     for a in annotations {
         eprintln!("{a}");
     }
     table
+}
+
+/// Where the working directory lies in its git repository (`web/`), empty
+/// at the root; `None` outside a checkout.
+fn git_prefix() -> Option<std::path::PathBuf> {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "--show-prefix"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    Some(std::path::PathBuf::from(
+        String::from_utf8_lossy(&out.stdout).trim(),
+    ))
 }
 
 /// Which of `paths` (relative to the working directory) git tracks; `None`

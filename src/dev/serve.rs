@@ -65,6 +65,9 @@ struct Headers {
     /// URL paths of private files (`.vite/manifest.json`): answered as missing.
     private: std::collections::HashSet<String>,
     routes: Routes,
+    /// The build made `.zst` siblings: a `.zst` beside a file is otherwise a
+    /// file of its own (a bundler's), never its encoding.
+    zstd: bool,
 }
 
 impl Headers {
@@ -100,6 +103,7 @@ impl Headers {
             by_path,
             private,
             routes: manifest.routes.clone(),
+            zstd: manifest.compression.zstd,
         }
     }
 
@@ -233,9 +237,13 @@ impl Site {
     /// endpoints in live mode.
     pub fn router(&self) -> Router {
         let root = &self.shared.root;
-        let files = ServeDir::new(root)
-            .precompressed_br()
-            .precompressed_zstd()
+        let files = ServeDir::new(root).precompressed_br();
+        let files = if self.headers().zstd {
+            files.precompressed_zstd()
+        } else {
+            files
+        };
+        let files = files
             .precompressed_gzip()
             .append_index_html_on_directories(true)
             .not_found_service(ServeFile::new(root.join("404.html")));

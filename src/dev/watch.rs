@@ -321,7 +321,10 @@ struct Ignored<'a> {
 impl<'a> Ignored<'a> {
     fn new(root: &'a Path, config: &'a Config) -> Ignored<'a> {
         let source = std::path::absolute(&config.source).ok();
-        let dirs = std::iter::once(&config.output)
+        // The manifests' folder beside the output (Netlify, Cloudflare Pages) too.
+        let meta = config.meta_dir();
+        let dirs = [&config.output, &meta]
+            .into_iter()
             .chain(config.cache_dir.as_ref())
             .flat_map(|d| {
                 // Where the directory really is, and, when it sits in the

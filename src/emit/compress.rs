@@ -185,7 +185,7 @@ pub struct CompressOptions {
     /// Write `.br` siblings. Default: true.
     pub brotli: bool,
     /// Write `.zst` siblings. Default: false.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub zstd: bool,
     /// Files smaller than this many bytes are not precompressed. Default: 256.
     pub min_size: u64,

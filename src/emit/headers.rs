@@ -214,7 +214,15 @@ pub fn caddy_conf(manifest: &Manifest) -> String {
         }
         out.push_str("\t}\n");
     }
-    out.push_str("\tfile_server {\n\t\tprecompressed br zstd gzip\n\t}\n}\n");
+    // `.zst` only when kiln made them: otherwise one is a file of its own.
+    let encodings = if manifest.compression.zstd {
+        "br zstd gzip"
+    } else {
+        "br gzip"
+    };
+    out.push_str(&format!(
+        "\tfile_server {{\n\t\tprecompressed {encodings}\n\t}}\n}}\n"
+    ));
     if not_found {
         out.push_str(&format!(
             "handle_errors {{\n\t@kiln_404 expression {{err.status_code}} == 404\n\trewrite @kiln_404 {}\n\tfile_server\n}}\n",

@@ -26,14 +26,13 @@ pub const MANIFEST_FILE: &str = "kiln-manifest.json";
 /// `cloudflare-pages`) keeps the manifests and the report: a folder beside
 /// the output, named after it (`dist` → `dist.kiln`).
 pub fn meta_dir_beside(out: &std::path::Path) -> std::path::PathBuf {
-    let named = |p: &std::path::Path| {
-        p.file_name()
-            .filter(|n| *n != "..")
-            .map(|n| p.with_file_name(format!("{}.kiln", n.to_string_lossy())))
-    };
-    named(out)
-        .or_else(|| std::path::absolute(out).ok().and_then(|a| named(&a)))
-        .unwrap_or_else(|| out.join(".kiln"))
+    // From the path as resolved (`dist` a link to `www`: `www.kiln`), so that
+    // every command finds the same folder.
+    let out = crate::emit::paths::absolute(out).unwrap_or_else(|_| out.to_path_buf());
+    match out.file_name() {
+        Some(name) => out.with_file_name(format!("{}.kiln", name.to_string_lossy())),
+        None => out.join(".kiln"),
+    }
 }
 
 /// The manifest of the build in `out`: in it, or else in the folder beside it

@@ -12,10 +12,11 @@ pub mod headers;
 pub mod host;
 pub mod manifest;
 pub mod output;
+pub mod paths;
 pub mod reuse;
 
-pub(crate) use output::absolute;
 pub use output::{
     OutputDir, TEMP_PREFIX, copy_opaque, prepare, remove_stale, safe_join, write_atomic,
 };
+pub(crate) use paths::absolute;
 pub use reuse::{Retired, remove_retired};

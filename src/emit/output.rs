@@ -17,6 +17,7 @@ use std::path::{Component, Path, PathBuf};
 
 use super::reuse::{self, Retired, set_readable};
 use crate::emit::manifest::{MANIFEST_FILE, Manifest, meta_dir_beside};
+use crate::emit::paths::absolute;
 use crate::error::{Error, Result};
 
 /// Prefix of temporary files; a killed build may leave some, the next removes them.
@@ -134,24 +135,31 @@ pub fn prepare(
         });
     }
     let inside_source = out.starts_with(&source_dir);
-    let meta = if meta_beside {
-        meta_dir_beside(&out)
+    // The manifests live in the output or beside it; an earlier build for
+    // another host left them in the other place.
+    let beside = meta_dir_beside(&out);
+    let (meta, other) = if meta_beside {
+        (beside.clone(), out.clone())
     } else {
-        out.clone()
+        (out.clone(), beside.clone())
     };
-    let manifests = [meta.join(MANIFEST_FILE), out.join(MANIFEST_FILE)];
+    let manifests = [meta.join(MANIFEST_FILE), other.join(MANIFEST_FILE)];
     let previous = manifests.iter().find_map(|path| {
         let text = fs::read_to_string(path).ok()?;
         serde_json::from_str::<Manifest>(&text).ok()
     });
     let owned = previous.is_some() || manifests.iter().any(|p| p.is_file());
-    let empty = match fs::read_dir(&out) {
-        Ok(mut entries) => entries.next().is_none(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
-        Err(e) => return Err(Error::io(&out, e)),
+    let is_empty = |dir: &Path| match fs::read_dir(dir) {
+        Ok(mut entries) => Ok(entries.next().is_none()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(Error::io(dir, e)),
     };
-    if !owned && !empty && !force {
+    if !owned && !is_empty(&out)? && !force {
         return Err(Error::OutputNotOwned(output.to_path_buf()));
+    }
+    // The folder beside the output holds nothing but kiln's files.
+    if meta_beside && !meta.join(MANIFEST_FILE).is_file() && !is_empty(&meta)? && !force {
+        return Err(Error::OutputNotOwned(meta.clone()));
     }
     fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
     fs::create_dir_all(&meta).map_err(|e| Error::io(&meta, e))?;
@@ -165,28 +173,6 @@ pub fn prepare(
         inside_source,
         retired: None,
     })
-}
-
-/// An absolute, lexically normalised path (the output may not exist yet).
-pub(crate) fn absolute(path: &Path) -> Result<PathBuf> {
-    let abs = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
-    // Resolve symbolic links in the part that exists.
-    let mut existing = abs.clone();
-    let mut rest = Vec::new();
-    while !existing.exists() {
-        match (existing.file_name(), existing.parent()) {
-            (Some(name), Some(parent)) => {
-                rest.push(name.to_owned());
-                existing = parent.to_path_buf();
-            }
-            _ => break,
-        }
-    }
-    let mut out = existing.canonicalize().unwrap_or(existing);
-    for name in rest.into_iter().rev() {
-        out.push(name);
-    }
-    Ok(out)
 }
 
 /// `root/relative`, refusing any relative path that could leave `root`.

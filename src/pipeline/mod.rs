@@ -243,15 +243,16 @@ fn run(
     )?);
     files_written += write::write_generated(config, &out, &manifest, &mut keep, &mut diagnostics)?;
     // The report is written by `report::tell` once budgets and the diff are known.
-    if out.meta == out.root {
+    let mut files_removed = if out.meta == out.root {
         if config.report {
             keep.insert(PathBuf::from(REPORT_FILE));
         }
+        write::remove_beside(config, &out)?
     } else {
-        write::remove_stale_meta(config, &out)?;
-    }
+        write::remove_stale_meta(config, &out)?
+    };
     write::keep_retired(&out, &mut keep);
-    let files_removed = emit::remove_stale(&out.root, &keep)?;
+    files_removed += emit::remove_stale(&out.root, &keep)?;
     progress.stage(Stage::Done, 0);
 
     diagnostics.sort_by(|a, b| (&a.path, a.line, a.col).cmp(&(&b.path, b.line, b.col)));

@@ -711,11 +711,11 @@ pub(super) fn write_generated(
     Ok(written + write(manifest_file)?)
 }
 
-/// Remove from a meta folder beside the output what this build does not
-/// write there (an adapter turned off, the report with `report = false`).
-pub(super) fn remove_stale_meta(config: &Config, out: &OutputDir) -> Result<usize> {
+/// The files kiln may keep in a folder beside the output, and whether this
+/// build writes each.
+fn meta_files(config: &Config) -> [(&'static str, bool); 8] {
     let f = config.outputs;
-    let keep: HashSet<PathBuf> = [
+    [
         (REV_MANIFEST_FILE, f.rev_manifest),
         (DJANGO_FILE, f.django),
         (PROPSHAFT_FILE, f.propshaft),
@@ -725,11 +725,43 @@ pub(super) fn remove_stale_meta(config: &Config, out: &OutputDir) -> Result<usiz
         (MANIFEST_FILE, true),
         (REPORT_FILE, config.report),
     ]
-    .into_iter()
-    .filter(|(_, on)| *on)
-    .map(|(name, _)| PathBuf::from(name))
-    .collect();
-    emit::remove_stale(&out.meta, &keep)
+}
+
+/// Remove from a meta folder beside the output what this build does not
+/// write there (an adapter turned off, the report with `report = false`).
+/// Only kiln's own names: anything else there is left alone.
+pub(super) fn remove_stale_meta(config: &Config, out: &OutputDir) -> Result<usize> {
+    remove_named(&out.meta, meta_files(config).iter().filter(|(_, on)| !on))
+}
+
+fn remove_named<'a>(
+    dir: &Path,
+    files: impl Iterator<Item = &'a (&'static str, bool)>,
+) -> Result<usize> {
+    let mut removed = 0;
+    for (name, _) in files {
+        let path = dir.join(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&path, e)),
+        }
+    }
+    Ok(removed)
+}
+
+/// A build that keeps its manifests in the output removes those an earlier
+/// build for Netlify or Cloudflare Pages left beside it (only kiln's files,
+/// and the folder if that empties it).
+pub(super) fn remove_beside(config: &Config, out: &OutputDir) -> Result<usize> {
+    let beside = crate::emit::manifest::meta_dir_beside(&out.root);
+    if !beside.join(MANIFEST_FILE).is_file() {
+        return Ok(0);
+    }
+    let removed = remove_named(&beside, meta_files(config).iter())?;
+    // Not empty (a file of the user's): it stays.
+    let _ = std::fs::remove_dir(&beside);
+    Ok(removed)
 }
 
 /// Write `_headers`: the source's own file (taken out of the build's files)

@@ -84,15 +84,14 @@ fn read_map(file: &Path) -> Option<(swc_sourcemap::DecodedMap, PathBuf)> {
     Some((swc_sourcemap::decode_slice(&bytes).ok()?, map_dir))
 }
 
-/// The `sourceMappingURL` of a file, from its last 4 KiB.
+/// The `sourceMappingURL` of a file: its last one (an inline map can be
+/// megabytes long, so the whole file is read, up to the map limit).
 fn map_url(file: &Path) -> Option<String> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(file).ok()?;
-    let len = f.metadata().ok()?.len();
-    f.seek(SeekFrom::Start(len.saturating_sub(4096))).ok()?;
-    let mut tail = Vec::new();
-    f.read_to_end(&mut tail).ok()?;
-    let tail = String::from_utf8_lossy(&tail);
+    if std::fs::metadata(file).ok()?.len() > MAX_MAP {
+        return None;
+    }
+    let bytes = std::fs::read(file).ok()?;
+    let tail = String::from_utf8_lossy(&bytes);
     let at = tail.rfind("sourceMappingURL=")?;
     let url = tail[at + "sourceMappingURL=".len()..]
         .split(|c: char| c.is_whitespace() || c == '*')
@@ -112,25 +111,35 @@ fn resolve_source(map_dir: &Path, source: &str) -> Option<PathBuf> {
     } else {
         map_dir.join(source)
     };
+    Some(normalise(&joined))
+}
+
+/// `path` without `.` components, and with each `..` taking away the name
+/// before it (never another `..`, nor the root).
+fn normalise(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
-    for c in joined.components() {
+    for c in path.components() {
         match c {
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
                 }
-            }
+                Some(Component::RootDir) => {}
+                _ => out.push(".."),
+            },
             Component::CurDir => {}
             other => out.push(other.as_os_str()),
         }
     }
-    Some(out)
+    out
 }
 
 /// `path` relative to the working directory `cwd`, when it lies under it.
+/// (`./x.css` is `x.css`, as git names it.)
 pub fn relative_to(path: &Path, cwd: &Path) -> Option<PathBuf> {
     if path.is_relative() {
-        return Some(path.to_path_buf());
+        let rel = normalise(path);
+        return (!rel.starts_with("..")).then_some(rel);
     }
     let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
     let cwd = cwd.canonicalize().unwrap_or_else(|_| cwd.to_path_buf());
@@ -138,11 +147,14 @@ pub fn relative_to(path: &Path, cwd: &Path) -> Option<PathBuf> {
 }
 
 /// What GitHub is told about the diagnostics: annotations on files the
-/// repository holds (`in_repo`), and a Markdown table of the others for the
-/// job summary (empty when there is none).
+/// repository holds (`in_repo`, given paths relative to `cwd`), and a
+/// Markdown table of the others for the job summary (empty when there is
+/// none). `prefix` is where `cwd` lies in the repository (`git rev-parse
+/// --show-prefix`): GitHub places an annotation by its path from the root.
 pub fn github(
     diagnostics: &[Diagnostic],
     cwd: &Path,
+    prefix: &Path,
     in_repo: &dyn Fn(&Path) -> bool,
 ) -> (Vec<String>, String) {
     let mut annotations = Vec::new();
@@ -152,7 +164,7 @@ pub fn github(
         match relative_to(&p.path, cwd).filter(|rel| in_repo(rel)) {
             Some(rel) => {
                 let mut shown = Diagnostic {
-                    path: rel,
+                    path: prefix.join(rel),
                     line: p.line,
                     col: p.col,
                     ..d.clone()
@@ -172,14 +184,34 @@ pub fn github(
         );
         for d in rows {
             table.push_str(&format!(
-                "| {} | `{}` | {} |\n",
+                "| {} | {} | {} |\n",
                 d.severity,
-                position(d).replace('`', "'"),
-                d.message.replace('|', "\\|").replace('\n', " ")
+                cell(&position(d)),
+                cell(&d.message)
             ));
         }
     }
     (annotations, table)
+}
+
+/// Text for a Markdown table cell: on one line, with nothing that ends the
+/// cell or reads as Markdown or HTML.
+fn cell(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\r' | '\n' => out.push(' '),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\\' | '|' | '`' | '*' | '_' | '[' | ']' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// `path:line:col` as the diagnostic prints it.
@@ -252,7 +284,7 @@ mod tests {
             Diagnostic::error(dir.path().join("src/app.ts"), "a | b"),
         ];
         let in_repo = |p: &Path| p.starts_with("src");
-        let (annotations, table) = github(&diagnostics, dir.path(), &in_repo);
+        let (annotations, table) = github(&diagnostics, dir.path(), Path::new(""), &in_repo);
         assert_eq!(
             annotations,
             [
@@ -263,9 +295,9 @@ mod tests {
                 "::error file=src/app.ts::a | b".to_owned(),
             ]
         );
-        assert!(table.contains("| warning | `"), "{table}");
+        assert!(table.contains("| warning | /"), "{table}");
         assert!(
-            table.contains("dist/style.css:1:9` | unresolved `x.png` |"),
+            table.contains("dist/style.css:1:9 | unresolved \\`x.png\\` |"),
             "{table}"
         );
         assert_eq!(
@@ -273,7 +305,47 @@ mod tests {
             1
         );
         let none: [Diagnostic; 0] = [];
-        assert_eq!(github(&none, dir.path(), &in_repo), (vec![], String::new()));
+        assert_eq!(
+            github(&none, dir.path(), Path::new(""), &in_repo),
+            (vec![], String::new())
+        );
+        // Run from a folder of the repository: the annotation names the file
+        // from the repository's root.
+        let (annotations, _) = github(&diagnostics[2..], dir.path(), Path::new("web"), &in_repo);
+        assert_eq!(annotations, ["::error file=web/src/app.ts::a | b"]);
+    }
+
+    #[test]
+    fn table_cells_cannot_break_the_table() {
+        assert_eq!(cell("a|b\\|c\n<x> `y`"), "a\\|b\\\\\\|c &lt;x&gt; \\`y\\`");
+        let root = Path::new("/");
+        assert_eq!(
+            relative_to(Path::new("./dist/../x.css"), root),
+            Some(PathBuf::from("x.css"))
+        );
+        assert_eq!(relative_to(Path::new("../x.css"), root), None);
+    }
+
+    #[test]
+    fn an_inline_map_far_from_the_end_is_found() {
+        let dir = project("");
+        let js = dir.path().join("dist/app.js");
+        // A map of 12 KB inline: its comment starts far from the file's end.
+        let map = format!(
+            r#"{{"version":3,"sources":["../src/app.ts"],"names":[],"mappings":"AAAA,YAEI","x_pad":"{}"}}"#,
+            "p".repeat(12_000)
+        );
+        std::fs::remove_file(dir.path().join("dist/app.js.map")).unwrap();
+        std::fs::write(
+            &js,
+            format!(
+                "var a=1;bad();\n//# sourceMappingURL=data:application/json;base64,{}\n",
+                base64::engine::general_purpose::STANDARD.encode(map)
+            ),
+        )
+        .unwrap();
+        let got = original_position(&js, 1, 14).unwrap();
+        assert_eq!((got.line, got.col), (Some(3), Some(5)));
     }
 
     #[test]
@@ -290,6 +362,11 @@ mod tests {
         assert_eq!(
             resolve_source(dir, "file:///repo/src/y.js"),
             Some(PathBuf::from("/repo/src/y.js"))
+        );
+        // A `..` never cancels another.
+        assert_eq!(
+            resolve_source(Path::new("../dist"), "../../src/app.ts"),
+            Some(PathBuf::from("../../src/app.ts"))
         );
     }
 }

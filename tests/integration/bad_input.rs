@@ -273,9 +273,9 @@ fn diagnostics_become_annotations_on_the_repository_s_files_in_actions() {
         "<link rel=stylesheet href=style.css><img src=gone.png>",
     );
     let summary = root.join("summary.md");
-    let run = |src: &str, out: &str| {
+    let run_in = |cwd: &std::path::Path, src: &str, out: &str| {
         let output = kiln()
-            .current_dir(root)
+            .current_dir(cwd)
             .env("GITHUB_ACTIONS", "true")
             .env("GITHUB_STEP_SUMMARY", &summary)
             .args(["build", src, "-o", out, "--github", "-q", "--no-cache"])
@@ -284,6 +284,8 @@ fn diagnostics_become_annotations_on_the_repository_s_files_in_actions() {
         assert_eq!(output.status.code(), Some(0));
         String::from_utf8_lossy(&output.stderr).into_owned()
     };
+
+    let run = |src: &str, out: &str| run_in(root, src, out);
 
     let stderr = run("dist", "out/dist");
     let annotations: Vec<&str> = stderr.lines().filter(|l| l.starts_with("::")).collect();
@@ -296,18 +298,18 @@ fn diagnostics_become_annotations_on_the_repository_s_files_in_actions() {
     );
     let table = std::fs::read_to_string(&summary).unwrap();
     assert!(
-        table.contains("| warning | `dist/index.html:1:46` | reference `gone.png`"),
+        table.contains("| warning | dist/index.html:1:46 | reference \\`gone.png\\`"),
         "{table}"
     );
     assert!(!table.contains("style.css:1:29"), "{table}");
 
-    // A tracked source file is annotated where it is.
+    // A tracked source file is annotated where it is, named from the
+    // repository's root also when kiln runs in a folder of it (`./index.html`).
     let stderr = run("site", "out/site");
-    assert!(
-        stderr.lines().any(|l| l
-            .starts_with("::warning file=site/index.html,line=1,col=10::reference `missing.png`")),
-        "{stderr}"
-    );
+    let expected = "::warning file=site/index.html,line=1,col=10::reference `missing.png`";
+    assert!(stderr.lines().any(|l| l.starts_with(expected)), "{stderr}");
+    let stderr = run_in(&root.join("site"), ".", "../out/from-site");
+    assert!(stderr.lines().any(|l| l.starts_with(expected)), "{stderr}");
 }
 
 #[test]

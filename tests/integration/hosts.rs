@@ -239,6 +239,36 @@ fn a_new_host_moves_kiln_s_files_and_a_config_key_still_wins() {
     let summary: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
     assert_eq!(summary["files_written"], 0, "{}", again.stdout);
 
+    // And back (no --force either): the folder beside goes, but for a file
+    // that is not kiln's.
+    std::fs::write(dir.path().join("dist.kiln/notes.txt"), "mine").unwrap();
+    let back = build_into(site.path(), &out, &[]);
+    assert_eq!(back.code, 0, "{}", back.stderr);
+    assert_eq!(
+        root_files(&out),
+        [&HOST_FILES[..5], &KILN_FILES[..]].concat()
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("dist.kiln"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["notes.txt"]);
+    std::fs::remove_dir_all(dir.path().join("dist.kiln")).unwrap();
+    let back = build_into(site.path(), &out, &[]);
+    assert_eq!(back.code, 0, "{}", back.stderr);
+    assert!(!dir.path().join("dist.kiln").exists());
+
+    // A folder of someone else's where the manifests would go is refused.
+    std::fs::create_dir_all(dir.path().join("other.kiln")).unwrap();
+    std::fs::write(dir.path().join("other.kiln/x"), "x").unwrap();
+    let refused = build_into(
+        site.path(),
+        &dir.path().join("other"),
+        &["--host", "netlify"],
+    );
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains("other.kiln"), "{}", refused.stderr);
+
     // A preset only sets defaults: kiln.toml's [outputs] and [compress] win.
     let site = site.file(
         "kiln.toml",

@@ -104,3 +104,25 @@ fn kiln_serve_and_caddy_choose_zstd_by_accept_encoding() {
         }
     }
 }
+
+/// With `zstd` off, a `.zst` beside a file is a file of its own (a
+/// bundler's, of other bytes): never served as the file's encoding.
+#[test]
+fn a_bundler_s_zst_is_not_served_when_kiln_made_none() {
+    let site = Site::new()
+        .file("index.html", "<script src=sw.js></script>")
+        .file("sw.js", format!("self.x = {:?};\n", "y".repeat(400)))
+        .file("sw.js.zst", "not the bytes of sw.js");
+    let built = build(site.path(), &[]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    assert!(built.out.join("sw.js.zst").is_file());
+    assert!(!built.text("kiln-caddy.conf").contains("zstd"));
+    let server = Server::start(&built);
+    let caddy = Caddy::start(&built.out);
+    for (name, addr) in [("kiln serve", &server.addr), ("caddy", &caddy.addr)] {
+        let reply = http(addr, "GET", "/sw.js", &[("Accept-Encoding", "zstd")]);
+        assert_eq!(reply.status, 200, "{name}");
+        assert_eq!(reply.header("content-encoding"), None, "{name}");
+        assert_eq!(reply.body, built.read("sw.js"), "{name}");
+    }
+}
