@@ -87,24 +87,6 @@ print(f"{mean:.{digits}f} {unit}" + ("" if sys.argv[2] == "mean" else f" ± {sd:
 EOF
 }
 
-# Parse `/usr/bin/time -v` output (file $1, $2 cores) into
-# "WALL_S CPU_S MAXRSS_MIB EFFICIENCY", where CPU = user + sys and
-# parallel efficiency = (user + sys) / (wall * cores).
-parse_time_v() {
-    awk -F': ' -v cores="$2" '
-        /User time \(seconds\)/ { user = $2 }
-        /System time \(seconds\)/ { sys = $2 }
-        /Maximum resident set size/ { rss = $2 }
-        /Elapsed \(wall clock\) time/ {
-            n = split($NF, part, ":"); wall = 0
-            for (i = 1; i <= n; i++) wall = wall * 60 + part[i]
-        }
-        END {
-            efficiency = wall > 0 ? 100 * (user + sys) / (wall * cores) : 0
-            printf "%.2f %.2f %.0f %.0f%%\n", wall, user + sys, rss / 1024, efficiency
-        }' "$1"
-}
-
 # One cold build under /usr/bin/time -v; sets RSS_MIB and EFFICIENCY.
 measure_resources() {
     local src=$1 out=$2 report=$RESULTS/$3-time.txt cores wall cpu
