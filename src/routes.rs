@@ -445,7 +445,7 @@ impl Routes {
             .chars()
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect();
-            let Some((target, captures)) = apache_target(&rule.to, &names, APACHE_KEEP) else {
+            let Some((target, captures)) = apache_target(&rule.to, &names, URL_KEEP) else {
                 out.push_str(&format!(
                     "# {comment}: left out, Apache names at most 9 captures\n"
                 ));
@@ -485,7 +485,7 @@ impl Routes {
         }
         if let Some(page) = &self.fallback {
             let target = apache_substitution(
-                &percent_encoding::utf8_percent_encode(&format!("{base}{page}"), APACHE_KEEP)
+                &percent_encoding::utf8_percent_encode(&format!("{base}{page}"), URL_KEEP)
                     .to_string(),
             );
             out.push_str(&format!(
@@ -510,9 +510,10 @@ impl Routes {
     }
 }
 
-/// What is percent-encoded in the literal text of a target for Apache: what
-/// `kiln serve` encodes in a target (controls, space, `"<>`{}`).
-const APACHE_KEEP: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+/// What a URL or URL path keeps unencoded in a `Location` or a rewritten
+/// request (`kiln serve`), and in the literal text of a target for Apache:
+/// everything but controls, space and `"<>`{}`.
+pub(crate) const URL_KEEP: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
     .add(b' ')
     .add(b'"')
     .add(b'<')
@@ -523,7 +524,7 @@ const APACHE_KEEP: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
 
 /// In a rewrite flag's value, also what ends a flag (`,`) or the quoted
 /// flags (`'`).
-const APACHE_FLAG_KEEP: &percent_encoding::AsciiSet = &APACHE_KEEP.add(b',').add(b'\'');
+const APACHE_FLAG_KEEP: &percent_encoding::AsciiSet = &URL_KEEP.add(b',').add(b'\'');
 
 /// In an `ErrorDocument` target, also `\`.
 const APACHE_PAGE_KEEP: &percent_encoding::AsciiSet = &APACHE_FLAG_KEEP.add(b'\\');

@@ -32,17 +32,7 @@ use tower_http::services::{ServeDir, ServeFile};
 
 use crate::emit::manifest::Manifest;
 use crate::error::{Error, Result};
-use crate::routes::{Route, Routes};
-
-/// What a URL or URL path keeps unencoded in a `Location` or a rewritten request.
-const URL_KEEP: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'<')
-    .add(b'>')
-    .add(b'`')
-    .add(b'{')
-    .add(b'}');
+use crate::routes::{Route, Routes, URL_KEEP};
 
 /// The default address: loopback only, the port of `vite preview`.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:4173";

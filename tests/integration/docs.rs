@@ -29,8 +29,8 @@ fn toml_examples(markdown: &str) -> Vec<String> {
     out
 }
 
-#[test]
-fn every_kiln_toml_example_in_the_docs_is_accepted() {
+/// README.md and every page of docs/, sorted.
+pub(crate) fn doc_pages() -> Vec<std::path::PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = vec![root.join("README.md")];
     for entry in std::fs::read_dir(root.join("docs")).unwrap() {
@@ -40,6 +40,12 @@ fn every_kiln_toml_example_in_the_docs_is_accepted() {
         }
     }
     files.sort();
+    files
+}
+
+#[test]
+fn every_kiln_toml_example_in_the_docs_is_accepted() {
+    let files = doc_pages();
     let mut checked = 0;
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap();

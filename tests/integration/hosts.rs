@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
 use crate::apache::Apache;
-use crate::routes::{Caddy, Nginx, free_port};
+use crate::routes::{Caddy, Nginx, free_port, run_cloudfront_function};
 use crate::serve::{Server, http};
 use crate::util::{Built, Site, browser_harness, build, build_into, tree};
 
@@ -348,34 +348,22 @@ fn nginx_caddy_apache_and_s3_presets_serve_a_stock_spa_s_deep_links() {
     let s3 = build(s3_site.path(), &["--strict"]);
     only(&s3, "kiln-cloudfront-function.js");
     let asset = format!("/{}", s3.output_of("assets/index-DhhLxCqF.js"));
-    let uris = serde_json::json!(["/", "/about/", "/no/such/page", "/settings/profile", asset]);
-    let script = r#"
-        const fs = require("fs");
-        const handler = new Function(fs.readFileSync(process.argv[1], "utf8") + ";return handler;")();
-        console.log(JSON.stringify(JSON.parse(process.argv[2]).map((uri) =>
-            handler({ request: { uri, querystring: {}, headers: {} } }).uri)));
-    "#;
-    let output = Command::new("node")
-        .arg("-e")
-        .arg(script)
-        .arg(s3.out.join("kiln-cloudfront-function.js"))
-        .arg(uris.to_string())
-        .output()
-        .expect("node runs (bash tests/setup.sh)");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let got: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let cases = serde_json::json!([
+        ["/", {}],
+        ["/about/", {}],
+        ["/no/such/page", {}],
+        ["/settings/profile", {}],
+        [asset, {}]
+    ]);
+    let got = run_cloudfront_function(&s3.out.join("kiln-cloudfront-function.js"), &cases);
     assert_eq!(
         got,
         serde_json::json!([
-            "/index.html",
-            "/about/index.html",
-            "/index.html",
-            "/index.html",
-            asset
+            [0, "/index.html"],
+            [0, "/about/index.html"],
+            [0, "/index.html"],
+            [0, "/index.html"],
+            [0, asset]
         ])
     );
 }

@@ -166,14 +166,7 @@ fn every_shell_example_in_the_readme_runs() {
 /// that subcommand's `--help` lists.
 #[test]
 fn every_flag_the_docs_give_a_command_is_in_its_help() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut pages = vec![root.join("README.md")];
-    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "md") {
-            pages.push(path);
-        }
-    }
+    let pages = crate::docs::doc_pages();
     let mut helps = std::collections::HashMap::new();
     let mut checked = 0;
     for page in &pages {

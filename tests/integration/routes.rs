@@ -197,30 +197,7 @@ fn the_cloudfront_function_routes_requests_for_an_s3_origin() {
         ["/docs/intro/", {}],
         ["/shop", {}],
     ]);
-    let script = r#"
-        const fs = require("fs");
-        const handler = new Function(fs.readFileSync(process.argv[1], "utf8") + ";return handler;")();
-        const out = JSON.parse(process.argv[2]).map(([uri, querystring]) => {
-            const r = handler({ request: { uri, querystring, headers: {} } });
-            return r.statusCode
-                ? [r.statusCode, r.headers ? r.headers.location.value : null]
-                : [0, r.uri];
-        });
-        console.log(JSON.stringify(out));
-    "#;
-    let output = std::process::Command::new("node")
-        .arg("-e")
-        .arg(script)
-        .arg(&function)
-        .arg(cases.to_string())
-        .output()
-        .expect("node runs (bash tests/setup.sh)");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let got: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let got = run_cloudfront_function(&function, &cases);
     assert_eq!(
         got,
         serde_json::json!([
@@ -237,6 +214,39 @@ fn the_cloudfront_function_routes_requests_for_an_s3_origin() {
             [302, "https://shop.example.com/"],
         ])
     );
+}
+
+/// The CloudFront Function `function` run in node on viewer-request events
+/// `[[uri, querystring], …]` as CloudFront calls it: for each, `[status,
+/// location]` when it answers, or `[0, uri]` for the URI it sends to the origin.
+pub(crate) fn run_cloudfront_function(
+    function: &Path,
+    cases: &serde_json::Value,
+) -> serde_json::Value {
+    let script = r#"
+        const fs = require("fs");
+        const handler = new Function(fs.readFileSync(process.argv[1], "utf8") + ";return handler;")();
+        const out = JSON.parse(process.argv[2]).map(([uri, querystring]) => {
+            const r = handler({ request: { uri, querystring, headers: {} } });
+            return r.statusCode
+                ? [r.statusCode, r.headers ? r.headers.location.value : null]
+                : [0, r.uri];
+        });
+        console.log(JSON.stringify(out));
+    "#;
+    let output = Command::new("node")
+        .arg("-e")
+        .arg(script)
+        .arg(function)
+        .arg(cases.to_string())
+        .output()
+        .expect("node runs (bash tests/setup.sh)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
 }
 
 /// A loopback port nothing listens on (for a server started next).
