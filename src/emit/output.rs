@@ -112,8 +112,9 @@ fn remove(path: &Path) -> Result<()> {
 /// refused when it holds files kiln did not write, unless `force`. A new
 /// output gets `marker` (a manifest with no file) at once, so that a first
 /// build killed part-way leaves a directory the next build accepts. With
-/// `meta_beside`, the manifests live in [`meta_dir_beside`] (a manifest left
-/// in the output by an earlier build still counts, and is removed as stale).
+/// `meta_beside`, the manifests live in [`meta_dir_beside`]. A manifest an
+/// earlier build for another host left in the other place still makes the
+/// output kiln's; the pipeline then removes it.
 pub fn prepare(
     source: &Path,
     output: &Path,
