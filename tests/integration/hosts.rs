@@ -1,7 +1,9 @@
 //! Host presets (`--host`): each writes what its host reads and nothing it
 //! rejects, checked against the host's own server where one runs here:
 //! wrangler's `pages dev` (Cloudflare's workerd, reading `_headers` and
-//! `_redirects` as Pages does), Debian's nginx, Caddy and Apache, and the CloudFront
+//! `_redirects` as Pages does), `netlify dev` (Netlify's CLI, which reads them as
+//! Netlify does but for Cache-Control, which its static server overrides), Debian's
+//! nginx, Caddy and Apache, and the CloudFront
 //! Function run in node. The stock create-vite React app's deep links are
 //! opened in Chromium on each.
 
@@ -139,6 +141,106 @@ impl Drop for Wrangler {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `netlify dev` serving a folder as Netlify would, offline (no Deno for
+/// edge functions: none are used).
+struct NetlifyDev {
+    child: Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl NetlifyDev {
+    fn start(root: &Path) -> NetlifyDev {
+        let bin =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/hosts/node_modules/.bin/netlify");
+        assert!(
+            bin.exists(),
+            "netlify-cli is installed by `bash tests/setup.sh`"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let static_port = free_port();
+        let child = std::os::unix::process::CommandExt::process_group(
+            Command::new(bin)
+                .args([
+                    "dev",
+                    "--offline",
+                    "--internal-disable-edge-functions",
+                    "--no-open",
+                ])
+                .arg("--dir")
+                .arg(root)
+                .args(["--port", &port.to_string()])
+                .args(["--staticServerPort", &static_port.to_string()])
+                .current_dir(dir.path())
+                .env("HOME", dir.path())
+                .env("NETLIFY_TELEMETRY_DISABLED", "1")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null()),
+            0,
+        )
+        .spawn()
+        .unwrap();
+        let addr = format!("127.0.0.1:{port}");
+        // A hang guard, not a timing assertion.
+        for _ in 0..600 {
+            if std::net::TcpStream::connect(&addr).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        NetlifyDev {
+            child,
+            addr,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for NetlifyDev {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn netlify_dev_applies_the_netlify_preset_s_headers_and_routes() {
+    let site = spa_site("netlify");
+    let built = build(site.path(), &["--strict"]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    assert_eq!(root_files(&built.out), ["_headers", "_redirects"]);
+    assert_eq!(siblings(&built.out), Vec::<String>::new());
+    let netlify = NetlifyDev::start(&built.out);
+    let manifest = built.manifest();
+    let mut checked = 0;
+    for served in manifest.served() {
+        let url = format!("/{}", served.path);
+        let reply = http(&netlify.addr, "GET", &url, &[]);
+        assert_eq!(reply.status, 200, "{url}");
+        // The `/*` rule of `[[headers]]`. (netlify dev's static server sets its own
+        // Cache-Control over `_headers`' one; Netlify itself does not.)
+        assert_eq!(
+            reply.header("x-content-type-options"),
+            Some("nosniff"),
+            "{url}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 10, "{checked}");
+    let deep = http(&netlify.addr, "GET", "/settings/profile", &[]);
+    assert_eq!(deep.status, 200);
+    assert!(
+        deep.header("content-type")
+            .is_some_and(|t| t.starts_with("text/html"))
+    );
+    assert!(String::from_utf8_lossy(&deep.body).contains("root"));
+    deep_links_work("netlify dev", &netlify.addr);
 }
 
 #[test]
