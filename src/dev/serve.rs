@@ -1,7 +1,8 @@
 //! `kiln serve`: a built output directory served the way the CDN will serve
 //! it. Headers come from `kiln-manifest.json` (Content-Type with charset,
 //! Cache-Control); precompressed `.br`/`.zst`/`.gz` siblings are chosen by
-//! `Accept-Encoding` with `Vary: Accept-Encoding`; validators are weak ETags
+//! `Accept-Encoding` with `Vary: Accept-Encoding`, only those the manifest
+//! lists (any other `.gz` is a file of its own); validators are weak ETags
 //! from the content hash (`If-None-Match` → 304); Range requests, directory
 //! `index.html` and the site's `404.html` are served by tower-http. The
 //! site's routes (redirects, rewrites, the SPA fallback: [`crate::routes`])
@@ -45,6 +46,8 @@ struct Served {
     etag: String,
     /// `[[headers]]` besides Content-Type and Cache-Control.
     extra: Vec<(String, String)>,
+    /// The encodings kiln wrote a sibling of this file in (`br`, `gzip`, `zstd`).
+    encodings: Vec<&'static str>,
 }
 
 /// Served URL paths (percent-decoded, under the site's base) to their headers.
@@ -80,6 +83,14 @@ impl Headers {
                         .iter()
                         .map(|(k, v)| (k.clone(), v.clone()))
                         .collect(),
+                    encodings: [
+                        ("br", s.entry.brotli),
+                        ("gzip", s.entry.gzip),
+                        ("zstd", s.entry.zstd),
+                    ]
+                    .into_iter()
+                    .filter_map(|(coding, size)| size.map(|_| coding))
+                    .collect(),
                 };
                 (format!("{}{}", manifest.base, s.path), served)
             })
@@ -264,6 +275,20 @@ pub fn router(root: &Path) -> Result<Router> {
     Ok(Site::open(root)?.router())
 }
 
+/// The entries of an `Accept-Encoding` value whose coding is one of
+/// `codings` (with their q-values), comma-separated.
+fn only_codings(accepted: &str, codings: &[&str]) -> String {
+    accepted
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| {
+            let coding = entry.split(';').next().unwrap_or("").trim();
+            codings.iter().any(|c| c.eq_ignore_ascii_case(coding))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Conditional requests and the manifest's headers around the file service;
 /// in live mode, the reload script in pages.
 async fn cdn_headers(State(site): State<Site>, mut request: Request, next: Next) -> Response {
@@ -341,6 +366,24 @@ async fn cdn_headers(State(site): State<Site>, mut request: Request, next: Next)
             header::IF_RANGE,
         ] {
             h.remove(name);
+        }
+    }
+    // Only kiln's siblings are encodings of a file: `release.tar.gz` beside
+    // `release.tar` is a download of its own, not its gzip encoding.
+    let accepted = request.headers().get(header::ACCEPT_ENCODING).cloned();
+    if let Some(accepted) = accepted {
+        let kept = served
+            .as_ref()
+            .map(|s| only_codings(accepted.to_str().unwrap_or(""), &s.encodings))
+            .unwrap_or_default();
+        let h = request.headers_mut();
+        match HeaderValue::from_str(&kept) {
+            Ok(v) if !kept.is_empty() => {
+                h.insert(header::ACCEPT_ENCODING, v);
+            }
+            _ => {
+                h.remove(header::ACCEPT_ENCODING);
+            }
         }
     }
     let head = request.method() == Method::HEAD;

@@ -184,9 +184,10 @@ impl NetlifyDev {
         .spawn()
         .unwrap();
         let addr = format!("127.0.0.1:{port}");
-        // A hang guard, not a timing assertion.
+        // Its proxy listens before its static server does: wait until a page
+        // comes back (a hang guard, not a timing assertion).
         for _ in 0..600 {
-            if std::net::TcpStream::connect(&addr).is_ok() {
+            if answers(&addr) {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
@@ -197,6 +198,20 @@ impl NetlifyDev {
             _dir: dir,
         }
     }
+}
+
+/// Whether an HTTP server at `addr` answers `GET /` with a status line.
+fn answers(addr: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+    let request = format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut head = [0u8; 12];
+    stream.write_all(request.as_bytes()).is_ok()
+        && stream.read_exact(&mut head).is_ok()
+        && head.starts_with(b"HTTP/1.1 200")
 }
 
 impl Drop for NetlifyDev {
