@@ -160,9 +160,17 @@ impl NetlifyDev {
             "netlify-cli is installed by `bash tests/setup.sh`"
         );
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let static_port = free_port();
-        let child = std::os::unix::process::CommandExt::process_group(
+        // Two distinct free ports: both listeners are held while they are read.
+        let (port, static_port) = {
+            let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            (
+                a.local_addr().unwrap().port(),
+                b.local_addr().unwrap().port(),
+            )
+        };
+        let log = dir.path().join("netlify-dev.log");
+        let mut child = std::os::unix::process::CommandExt::process_group(
             Command::new(bin)
                 .args([
                     "dev",
@@ -177,7 +185,7 @@ impl NetlifyDev {
                 .current_dir(dir.path())
                 .env("HOME", dir.path())
                 .env("NETLIFY_TELEMETRY_DISABLED", "1")
-                .stdout(std::process::Stdio::null())
+                .stdout(std::fs::File::create(&log).unwrap())
                 .stderr(std::process::Stdio::null()),
             0,
         )
@@ -185,12 +193,18 @@ impl NetlifyDev {
         .unwrap();
         let addr = format!("127.0.0.1:{port}");
         // Its proxy listens before its static server does: wait until a page
-        // comes back (a hang guard, not a timing assertion).
-        for _ in 0..600 {
-            if answers(&addr) {
-                break;
+        // comes back (a hang guard of two minutes, not a timing assertion).
+        let started = std::time::Instant::now();
+        while !answers(&addr) {
+            let exited = child.try_wait().unwrap();
+            if exited.is_some() || started.elapsed() > std::time::Duration::from_secs(120) {
+                let _ = child.kill();
+                panic!(
+                    "netlify dev did not serve ({exited:?}):\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
             }
-            std::thread::sleep(std::time::Duration::from_millis(100));
+            std::thread::sleep(std::time::Duration::from_millis(200));
         }
         NetlifyDev {
             child,
