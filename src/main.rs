@@ -467,20 +467,20 @@ fn print_diagnostics(diagnostics: &[kiln::diag::Diagnostic]) -> String {
         return String::new();
     }
     let cwd = std::env::current_dir().unwrap_or_default();
-    let places: Vec<std::path::PathBuf> = diagnostics
+    let places = kiln::report::annotate::places(diagnostics);
+    let candidates: Vec<std::path::PathBuf> = places
         .iter()
-        .filter_map(|d| {
-            kiln::report::annotate::relative_to(&kiln::report::annotate::place(d).path, &cwd)
-        })
+        .filter_map(|p| kiln::report::annotate::relative_to(&p.path, &cwd))
         .collect();
-    let tracked = git_tracked(&places);
+    let tracked = git_tracked(&candidates);
     let in_repo = |p: &std::path::Path| match &tracked {
         Some(set) => set.contains(p),
         // Not a git checkout: any file that exists.
         None => p.is_file(),
     };
     let prefix = git_prefix().unwrap_or_default();
-    let (annotations, table) = kiln::report::annotate::github(diagnostics, &cwd, &prefix, &in_repo);
+    let (annotations, table) =
+        kiln::report::annotate::github(diagnostics, &places, &cwd, &prefix, &in_repo);
     for a in annotations {
         eprintln!("{a}");
     }

@@ -6,6 +6,7 @@
 //! the repository holds it, and every other diagnostic goes into a table of
 //! the job summary.
 
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
 use base64::Engine;
@@ -26,30 +27,47 @@ pub struct Place {
     pub mapped: bool,
 }
 
-/// The place of `d`: through the source map of its file when it has a
-/// position and a map that reaches an existing file, else its own.
-pub fn place(d: &Diagnostic) -> Place {
-    let own = Place {
-        path: d.path.clone(),
-        line: d.line,
-        col: d.col,
-        mapped: false,
-    };
-    match (d.line, d.col) {
-        (Some(line), Some(col)) => original_position(&d.path, line, col).unwrap_or(own),
-        _ => own,
-    }
+/// The place of each diagnostic: through the source map of its file when it
+/// has a position and a map that reaches an existing file, else its own.
+/// Each file's map is read once, however many diagnostics it has.
+pub fn places(diagnostics: &[Diagnostic]) -> Vec<Place> {
+    let mut maps: HashMap<&Path, Option<Map>> = HashMap::new();
+    diagnostics
+        .iter()
+        .map(|d| {
+            let own = Place {
+                path: d.path.clone(),
+                line: d.line,
+                col: d.col,
+                mapped: false,
+            };
+            let (Some(line), Some(col)) = (d.line, d.col) else {
+                return own;
+            };
+            maps.entry(&d.path)
+                .or_insert_with(|| read_map(&d.path))
+                .as_ref()
+                .and_then(|map| position_in(map, line, col))
+                .unwrap_or(own)
+        })
+        .collect()
 }
+
+/// A file's source map and the folder its sources are relative to.
+type Map = (swc_sourcemap::DecodedMap, PathBuf);
 
 /// The original position of 1-based `line:col` in `file`, by its source map
 /// (the `sourceMappingURL` comment, inline or a file, else `file.map`).
 pub fn original_position(file: &Path, line: u32, col: u32) -> Option<Place> {
-    let (map, map_dir) = read_map(file)?;
+    position_in(&read_map(file)?, line, col)
+}
+
+fn position_in((map, map_dir): &Map, line: u32, col: u32) -> Option<Place> {
     let token = map.lookup_token(line.checked_sub(1)?, col.checked_sub(1)?)?;
     if token.get_dst_line() != line - 1 {
         return None;
     }
-    let source = resolve_source(&map_dir, token.get_source()?)?;
+    let source = resolve_source(map_dir, token.get_source()?)?;
     source.is_file().then(|| Place {
         path: source,
         line: Some(token.get_src_line() + 1),
@@ -58,7 +76,7 @@ pub fn original_position(file: &Path, line: u32, col: u32) -> Option<Place> {
     })
 }
 
-fn read_map(file: &Path) -> Option<(swc_sourcemap::DecodedMap, PathBuf)> {
+fn read_map(file: &Path) -> Option<Map> {
     let dir = file.parent().unwrap_or(Path::new("")).to_path_buf();
     let url = map_url(file);
     if let Some(data) = url.as_deref().and_then(|u| u.strip_prefix("data:")) {
@@ -146,21 +164,22 @@ pub fn relative_to(path: &Path, cwd: &Path) -> Option<PathBuf> {
     path.strip_prefix(cwd).ok().map(Path::to_path_buf)
 }
 
-/// What GitHub is told about the diagnostics: annotations on files the
-/// repository holds (`in_repo`, given paths relative to `cwd`), and a
+/// What GitHub is told about the diagnostics, at their [`places`]:
+/// annotations on files the repository holds (`in_repo`, given paths
+/// relative to `cwd`), and a
 /// Markdown table of the others for the job summary (empty when there is
 /// none). `prefix` is where `cwd` lies in the repository (`git rev-parse
 /// --show-prefix`): GitHub places an annotation by its path from the root.
 pub fn github(
     diagnostics: &[Diagnostic],
+    places: &[Place],
     cwd: &Path,
     prefix: &Path,
     in_repo: &dyn Fn(&Path) -> bool,
 ) -> (Vec<String>, String) {
     let mut annotations = Vec::new();
     let mut rows = Vec::new();
-    for d in diagnostics {
-        let p = place(d);
+    for (d, p) in diagnostics.iter().zip(places) {
         match relative_to(&p.path, cwd).filter(|rel| in_repo(rel)) {
             Some(rel) => {
                 let mut shown = Diagnostic {
@@ -284,7 +303,13 @@ mod tests {
             Diagnostic::error(dir.path().join("src/app.ts"), "a | b"),
         ];
         let in_repo = |p: &Path| p.starts_with("src");
-        let (annotations, table) = github(&diagnostics, dir.path(), Path::new(""), &in_repo);
+        let (annotations, table) = github(
+            &diagnostics,
+            &places(&diagnostics),
+            dir.path(),
+            Path::new(""),
+            &in_repo,
+        );
         assert_eq!(
             annotations,
             [
@@ -306,12 +331,18 @@ mod tests {
         );
         let none: [Diagnostic; 0] = [];
         assert_eq!(
-            github(&none, dir.path(), Path::new(""), &in_repo),
+            github(&none, &[], dir.path(), Path::new(""), &in_repo),
             (vec![], String::new())
         );
         // Run from a folder of the repository: the annotation names the file
         // from the repository's root.
-        let (annotations, _) = github(&diagnostics[2..], dir.path(), Path::new("web"), &in_repo);
+        let (annotations, _) = github(
+            &diagnostics[2..],
+            &places(&diagnostics[2..]),
+            dir.path(),
+            Path::new("web"),
+            &in_repo,
+        );
         assert_eq!(annotations, ["::error file=web/src/app.ts::a | b"]);
     }
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
 use crate::apache::Apache;
-use crate::routes::{Caddy, Nginx, free_port, run_cloudfront_function};
+use crate::routes::{Caddy, Nginx, run_cloudfront_function};
 use crate::serve::{Server, http};
 use crate::util::{Built, Site, browser_harness, build, build_into, tree};
 
@@ -83,85 +83,77 @@ fn siblings(out: &Path) -> Vec<String> {
         .collect()
 }
 
-/// `wrangler pages dev` serving a folder as Cloudflare Pages would.
-struct Wrangler {
+/// A host's local server (an npm package of `tests/hosts/`) serving a
+/// folder, in its own process group, stopped with its children when dropped.
+struct HostServer {
     child: Child,
     addr: String,
     _dir: tempfile::TempDir,
 }
 
-impl Wrangler {
-    fn start(root: &Path) -> Wrangler {
-        let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/hosts/node_modules/.bin/wrangler");
-        assert!(
-            bin.exists(),
-            "wrangler is installed by `bash tests/setup.sh`"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let child = std::os::unix::process::CommandExt::process_group(
-            Command::new(bin)
-                .args(["pages", "dev"])
-                .arg(root)
-                .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
-                .args(["--compatibility-date", "2024-01-01", "--log-level", "error"])
-                .current_dir(dir.path())
-                .env("HOME", dir.path())
-                .env("WRANGLER_SEND_METRICS", "false")
-                .env("CI", "1")
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null()),
-            0,
-        )
-        .spawn()
-        .unwrap();
-        let addr = format!("127.0.0.1:{port}");
-        // A hang guard, not a timing assertion: workerd takes seconds to start.
-        for _ in 0..600 {
-            if std::net::TcpStream::connect(&addr).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        Wrangler {
-            child,
-            addr,
-            _dir: dir,
-        }
+impl HostServer {
+    /// `wrangler pages dev`: Cloudflare Pages (workerd).
+    fn wrangler(root: &Path) -> HostServer {
+        HostServer::start("wrangler", "pages dev", |port, _| {
+            let mut args: Vec<String> = ["pages", "dev"].map(String::from).to_vec();
+            args.push(root.display().to_string());
+            args.extend(
+                [
+                    "--ip",
+                    "127.0.0.1",
+                    "--port",
+                    &port.to_string(),
+                    "--compatibility-date",
+                    "2024-01-01",
+                    "--log-level",
+                    "error",
+                ]
+                .map(String::from),
+            );
+            args
+        })
     }
-}
 
-impl Drop for Wrangler {
-    fn drop(&mut self) {
-        // wrangler runs workerd as a child: stop the whole group.
-        let _ = Command::new("kill")
-            .args(["--", &format!("-{}", self.child.id())])
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// `netlify dev`: Netlify, offline (no Deno for edge functions: none
+    /// are used). Its proxy listens before its static server, which takes a
+    /// port of its own.
+    fn netlify(root: &Path) -> HostServer {
+        HostServer::start("netlify", "dev", |port, static_port| {
+            let mut args: Vec<String> = [
+                "dev",
+                "--offline",
+                "--internal-disable-edge-functions",
+                "--no-open",
+                "--dir",
+            ]
+            .map(String::from)
+            .to_vec();
+            args.push(root.display().to_string());
+            args.extend(
+                [
+                    "--port",
+                    &port.to_string(),
+                    "--staticServerPort",
+                    &static_port.to_string(),
+                ]
+                .map(String::from),
+            );
+            args
+        })
     }
-}
 
-/// `netlify dev` serving a folder as Netlify would, offline (no Deno for
-/// edge functions: none are used).
-struct NetlifyDev {
-    child: Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl NetlifyDev {
-    fn start(root: &Path) -> NetlifyDev {
-        let bin =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/hosts/node_modules/.bin/netlify");
-        assert!(
-            bin.exists(),
-            "netlify-cli is installed by `bash tests/setup.sh`"
-        );
+    /// Start `tests/hosts/node_modules/.bin/<bin>` with `args(port,
+    /// spare_port)`, and wait until it answers a page (a hang guard of two
+    /// minutes, not a timing assertion); fail with its log if it exits or
+    /// never does.
+    fn start(bin: &str, what: &str, args: impl FnOnce(u16, u16) -> Vec<String>) -> HostServer {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/hosts/node_modules/.bin")
+            .join(bin);
+        assert!(path.exists(), "{bin} is installed by `bash tests/setup.sh`");
         let dir = tempfile::tempdir().unwrap();
         // Two distinct free ports: both listeners are held while they are read.
-        let (port, static_port) = {
+        let (port, spare) = {
             let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             (
@@ -169,22 +161,15 @@ impl NetlifyDev {
                 b.local_addr().unwrap().port(),
             )
         };
-        let log = dir.path().join("netlify-dev.log");
+        let log = dir.path().join("server.log");
         let mut child = std::os::unix::process::CommandExt::process_group(
-            Command::new(bin)
-                .args([
-                    "dev",
-                    "--offline",
-                    "--internal-disable-edge-functions",
-                    "--no-open",
-                ])
-                .arg("--dir")
-                .arg(root)
-                .args(["--port", &port.to_string()])
-                .args(["--staticServerPort", &static_port.to_string()])
+            Command::new(path)
+                .args(args(port, spare))
                 .current_dir(dir.path())
                 .env("HOME", dir.path())
+                .env("WRANGLER_SEND_METRICS", "false")
                 .env("NETLIFY_TELEMETRY_DISABLED", "1")
+                .env("CI", "1")
                 .stdout(std::fs::File::create(&log).unwrap())
                 .stderr(std::process::Stdio::null()),
             0,
@@ -192,21 +177,19 @@ impl NetlifyDev {
         .spawn()
         .unwrap();
         let addr = format!("127.0.0.1:{port}");
-        // Its proxy listens before its static server does: wait until a page
-        // comes back (a hang guard of two minutes, not a timing assertion).
         let started = std::time::Instant::now();
         while !answers(&addr) {
             let exited = child.try_wait().unwrap();
             if exited.is_some() || started.elapsed() > std::time::Duration::from_secs(120) {
                 let _ = child.kill();
                 panic!(
-                    "netlify dev did not serve ({exited:?}):\n{}",
+                    "{bin} {what} did not serve ({exited:?}):\n{}",
                     std::fs::read_to_string(&log).unwrap_or_default()
                 );
             }
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
-        NetlifyDev {
+        HostServer {
             child,
             addr,
             _dir: dir,
@@ -228,8 +211,9 @@ fn answers(addr: &str) -> bool {
         && head.starts_with(b"HTTP/1.1 200")
 }
 
-impl Drop for NetlifyDev {
+impl Drop for HostServer {
     fn drop(&mut self) {
+        // wrangler runs workerd, netlify its static server: stop the group.
         let _ = Command::new("kill")
             .args(["--", &format!("-{}", self.child.id())])
             .status();
@@ -245,7 +229,7 @@ fn netlify_dev_applies_the_netlify_preset_s_headers_and_routes() {
     assert_eq!(built.code, 0, "{}", built.stderr);
     assert_eq!(root_files(&built.out), ["_headers", "_redirects"]);
     assert_eq!(siblings(&built.out), Vec::<String>::new());
-    let netlify = NetlifyDev::start(&built.out);
+    let netlify = HostServer::netlify(&built.out);
     let manifest = built.manifest();
     let mut checked = 0;
     for served in manifest.served() {
@@ -301,7 +285,7 @@ fn cloudflare_pages_gets_wildcard_headers_no_siblings_and_kiln_s_files_beside() 
 
     // Every served file answers in Pages' own server with kiln's policy.
     let manifest = built.manifest();
-    let pages = Wrangler::start(out);
+    let pages = HostServer::wrangler(out);
     let mut checked = 0;
     for served in manifest.served() {
         // Pages answers a page at its pretty URL (and redirects the others there).
